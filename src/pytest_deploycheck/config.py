@@ -1,0 +1,542 @@
+"""The deploycheck configuration: target, budgets, models and the devices table.
+
+Read from ``[tool.deploycheck]`` in pyproject.toml, or the same keys at the top of a
+``deploycheck.toml``.  Everything is validated up front so that a typo surfaces at
+start-up as one line naming the file, the table and the key, never as a wrong figure
+half-way through a run.  This module imports no pytest: the plugin turns
+:class:`ConfigError` into ``pytest.UsageError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+PYPROJECT = "pyproject.toml"
+STANDALONE = "deploycheck.toml"
+DEFAULT_EVIDENCE_DIR = "deploycheck-evidence"
+DEFAULT_EXECUTION_PROVIDERS = ("CPUExecutionProvider",)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person who has to fix it."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """One row of the devices table: what a target can hold and how it runs models."""
+
+    name: str
+    memory_mb: float | None = None
+    power_w: float | None = None
+    offline: bool | None = None
+    cpus: int | None = None
+    price_usd: float | None = None
+    execution_providers: tuple[str, ...] = DEFAULT_EXECUTION_PROVIDERS
+    latency_factor: float | None = None
+    description: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "memory_mb": self.memory_mb,
+            "power_w": self.power_w,
+            "offline": self.offline,
+            "cpus": self.cpus,
+            "price_usd": self.price_usd,
+            "execution_providers": list(self.execution_providers),
+            "latency_factor": self.latency_factor,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named model file with the facts its owner declares about it."""
+
+    name: str
+    path: Path
+    memory_mb: float | None = None
+    power_w: float | None = None
+    requires_offline: bool = False
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    description: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "memory_mb": self.memory_mb,
+            "power_w": self.power_w,
+            "requires_offline": self.requires_offline,
+            "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Budget defaults used by checks that are written without an explicit budget."""
+
+    latency_ms: float | None = None
+    latency_percentile: float = 95.0
+    memory_mb: float | None = None
+    accuracy_drop: float | None = None
+    throughput_items_per_s: float | None = None
+    cold_start_ms: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms,
+            "latency_percentile": self.latency_percentile,
+            "memory_mb": self.memory_mb,
+            "accuracy_drop": self.accuracy_drop,
+            "throughput_items_per_s": self.throughput_items_per_s,
+            "cold_start_ms": self.cold_start_ms,
+        }
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """The validated configuration of one project."""
+
+    source: Path | None = None
+    table: str = ""
+    target: str | None = None
+    default_model: str | None = None
+    evidence_dir: Path = Path(DEFAULT_EVIDENCE_DIR)
+    required_evidence: tuple[str, ...] = ()
+    all_devices_must_fit: bool = False
+    budgets: Budgets = field(default_factory=Budgets)
+    models: Mapping[str, ModelSpec] = field(default_factory=dict)
+    devices: tuple[Device, ...] = ()
+
+    @property
+    def device_names(self) -> list[str]:
+        return [device.name for device in self.devices]
+
+    def device(self, name: str) -> Device:
+        """The device called *name*, or a ConfigError that lists the valid names."""
+        for device in self.devices:
+            if device.name == name:
+                return device
+        raise ConfigError(_unknown_name_message("device", name, self.device_names, self._where()))
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called *name*, or a ConfigError that lists the valid names."""
+        if name in self.models:
+            return self.models[name]
+        raise ConfigError(_unknown_name_message("model", name, list(self.models), self._where()))
+
+    def resolve_default_model(self) -> str:
+        """The model a test gets when it names none: ``default_model``, else the only one."""
+        if self.default_model is not None:
+            return self.default_model
+        if "optimized" in self.models:
+            return "optimized"
+        if len(self.models) == 1:
+            return next(iter(self.models))
+        names = ", ".join(sorted(self.models)) or "none configured"
+        raise ConfigError(
+            f"{self._where()}: no default model: set default_model to one of: {names}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source) if self.source else None,
+            "target": self.target,
+            "default_model": self.default_model,
+            "evidence_dir": str(self.evidence_dir),
+            "required_evidence": list(self.required_evidence),
+            "all_devices_must_fit": self.all_devices_must_fit,
+            "budgets": self.budgets.as_dict(),
+            "models": {name: spec.as_dict() for name, spec in self.models.items()},
+            "devices": [device.as_dict() for device in self.devices],
+        }
+
+    def _where(self) -> str:
+        if self.source is None:
+            return "deploycheck configuration"
+        return f"{self.source.name} {self.table}".strip()
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def find_config_file(rootdir: Path) -> Path | None:
+    """The config file that applies to *rootdir*, or None when the project has none.
+
+    A ``deploycheck.toml`` and a ``[tool.deploycheck]`` table in the same directory
+    would silently shadow one another, so that is an error.
+    """
+    standalone = rootdir / STANDALONE
+    pyproject = rootdir / PYPROJECT
+    has_table = pyproject.is_file() and _pyproject_has_table(pyproject)
+    if standalone.is_file() and has_table:
+        raise ConfigError(
+            f"both {standalone} and [tool.deploycheck] in {pyproject} configure deploycheck;"
+            " keep one of them"
+        )
+    if standalone.is_file():
+        return standalone
+    return pyproject if has_table else None
+
+
+def _pyproject_has_table(path: Path) -> bool:
+    document = _read_toml(path)
+    tool = document.get("tool")
+    return isinstance(tool, dict) and "deploycheck" in tool
+
+
+def load_config(path: Path) -> DeployConfig:
+    """Read and validate *path* (a pyproject.toml or a deploycheck.toml)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    document = _read_toml(path)
+    if path.name == PYPROJECT:
+        tool = document.get("tool", {})
+        if not isinstance(tool, dict) or "deploycheck" not in tool:
+            raise ConfigError(f"{path}: has no [tool.deploycheck] table")
+        return parse_config(tool["deploycheck"], source=path, table="[tool.deploycheck]")
+    return parse_config(document, source=path, table="")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------- validation
+
+Converter = Callable[[Any], Any]
+
+
+class _Errors:
+    """Collects every problem so that one run reports them all, one line each."""
+
+    def __init__(self, source: Path | None) -> None:
+        self.source = source
+        self.lines: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        prefix = self.source.name if self.source is not None else "deploycheck configuration"
+        self.lines.append(f"{prefix}: {where}: {message}" if where else f"{prefix}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            error = ConfigError(self.lines[0])
+            error.args = tuple(self.lines)
+            raise error
+
+
+class _Invalid(Exception):
+    """Raised by a converter; carries what would be valid."""
+
+
+def _number(*, positive: bool = True, allow_zero: bool = False) -> Converter:
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Invalid(f"expected a number, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise _Invalid(f"expected a finite number, got {value}")
+        if positive and (value < 0 or (value == 0 and not allow_zero)):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise _Invalid(f"expected a number {bound}, got {value}")
+        return float(value)
+
+    return convert
+
+
+def _percentile(value: Any) -> float:
+    number: float = _number()(value)
+    if not 0 < number < 100:
+        raise _Invalid(f"expected a percentile between 0 and 100 (exclusive), got {value}")
+    return number
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Invalid(f"expected a whole number >= 1, got {_describe(value)}")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _name(value: Any) -> str:
+    text = _string(value).strip()
+    if not text or any(ch.isspace() or ch in ",[]" for ch in text):
+        raise _Invalid(
+            f"expected a non-empty name without spaces, commas or brackets, got {value!r}"
+        )
+    return text
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _Invalid(f"expected a list of non-empty strings, got {_describe(value)}")
+    return tuple(value)
+
+
+def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
+    if not isinstance(value, dict):
+        raise _Invalid(
+            "expected a table of input name = list of whole numbers, e.g. { image = [1, 1, 8, 8] }"
+        )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for input_name, dims in value.items():
+        valid = (
+            isinstance(dims, list)
+            and dims
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims)
+        )
+        if not valid:
+            raise _Invalid(
+                f"input {input_name!r}: expected a list of whole numbers >= 1,"
+                f" got {_describe(dims)}"
+            )
+        shapes[input_name] = tuple(dims)
+    return shapes
+
+
+def _describe(value: Any) -> str:
+    kind = {
+        bool: "a boolean",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{kind} ({text})"
+
+
+@dataclass(frozen=True)
+class _Key:
+    convert: Converter
+    required: bool = False
+
+
+_TOP_KEYS: dict[str, _Key] = {
+    "target": _Key(_name),
+    "default_model": _Key(_name),
+    "evidence_dir": _Key(_string),
+    "required_evidence": _Key(_string_list),
+    "all_devices_must_fit": _Key(_boolean),
+    "budgets": _Key(lambda v: v),
+    "models": _Key(lambda v: v),
+    "devices": _Key(lambda v: v),
+}
+
+_BUDGET_KEYS: dict[str, _Key] = {
+    "latency_ms": _Key(_number()),
+    "latency_percentile": _Key(_percentile),
+    "memory_mb": _Key(_number()),
+    "accuracy_drop": _Key(_number(allow_zero=True)),
+    "throughput_items_per_s": _Key(_number()),
+    "cold_start_ms": _Key(_number()),
+}
+
+_MODEL_KEYS: dict[str, _Key] = {
+    "path": _Key(_string, required=True),
+    "memory_mb": _Key(_number()),
+    "power_w": _Key(_number()),
+    "requires_offline": _Key(_boolean),
+    "input_shapes": _Key(_shapes),
+    "description": _Key(_string),
+}
+
+_DEVICE_KEYS: dict[str, _Key] = {
+    "name": _Key(_name, required=True),
+    "memory_mb": _Key(_number()),
+    "power_w": _Key(_number()),
+    "offline": _Key(_boolean),
+    "cpus": _Key(_positive_int),
+    "price_usd": _Key(_number(allow_zero=True)),
+    "execution_providers": _Key(_string_list),
+    "latency_factor": _Key(_number()),
+    "description": _Key(_string),
+}
+
+VALID_KEYS: Mapping[str, Sequence[str]] = {
+    "top": tuple(_TOP_KEYS),
+    "budgets": tuple(_BUDGET_KEYS),
+    "models": tuple(_MODEL_KEYS),
+    "devices": tuple(_DEVICE_KEYS),
+}
+
+
+def _validate_table(
+    raw: Mapping[str, Any], schema: Mapping[str, _Key], where: str, errors: _Errors
+) -> dict[str, Any]:
+    """Convert the known keys of *raw*; report unknown, missing and ill-typed ones."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = schema.get(key)
+        if spec is None:
+            errors.add(where, _unknown_key_message(key, schema))
+            continue
+        try:
+            values[key] = spec.convert(value)
+        except _Invalid as exc:
+            errors.add(where, f"{key}: {exc}")
+    for key, spec in schema.items():
+        if spec.required and key not in raw:
+            errors.add(where, f"missing required key {key!r}")
+    return values
+
+
+def _unknown_key_message(key: str, schema: Mapping[str, _Key]) -> str:
+    close = difflib.get_close_matches(key, list(schema), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {key!r}; {hint}valid keys: {', '.join(schema)}"
+
+
+def _unknown_name_message(kind: str, name: str, valid: Sequence[str], where: str) -> str:
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    listing = ", ".join(valid) if valid else f"none: add a {kind}s table"
+    return f"unknown {kind} {name!r}{hint}; {where} defines: {listing}"
+
+
+def parse_config(
+    raw: Mapping[str, Any], *, source: Path | None = None, table: str = "[tool.deploycheck]"
+) -> DeployConfig:
+    """Validate the parsed TOML table *raw* and build a :class:`DeployConfig`.
+
+    Relative paths are resolved against the directory of *source* (the current
+    directory when there is none).  Every problem is collected; the raised
+    :class:`ConfigError` carries one line per problem in ``args``.
+    """
+    errors = _Errors(source)
+    base = source.parent if source is not None else Path.cwd()
+    prefix = f"{table}." if table else ""
+    if not isinstance(raw, Mapping):
+        errors.add(table, "expected a table")
+        errors.raise_if_any()
+    top = _validate_table(raw, _TOP_KEYS, table, errors)
+    budgets = _parse_budgets(raw.get("budgets", {}), f"[{prefix}budgets]", errors)
+    models = _parse_models(raw.get("models", {}), prefix, base, errors)
+    devices = _parse_devices(raw.get("devices", []), prefix, errors)
+    errors.raise_if_any()
+    config = DeployConfig(
+        source=source,
+        table=table,
+        target=top.get("target"),
+        default_model=top.get("default_model"),
+        evidence_dir=_resolve(base, top.get("evidence_dir", DEFAULT_EVIDENCE_DIR)),
+        required_evidence=top.get("required_evidence", ()),
+        all_devices_must_fit=top.get("all_devices_must_fit", False),
+        budgets=budgets,
+        models=models,
+        devices=devices,
+    )
+    _check_references(config, errors)
+    errors.raise_if_any()
+    return config
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _parse_budgets(raw: Any, where: str, errors: _Errors) -> Budgets:
+    if not isinstance(raw, Mapping):
+        errors.add(where, f"expected a table, got {_describe(raw)}")
+        return Budgets()
+    return Budgets(**_validate_table(raw, _BUDGET_KEYS, where, errors))
+
+
+def _parse_models(raw: Any, prefix: str, base: Path, errors: _Errors) -> dict[str, ModelSpec]:
+    if not isinstance(raw, Mapping):
+        errors.add(f"[{prefix}models]", f"expected a table of named models, got {_describe(raw)}")
+        return {}
+    models: dict[str, ModelSpec] = {}
+    for name, table in raw.items():
+        where = f"[{prefix}models.{name}]"
+        if not isinstance(table, Mapping):
+            errors.add(where, f"expected a table with at least a path, got {_describe(table)}")
+            continue
+        values = _validate_table(table, _MODEL_KEYS, where, errors)
+        if "path" not in values:
+            continue
+        path = _resolve(base, values.pop("path"))
+        if not path.is_file():
+            errors.add(where, f"path: model file not found: {path}")
+            continue
+        models[name] = ModelSpec(name=name, path=path, **values)
+    return models
+
+
+def _parse_devices(raw: Any, prefix: str, errors: _Errors) -> tuple[Device, ...]:
+    if not isinstance(raw, list):
+        errors.add(
+            f"[[{prefix}devices]]",
+            f"expected an array of tables ([[{prefix}devices]]), got {_describe(raw)}",
+        )
+        return ()
+    devices: list[Device] = []
+    seen: dict[str, int] = {}
+    for index, table in enumerate(raw, start=1):
+        where = f"[[{prefix}devices]] #{index}"
+        if not isinstance(table, Mapping):
+            errors.add(where, f"expected a table, got {_describe(table)}")
+            continue
+        if isinstance(table.get("name"), str):
+            where = f"{where} ({table['name']})"
+        values = _validate_table(table, _DEVICE_KEYS, where, errors)
+        if "name" not in values:
+            continue
+        name = values["name"]
+        if name in seen:
+            errors.add(where, f"duplicate device name {name!r} (first defined in #{seen[name]})")
+            continue
+        seen[name] = index
+        devices.append(Device(**values))
+    return tuple(devices)
+
+
+def _check_references(config: DeployConfig, errors: _Errors) -> None:
+    where = config.table
+    if config.target is not None and config.devices and config.target not in config.device_names:
+        errors.add(
+            where,
+            "target: "
+            + _unknown_name_message("device", config.target, config.device_names, "devices table"),
+        )
+    if config.target is not None and not config.devices:
+        errors.add(where, f"target: {config.target!r} is set but no [[devices]] table is defined")
+    if config.default_model is not None and config.default_model not in config.models:
+        errors.add(
+            where,
+            "default_model: "
+            + _unknown_name_message("model", config.default_model, list(config.models), "models"),
+        )

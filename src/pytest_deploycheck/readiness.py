@@ -1,0 +1,208 @@
+"""One run's readiness: the checks collected from every test, the device-fit table,
+the verdict, the evidence files and the lines of the terminal summary.
+
+The plugin feeds it checks (from this process or from xdist workers) and asks for
+the result at the end; nothing here knows about pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checks import Check
+from .config import DeployConfig
+from .evidence import environment, required_evidence_check, write_evidence
+from .verdict import Verdict, decide, format_value
+
+FIT_METRIC = "device_fit"
+
+
+@dataclass
+class FitGroup:
+    """The fit of every device for one set of models that run together."""
+
+    models: tuple[str, ...]
+    needs: str
+    checks: list[Check] = field(default_factory=list)
+
+    def statuses(self, device_order: Sequence[str]) -> list[tuple[str, str]]:
+        """(device, status) in devices-table order, one entry per device."""
+        latest = {c.extra.get("device", ""): str(c.value) for c in self.checks}
+        order = [d for d in device_order if d in latest]
+        order += [d for d in latest if d not in order]
+        return [(device, latest[device]) for device in order]
+
+    def cheapest(self) -> tuple[str, float | None] | None:
+        fitting = [c for c in self.checks if c.extra.get("fits")]
+        if not fitting:
+            return None
+        best = min(
+            fitting,
+            key=lambda c: (c.extra.get("price_usd") is None, c.extra.get("price_usd") or 0.0),
+        )
+        return str(best.extra.get("device")), best.extra.get("price_usd")
+
+    def as_dict(self, device_order: Sequence[str]) -> dict[str, Any]:
+        cheapest = self.cheapest()
+        return {
+            "models": list(self.models),
+            "needs": self.needs,
+            "devices": [c.extra for c in self.checks],
+            "table": dict(self.statuses(device_order)),
+            "cheapest_fit": None
+            if cheapest is None
+            else {"device": cheapest[0], "price_usd": cheapest[1]},
+        }
+
+
+@dataclass
+class RunOutcome:
+    verdict: Verdict
+    checks: list[Check]
+    fit_groups: list[FitGroup]
+    evidence_dir: Path | None
+    evidence_files: list[str]
+    evidence_error: str | None = None
+
+
+class ReadinessRun:
+    """Accumulates a run's checks and produces its verdict and evidence."""
+
+    def __init__(
+        self,
+        config: DeployConfig,
+        target: str | None,
+        evidence_dir: Path | None,
+        project_dir: Path,
+        command_line: Sequence[str] = (),
+    ) -> None:
+        self.config = config
+        self.target = target
+        self.evidence_dir = evidence_dir
+        self.project_dir = project_dir
+        self.command_line = list(command_line)
+        self.checks: list[Check] = []
+        self.failed_tests: list[str] = []
+        self.deploy_tests: set[str] = set()
+
+    def add_checks(self, checks: Sequence[Check]) -> None:
+        self.checks.extend(checks)
+
+    def add_test_outcome(self, nodeid: str, failed: bool) -> None:
+        self.deploy_tests.add(nodeid)
+        if failed and nodeid not in self.failed_tests:
+            self.failed_tests.append(nodeid)
+
+    @property
+    def has_activity(self) -> bool:
+        return bool(self.checks or self.deploy_tests)
+
+    def finish(self, *, write: bool = True) -> RunOutcome:
+        """Add the session-level checks, decide, and write the evidence files."""
+        produced = ["metrics.csv", "report.json"]
+        checks = list(self.checks)
+        if self.evidence_dir is not None:
+            checks += [
+                required_evidence_check(name, self.evidence_dir, self.project_dir, produced)
+                for name in self.config.required_evidence
+            ]
+        verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
+        groups = fit_groups(checks)
+        outcome = RunOutcome(verdict, checks, groups, self.evidence_dir, [])
+        if write and self.evidence_dir is not None:
+            try:
+                outcome.evidence_files = write_evidence(
+                    self.evidence_dir, checks, self.report(outcome)
+                )
+            except OSError as exc:
+                outcome.evidence_error = f"{self.evidence_dir}: {exc.strerror or exc}"
+            outcome.evidence_files += self._present_extras(produced)
+        return outcome
+
+    def _present_extras(self, produced: Sequence[str]) -> list[str]:
+        assert self.evidence_dir is not None
+        return [
+            name
+            for name in self.config.required_evidence
+            if name not in produced and (self.evidence_dir / name).is_file()
+        ]
+
+    def report(self, outcome: RunOutcome) -> dict[str, Any]:
+        """The content of report.json."""
+        target = self.config.device(self.target).as_dict() if self.target else None
+        return {
+            "target": self.target,
+            "target_device": target,
+            "verdict": outcome.verdict.as_dict(),
+            "checks": [c.as_dict() for c in outcome.checks],
+            "device_fit": [g.as_dict(self.config.device_names) for g in outcome.fit_groups],
+            "failed_tests": list(self.failed_tests),
+            "configuration": self.config.as_dict(),
+            "command_line": self.command_line,
+            "environment": environment(),
+        }
+
+
+def fit_groups(checks: Sequence[Check]) -> list[FitGroup]:
+    """Group the device-fit checks by the set of models they judged."""
+    groups: dict[tuple[str, ...], FitGroup] = {}
+    for check in checks:
+        if check.metric != FIT_METRIC:
+            continue
+        models = tuple(check.extra.get("models", ()))
+        group = groups.setdefault(models, FitGroup(models, str(check.extra.get("needs", ""))))
+        group.checks.append(check)
+    return list(groups.values())
+
+
+def summary_lines(outcome: RunOutcome, device_order: Sequence[str]) -> list[str]:
+    """The body of the ``deploy readiness`` terminal section."""
+    lines = _check_table([c for c in outcome.checks if c.gating])
+    for group in outcome.fit_groups:
+        lines += _fit_lines(group, device_order)
+    lines.append(f"release_candidate: {outcome.verdict.release_candidate}")
+    lines += [f"  - {reason}" for reason in outcome.verdict.reasons]
+    if outcome.evidence_error:
+        lines.append(f"evidence not written: {outcome.evidence_error}")
+    elif outcome.evidence_dir is not None and outcome.evidence_files:
+        lines.append(f"evidence_files: {outcome.evidence_files}")
+        lines.append(f"evidence_dir: {outcome.evidence_dir}")
+    return lines
+
+
+def _check_table(checks: Sequence[Check]) -> list[str]:
+    rows = [
+        (
+            c.name,
+            str(c.extra.get("display") or format_value(c.value, c.unit)),
+            "" if c.budget is None else f"budget {format_value(c.budget, c.unit)}",
+            c.provenance,
+            c.status,
+        )
+        for c in checks
+    ]
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return [_aligned(row, widths) for row in rows]
+
+
+def _aligned(row: Sequence[str], widths: Sequence[int]) -> str:
+    cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+    return "  ".join([*cells, row[-1]])
+
+
+def _fit_lines(group: FitGroup, device_order: Sequence[str]) -> list[str]:
+    table = " · ".join(f"{device} {status}" for device, status in group.statuses(device_order))
+    lines = [f"device fit: {table}", f"  for {' + '.join(group.models)}: {group.needs}"]
+    cheapest = group.cheapest()
+    if cheapest is None:
+        lines.append("  no device in the table fits")
+    else:
+        device, price = cheapest
+        price_text = "no price declared" if price is None else f"{price:g} USD"
+        lines.append(f"  cheapest device that fits: {device} ({price_text})")
+    return lines

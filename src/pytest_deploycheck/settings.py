@@ -1,0 +1,122 @@
+"""Where a run's settings come from: command line, then environment, then config file.
+
+One resolver for every option so that ``--deploy-target``, ``DEPLOYCHECK_TARGET`` and
+``target = ...`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import PYPROJECT, STANDALONE, ConfigError, DeployConfig, find_config_file, load_config
+
+ENV_TARGET = "DEPLOYCHECK_TARGET"
+ENV_CONFIG = "DEPLOYCHECK_CONFIG"
+NO_TARGET_DIR = "no-target"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know before the first test is collected."""
+
+    config: DeployConfig
+    target: str | None
+    target_source: str
+    evidence_dir: Path
+    project_dir: Path
+
+
+def resolve_settings(
+    *,
+    rootdir: Path,
+    invocation_dir: Path,
+    cli_target: str | None = None,
+    cli_config: str | None = None,
+    cli_evidence_dir: str | None = None,
+    ini_config: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings | None:
+    """The run's settings, or None when the project does not use deploycheck at all."""
+    env = environ or {}
+    config_path = _config_path(rootdir, invocation_dir, cli_config, env, ini_config)
+    target, target_source = _pick(
+        ("--deploy-target", cli_target), (ENV_TARGET, env.get(ENV_TARGET) or None)
+    )
+    if config_path is None:
+        if target is not None:
+            raise ConfigError(
+                f"{target_source} {target!r}: no deploycheck configuration found; looked for"
+                f" [tool.deploycheck] in {rootdir / PYPROJECT} and for {rootdir / STANDALONE};"
+                " pass --deploy-config PATH"
+            )
+        return None
+    config = load_config(config_path)
+    if target is None and config.target is not None:
+        target, target_source = config.target, f"target in {config_path.name}"
+    if target is not None:
+        _validate_target(config, target, target_source)
+    return Settings(
+        config=config,
+        target=target,
+        target_source=target_source,
+        evidence_dir=_evidence_dir(config, invocation_dir, cli_evidence_dir, target),
+        project_dir=config_path.parent,
+    )
+
+
+def _pick(*candidates: tuple[str, str | None]) -> tuple[str | None, str]:
+    for source, value in candidates:
+        if value is not None:
+            return value, source
+    return None, ""
+
+
+def _config_path(
+    rootdir: Path,
+    invocation_dir: Path,
+    cli_config: str | None,
+    env: Mapping[str, str],
+    ini_config: str | None,
+) -> Path | None:
+    explicit, source = _pick(
+        ("--deploy-config", cli_config),
+        (ENV_CONFIG, env.get(ENV_CONFIG) or None),
+        ("deploy_config (ini)", ini_config or None),
+    )
+    if explicit is None:
+        return find_config_file(rootdir)
+    base = rootdir if source == "deploy_config (ini)" else invocation_dir
+    path = Path(explicit).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise ConfigError(f"{source} {explicit}: file not found ({path})")
+    return path
+
+
+def _validate_target(config: DeployConfig, target: str, source: str) -> None:
+    if "," in target:
+        raise ConfigError(
+            f"{source} {target!r}: one target per run; run pytest once per target"
+            " (each run writes its own evidence directory)"
+        )
+    if not config.devices:
+        raise ConfigError(
+            f"{source} {target!r}: {config.source} defines no devices; add a [[devices]] table"
+        )
+    try:
+        config.device(target)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _evidence_dir(
+    config: DeployConfig, invocation_dir: Path, cli_value: str | None, target: str | None
+) -> Path:
+    if cli_value:
+        base = Path(cli_value).expanduser()
+        base = base if base.is_absolute() else invocation_dir / base
+    else:
+        base = config.evidence_dir
+    return base / (target or NO_TARGET_DIR)

@@ -1,0 +1,78 @@
+"""The release verdict: ``release_candidate`` is True only when something was checked
+and every gating check passed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .checks import Check
+
+
+@dataclass(frozen=True)
+class Verdict:
+    release_candidate: bool
+    reasons: tuple[str, ...]
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "release_candidate": self.release_candidate,
+            "reasons": list(self.reasons),
+            "counts": dict(self.counts),
+        }
+
+
+def decide(
+    checks: Sequence[Check],
+    *,
+    target: str | None,
+    failed_tests: Sequence[str] = (),
+) -> Verdict:
+    """Judge the run.
+
+    *failed_tests* are deploy tests that failed or errored: a check that could not run
+    (a broken fixture, an exception in the workload) must not leave a clean slate.
+    """
+    gating = [c for c in checks if c.gating]
+    counts = {
+        status: sum(1 for c in checks if c.status == status)
+        for status in ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
+    }
+    reasons: list[str] = []
+    if target is None:
+        reasons.append("no deploy target selected (pass --deploy-target NAME or set target)")
+    if not gating:
+        reasons.append("no deploy check ran")
+    reasons.extend(_failure_reason(c) for c in gating if c.passed is False)
+    reasons.extend(
+        f"{c.name}: inconclusive{': ' + c.details if c.details else ''}"
+        for c in gating
+        if c.passed is None
+    )
+    judged = {c.nodeid for c in gating if c.passed is False}
+    reasons.extend(f"{nodeid}: test failed" for nodeid in failed_tests if nodeid not in judged)
+    return Verdict(release_candidate=not reasons, reasons=tuple(reasons), counts=counts)
+
+
+def _failure_reason(check: Check) -> str:
+    text = f"{check.name}: {format_value(check.value, check.unit)}"
+    if check.budget is not None:
+        text += f" (budget {format_value(check.budget, check.unit)})"
+    if check.details:
+        text += f" - {check.details}"
+    return text
+
+
+def format_value(value: object, unit: str = "") -> str:
+    """A figure as people read it: four significant digits at most, unit attached."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
+    else:
+        text = str(value)
+    return f"{text} {unit}".strip() if unit else text
