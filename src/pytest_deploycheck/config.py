@@ -437,7 +437,7 @@ def parse_config(
     """
     errors = _Errors(source)
     base = source.parent if source is not None else Path.cwd()
-    prefix = f"{table}." if table else ""
+    prefix = f"{table.strip('[]')}." if table else ""
     if not isinstance(raw, Mapping):
         errors.add(table, "expected a table")
         errors.raise_if_any()

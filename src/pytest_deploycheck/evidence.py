@@ -42,11 +42,16 @@ VERSIONED_PACKAGES = ("pytest-deploycheck", "onnxruntime", "numpy", "pytest", "p
 
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write *text* to *path* so that readers see the old file or the whole new one."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write *data* via a synced temporary sibling renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)

@@ -39,17 +39,27 @@ def parse_fit_marker(
     unknown = sorted(set(kwargs) - {"model", "all_devices"})
     if unknown:
         raise MarkerError(
-            f"@pytest.mark.{SIGNATURE}: unknown argument {unknown[0]!r}; valid: model, all_devices"
+            f"@pytest.mark.device_fit: unknown argument {unknown[0]!r};"
+            f" the signature is {SIGNATURE}"
         )
     if len(args) > 1 or (args and "model" in kwargs):
-        raise MarkerError(f"@pytest.mark.{SIGNATURE}: give the model once")
+        raise MarkerError("@pytest.mark.device_fit: give the model once")
     model = args[0] if args else kwargs.get("model")
     all_devices = kwargs.get("all_devices")
     if all_devices is not None and not isinstance(all_devices, bool):
         raise MarkerError(
-            f"@pytest.mark.{SIGNATURE}: all_devices must be True or False, got {all_devices!r}"
+            f"@pytest.mark.device_fit: all_devices must be True or False, got {all_devices!r}"
         )
     return FitRequest(_model_names(model, config), all_devices)
+
+
+def marker_problem(args: Sequence[Any], kwargs: Mapping[str, Any], config: DeployConfig) -> str:
+    """What is wrong with the marker's arguments, or an empty string."""
+    try:
+        parse_fit_marker(args, kwargs, config)
+    except MarkerError as exc:
+        return str(exc)
+    return ""
 
 
 def _model_names(model: Any, config: DeployConfig) -> tuple[str, ...]:
@@ -62,13 +72,13 @@ def _model_names(model: Any, config: DeployConfig) -> tuple[str, ...]:
             names = tuple(model)
         else:
             raise MarkerError(
-                f"@pytest.mark.{SIGNATURE}: model must be a model name or a list of names,"
+                "@pytest.mark.device_fit: model must be a model name or a list of names,"
                 f" got {model!r}"
             )
         for name in names:
             config.model(name)
     except ConfigError as exc:
-        raise MarkerError(f"@pytest.mark.{SIGNATURE}: {exc}") from None
+        raise MarkerError(f"@pytest.mark.device_fit: {exc}") from None
     return names
 
 
@@ -103,8 +113,3 @@ def judge_fit(
             "is_target": device.name == target,
         },
     )
-
-
-def failure_message(check: Check) -> str:
-    """One line for a failed fit: the device, every reason and the figures behind them."""
-    return f"{check.extra['device']} {check.value}: {check.details}"

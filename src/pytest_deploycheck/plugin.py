@@ -17,6 +17,7 @@ from .checks import Check, CheckRecorder, recording
 from .config import ConfigError, DeployConfig, Device
 from .readiness import ReadinessRun, RunOutcome, summary_lines
 from .settings import ENV_CONFIG, ENV_TARGET, Settings, resolve_settings
+from .verdict import describe_failure
 
 GROUP = "deploycheck"
 TARGET_HELP = (
@@ -102,10 +103,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = _session(metafunc.config).settings.config
     if "deploy_device" not in metafunc.fixturenames:
         pytest.fail(f"{where} needs the test to take the deploy_device argument", pytrace=False)
-    try:
-        fitcheck.parse_fit_marker(marker.args, marker.kwargs, config)
-    except fitcheck.MarkerError as exc:
-        pytest.fail(f"{metafunc.definition.nodeid}: {exc}", pytrace=False)
+    problem = fitcheck.marker_problem(marker.args, marker.kwargs, config)
+    if problem:
+        pytest.fail(f"{metafunc.definition.nodeid}: {problem}", pytrace=False)
     if not config.devices:
         pytest.fail(f"{where}: {config.source} defines no devices", pytrace=False)
     metafunc.parametrize("deploy_device", list(config.devices), ids=config.device_names)
@@ -138,10 +138,12 @@ class DeploySession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        fit = self._judge_fit(item)
+        self._judge_fit(item)
         result = yield
-        if fit is not None and fit.passed is False and fit.gating:
-            pytest.fail(f"device fit: {fitcheck.failure_message(fit)}", pytrace=False)
+        recorder = item.stash[RECORDER_KEY]
+        missed = [c for c in recorder.checks if c.gating and c.passed is False]
+        if missed:
+            pytest.fail("\n".join(describe_failure(c) for c in missed), pytrace=False)
         return result
 
     def _judge_fit(self, item: pytest.Item) -> Check | None:
@@ -165,7 +167,7 @@ class DeploySession:
         if new:
             # Plain data set on the report travels with it to the xdist controller.
             report.deploycheck_checks = [c.as_dict() for c in new]  # type: ignore[attr-defined]
-            report.sections.append(("deploycheck", _section_text(new)))
+            report.sections.append(("deploycheck checks", _section_text(new)))
         if new or _is_deploy_test(item):
             report.deploycheck_test = True  # type: ignore[attr-defined]
         return report

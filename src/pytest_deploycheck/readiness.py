@@ -7,6 +7,7 @@ the result at the end; nothing here knows about pytest.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,12 @@ from typing import Any
 
 from .checks import Check
 from .config import DeployConfig
-from .evidence import environment, required_evidence_check, write_evidence
+from .evidence import (
+    atomic_write_bytes,
+    environment,
+    required_evidence_check,
+    write_evidence,
+)
 from .verdict import Verdict, decide, format_value
 
 FIT_METRIC = "device_fit"
@@ -84,6 +90,7 @@ class ReadinessRun:
         self.evidence_dir = evidence_dir
         self.project_dir = project_dir
         self.command_line = list(command_line)
+        self.started = time.time()
         self.checks: list[Check] = []
         self.failed_tests: list[str] = []
         self.deploy_tests: set[str] = set()
@@ -123,12 +130,23 @@ class ReadinessRun:
         return outcome
 
     def _present_extras(self, produced: Sequence[str]) -> list[str]:
+        """Required files that are not ours: copied in from the project if need be.
+
+        The evidence directory is what CI keeps as an artifact, so it must hold every
+        required file, not only point at the project's copy.
+        """
         assert self.evidence_dir is not None
-        return [
-            name
-            for name in self.config.required_evidence
-            if name not in produced and (self.evidence_dir / name).is_file()
-        ]
+        present = []
+        for name in self.config.required_evidence:
+            if name in produced:
+                continue
+            inside, outside = self.evidence_dir / name, self.project_dir / name
+            written_by_this_run = inside.is_file() and inside.stat().st_mtime >= self.started
+            if outside.is_file() and not written_by_this_run:
+                atomic_write_bytes(inside, outside.read_bytes())
+            if inside.is_file():
+                present.append(name)
+        return present
 
     def report(self, outcome: RunOutcome) -> dict[str, Any]:
         """The content of report.json."""

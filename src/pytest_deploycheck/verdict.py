@@ -45,7 +45,7 @@ def decide(
         reasons.append("no deploy target selected (pass --deploy-target NAME or set target)")
     if not gating:
         reasons.append("no deploy check ran")
-    reasons.extend(_failure_reason(c) for c in gating if c.passed is False)
+    reasons.extend(describe_failure(c) for c in gating if c.passed is False)
     reasons.extend(
         f"{c.name}: inconclusive{': ' + c.details if c.details else ''}"
         for c in gating
@@ -56,7 +56,8 @@ def decide(
     return Verdict(release_candidate=not reasons, reasons=tuple(reasons), counts=counts)
 
 
-def _failure_reason(check: Check) -> str:
+def describe_failure(check: Check) -> str:
+    """One line: the check, its figure, its budget and why it failed."""
     text = f"{check.name}: {format_value(check.value, check.unit)}"
     if check.budget is not None:
         text += f" (budget {format_value(check.budget, check.unit)})"
