@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -48,8 +49,14 @@ class Check:
                 f"check {self.name!r}: provenance must be one of {', '.join(PROVENANCES)},"
                 f" got {self.provenance!r}"
             )
-        if isinstance(self.value, float) and not math.isfinite(self.value):
-            raise ValueError(f"check {self.name!r}: value must be finite, got {self.value}")
+        for attribute in ("value", "budget"):
+            number = _plain_number(getattr(self, attribute))
+            if number is None:
+                continue
+            if not math.isfinite(number):
+                raise ValueError(f"check {self.name!r}: {attribute} must be finite, got {number}")
+            # numpy scalars and other Reals become plain floats: the evidence is JSON.
+            object.__setattr__(self, attribute, number)
 
     @property
     def status(self) -> str:
@@ -80,6 +87,14 @@ class Check:
         """Rebuild a check sent from an xdist worker or read from a report."""
         fields = {k: v for k, v in data.items() if k != "status"}
         return cls(**fields)
+
+
+def _plain_number(value: object) -> float | None:
+    if isinstance(value, (bool, int, str)) or value is None:
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return None
 
 
 class CheckRecorder:

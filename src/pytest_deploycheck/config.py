@@ -139,7 +139,11 @@ class DeployConfig:
         raise ConfigError(_unknown_name_message("model", name, list(self.models), self._where()))
 
     def resolve_default_model(self) -> str:
-        """The model a test gets when it names none: ``default_model``, else the only one."""
+        """The model a test gets when it names none.
+
+        ``default_model`` when set, else the model called ``optimized`` (the name the
+        documentation uses), else the only model.
+        """
         if self.default_model is not None:
             return self.default_model
         if "optimized" in self.models:
@@ -252,12 +256,17 @@ def _number(*, positive: bool = True, allow_zero: bool = False) -> Converter:
     def convert(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _Invalid(f"expected a number, got {_describe(value)}")
-        if not math.isfinite(value):
-            raise _Invalid(f"expected a finite number, got {value}")
-        if positive and (value < 0 or (value == 0 and not allow_zero)):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            shown = value if isinstance(value, float) else _describe(value)
+            raise _Invalid(f"expected a finite number, got {shown}")
+        if positive and (number < 0 or (number == 0 and not allow_zero)):
             bound = ">= 0" if allow_zero else "> 0"
             raise _Invalid(f"expected a number {bound}, got {value}")
-        return float(value)
+        return number
 
     return convert
 
@@ -451,7 +460,9 @@ def parse_config(
         table=table,
         target=top.get("target"),
         default_model=top.get("default_model"),
-        evidence_dir=_resolve(base, top.get("evidence_dir", DEFAULT_EVIDENCE_DIR)),
+        evidence_dir=_resolve_or_report(
+            base, top.get("evidence_dir", DEFAULT_EVIDENCE_DIR), table, "evidence_dir", errors
+        ),
         required_evidence=top.get("required_evidence", ()),
         all_devices_must_fit=top.get("all_devices_must_fit", False),
         budgets=budgets,
@@ -464,8 +475,24 @@ def parse_config(
 
 
 def _resolve(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
+    path = expand_user(value)
     return path if path.is_absolute() else base / path
+
+
+def expand_user(value: str) -> Path:
+    """``~`` expanded, or a ConfigError when the home directory is unknown."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        raise ConfigError(f"{value}: cannot expand '~': the home directory is unknown") from None
+
+
+def _resolve_or_report(base: Path, value: str, where: str, key: str, errors: _Errors) -> Path:
+    try:
+        return _resolve(base, value)
+    except ConfigError as exc:
+        errors.add(where, f"{key}: {exc}")
+        return base / DEFAULT_EVIDENCE_DIR
 
 
 def _parse_budgets(raw: Any, where: str, errors: _Errors) -> Budgets:
@@ -488,7 +515,11 @@ def _parse_models(raw: Any, prefix: str, base: Path, errors: _Errors) -> dict[st
         values = _validate_table(table, _MODEL_KEYS, where, errors)
         if "path" not in values:
             continue
-        path = _resolve(base, values.pop("path"))
+        try:
+            path = _resolve(base, values.pop("path"))
+        except ConfigError as exc:
+            errors.add(where, f"path: {exc}")
+            continue
         if not path.is_file():
             errors.add(where, f"path: model file not found: {path}")
             continue
@@ -533,7 +564,11 @@ def _check_references(config: DeployConfig, errors: _Errors) -> None:
             + _unknown_name_message("device", config.target, config.device_names, "devices table"),
         )
     if config.target is not None and not config.devices:
-        errors.add(where, f"target: {config.target!r} is set but no [[devices]] table is defined")
+        errors.add(
+            where,
+            f"target: {config.target!r} is set but no devices are defined;"
+            f" add a [[{config.table.strip('[]') + '.' if config.table else ''}devices]] table",
+        )
     if config.default_model is not None and config.default_model not in config.models:
         errors.add(
             where,

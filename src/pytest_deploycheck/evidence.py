@@ -40,6 +40,15 @@ METRICS_COLUMNS = (
 VERSIONED_PACKAGES = ("pytest-deploycheck", "onnxruntime", "numpy", "pytest", "psutil")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write *text* to *path* so that readers see the old file or the whole new one."""
     return atomic_write_bytes(path, text.encode("utf-8"))
@@ -54,6 +63,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; evidence is read by other users (CI artifact uploads).
+        os.chmod(tmp_name, 0o666 & ~_UMASK)
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -161,6 +172,14 @@ def required_evidence_check(
     )
 
 
+def _json_default(value: object) -> object:
+    """numpy scalars and arrays, paths and the like, as JSON can hold them."""
+    item = getattr(value, "tolist", None)
+    if callable(item):
+        return item()
+    return str(value)
+
+
 def write_evidence(
     evidence_dir: Path,
     checks: Sequence[Check],
@@ -170,6 +189,6 @@ def write_evidence(
     atomic_write_text(evidence_dir / METRICS_FILE, metrics_csv(checks))
     document = {"schema_version": REPORT_SCHEMA_VERSION, **report}
     atomic_write_text(
-        evidence_dir / REPORT_FILE, json.dumps(document, indent=2, sort_keys=False) + "\n"
+        evidence_dir / REPORT_FILE, json.dumps(document, indent=2, default=_json_default) + "\n"
     )
     return [METRICS_FILE, REPORT_FILE]

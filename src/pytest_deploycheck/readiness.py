@@ -124,9 +124,9 @@ class ReadinessRun:
                 outcome.evidence_files = write_evidence(
                     self.evidence_dir, checks, self.report(outcome)
                 )
+                outcome.evidence_files += self._present_extras(produced)
             except OSError as exc:
                 outcome.evidence_error = f"{self.evidence_dir}: {exc.strerror or exc}"
-            outcome.evidence_files += self._present_extras(produced)
         return outcome
 
     def _present_extras(self, produced: Sequence[str]) -> list[str]:

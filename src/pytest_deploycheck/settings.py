@@ -10,7 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import PYPROJECT, STANDALONE, ConfigError, DeployConfig, find_config_file, load_config
+from .config import (
+    PYPROJECT,
+    STANDALONE,
+    ConfigError,
+    DeployConfig,
+    expand_user,
+    find_config_file,
+    load_config,
+)
 
 ENV_TARGET = "DEPLOYCHECK_TARGET"
 ENV_CONFIG = "DEPLOYCHECK_CONFIG"
@@ -88,11 +96,18 @@ def _config_path(
     if explicit is None:
         return find_config_file(rootdir)
     base = rootdir if source == "deploy_config (ini)" else invocation_dir
-    path = Path(explicit).expanduser()
+    path = _expand(explicit, source)
     path = path if path.is_absolute() else base / path
     if not path.is_file():
         raise ConfigError(f"{source} {explicit}: file not found ({path})")
     return path
+
+
+def _expand(value: str, source: str) -> Path:
+    try:
+        return expand_user(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{source} {exc}") from None
 
 
 def _validate_target(config: DeployConfig, target: str, source: str) -> None:
@@ -115,7 +130,7 @@ def _evidence_dir(
     config: DeployConfig, invocation_dir: Path, cli_value: str | None, target: str | None
 ) -> Path:
     if cli_value:
-        base = Path(cli_value).expanduser()
+        base = _expand(cli_value, "--deploy-evidence-dir")
         base = base if base.is_absolute() else invocation_dir / base
     else:
         base = config.evidence_dir

@@ -1,0 +1,257 @@
+"""Unit tests of settings.py: command line, then environment, then config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deploycheck.config import ConfigError
+from pytest_deploycheck.settings import ENV_CONFIG, ENV_TARGET, Settings, resolve_settings
+
+DEVICES = """
+[[tool.deploycheck.devices]]
+name = "edge-a"
+[[tool.deploycheck.devices]]
+name = "edge-b"
+[[tool.deploycheck.devices]]
+name = "edge-c"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project whose pyproject names edge-a as its target."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[tool.deploycheck]\ntarget = "edge-a"\n' + DEVICES, encoding="utf-8"
+    )
+    return root
+
+
+def resolve(root: Path, **kwargs: Any) -> Settings:
+    kwargs.setdefault("invocation_dir", root)
+    settings = resolve_settings(rootdir=root, **kwargs)
+    assert settings is not None
+    return settings
+
+
+def resolve_error(root: Path, **kwargs: Any) -> str:
+    kwargs.setdefault("invocation_dir", root)
+    with pytest.raises(ConfigError) as excinfo:
+        resolve_settings(rootdir=root, **kwargs)
+    return str(excinfo.value)
+
+
+# --------------------------------------------------------------------------- target
+
+
+def test_command_line_target_beats_environment_and_config(project: Path) -> None:
+    settings = resolve(project, cli_target="edge-c", environ={ENV_TARGET: "edge-b"})
+
+    assert settings.target == "edge-c"
+    assert settings.target_source == "--deploy-target"
+
+
+def test_environment_target_beats_config(project: Path) -> None:
+    settings = resolve(project, environ={ENV_TARGET: "edge-b"})
+
+    assert settings.target == "edge-b"
+    assert settings.target_source == ENV_TARGET
+
+
+def test_config_target_is_used_when_nothing_else_names_one(project: Path) -> None:
+    settings = resolve(project, environ={})
+
+    assert settings.target == "edge-a"
+    assert settings.target_source == "target in pyproject.toml"
+
+
+def test_an_empty_environment_target_is_ignored(project: Path) -> None:
+    assert resolve(project, environ={ENV_TARGET: ""}).target == "edge-a"
+
+
+def test_no_target_anywhere(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.deploycheck]\n" + DEVICES, encoding="utf-8")
+
+    settings = resolve(tmp_path)
+
+    assert settings.target is None
+    assert settings.evidence_dir == tmp_path / "deploycheck-evidence" / "no-target"
+
+
+def test_a_comma_in_the_target_is_one_target_per_run(project: Path) -> None:
+    message = resolve_error(project, cli_target="edge-a,edge-b")
+
+    assert "--deploy-target 'edge-a,edge-b'" in message
+    assert "one target per run" in message
+
+
+def test_a_comma_in_the_environment_target_is_refused_too(project: Path) -> None:
+    message = resolve_error(project, environ={ENV_TARGET: "edge-a,edge-c"})
+
+    assert message.startswith(ENV_TARGET)
+    assert "one target per run" in message
+
+
+def test_unknown_target_lists_the_valid_names_and_its_source(project: Path) -> None:
+    message = resolve_error(project, cli_target="edge-z")
+
+    assert message.startswith("--deploy-target: ")
+    assert "unknown device 'edge-z'" in message
+    assert "edge-a, edge-b, edge-c" in message
+
+
+def test_target_for_a_config_without_devices_says_to_add_them(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.deploycheck]\n", encoding="utf-8")
+
+    message = resolve_error(tmp_path, cli_target="edge-a")
+
+    assert "defines no devices" in message
+
+
+def test_target_without_any_config_file_points_to_deploy_config(tmp_path: Path) -> None:
+    message = resolve_error(tmp_path, cli_target="edge-c")
+
+    assert message.startswith("--deploy-target 'edge-c': no deploycheck configuration found")
+    assert str(tmp_path / "pyproject.toml") in message
+    assert "--deploy-config" in message
+
+
+def test_environment_target_without_any_config_file_is_an_error(tmp_path: Path) -> None:
+    message = resolve_error(tmp_path, environ={ENV_TARGET: "edge-c"})
+
+    assert message.startswith(f"{ENV_TARGET} 'edge-c'")
+    assert "--deploy-config" in message
+
+
+def test_unconfigured_project_gets_no_settings(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+
+    assert resolve_settings(rootdir=tmp_path, invocation_dir=tmp_path) is None
+
+
+# --------------------------------------------------------------------------- config file
+
+
+def test_explicit_config_path_is_relative_to_the_invocation_dir(tmp_path: Path) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "staging.toml").write_text('[[devices]]\nname = "edge-s"\n', encoding="utf-8")
+
+    settings = resolve(
+        tmp_path / "elsewhere", invocation_dir=tmp_path, cli_config="configs/staging.toml"
+    )
+
+    assert settings.config.device_names == ["edge-s"]
+    assert settings.project_dir == configs
+
+
+def test_environment_config_path_is_used(tmp_path: Path) -> None:
+    (tmp_path / "dc.toml").write_text('[[devices]]\nname = "edge-e"\n', encoding="utf-8")
+
+    settings = resolve(tmp_path, environ={ENV_CONFIG: "dc.toml"})
+
+    assert settings.config.device_names == ["edge-e"]
+
+
+def test_command_line_config_beats_environment_and_ini(tmp_path: Path) -> None:
+    for name in ("cli", "env", "ini"):
+        (tmp_path / f"{name}.toml").write_text(f'[[devices]]\nname = "{name}"\n', encoding="utf-8")
+
+    settings = resolve(
+        tmp_path, cli_config="cli.toml", environ={ENV_CONFIG: "env.toml"}, ini_config="ini.toml"
+    )
+
+    assert settings.config.device_names == ["cli"]
+
+
+def test_environment_config_beats_ini(tmp_path: Path) -> None:
+    for name in ("env", "ini"):
+        (tmp_path / f"{name}.toml").write_text(f'[[devices]]\nname = "{name}"\n', encoding="utf-8")
+
+    settings = resolve(tmp_path, environ={ENV_CONFIG: "env.toml"}, ini_config="ini.toml")
+
+    assert settings.config.device_names == ["env"]
+
+
+def test_ini_config_path_is_relative_to_the_rootdir(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "dc.toml").write_text('[[devices]]\nname = "edge-i"\n', encoding="utf-8")
+
+    settings = resolve(root, invocation_dir=tmp_path, ini_config="dc.toml")
+
+    assert settings.config.device_names == ["edge-i"]
+
+
+def test_explicit_config_path_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    message = resolve_error(tmp_path, cli_config="nope/deploycheck.toml")
+
+    assert message.startswith("--deploy-config nope/deploycheck.toml: file not found")
+    assert str(tmp_path / "nope" / "deploycheck.toml") in message
+
+
+def test_explicit_pyproject_without_the_table_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+
+    message = resolve_error(tmp_path, cli_config="pyproject.toml")
+
+    assert "has no [tool.deploycheck] table" in message
+
+
+def test_config_found_in_the_rootdir(project: Path) -> None:
+    settings = resolve(project)
+
+    assert settings.config.source == project / "pyproject.toml"
+    assert settings.project_dir == project
+
+
+# --------------------------------------------------------------------------- evidence dir
+
+
+def test_evidence_dir_is_base_slash_target(project: Path) -> None:
+    settings = resolve(project, cli_target="edge-c")
+
+    assert settings.evidence_dir == project / "deploycheck-evidence" / "edge-c"
+
+
+def test_configured_evidence_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[tool.deploycheck]\nevidence_dir = "out"\n' + DEVICES, encoding="utf-8"
+    )
+
+    settings = resolve(root, invocation_dir=tmp_path, cli_target="edge-b")
+
+    assert settings.evidence_dir == root / "out" / "edge-b"
+
+
+def test_command_line_evidence_dir_is_relative_to_the_invocation_dir(
+    project: Path, tmp_path: Path
+) -> None:
+    invocation = tmp_path / "cwd"
+
+    settings = resolve(project, invocation_dir=invocation, cli_evidence_dir="ev")
+
+    assert settings.evidence_dir == invocation / "ev" / "edge-a"
+
+
+def test_absolute_command_line_evidence_dir_is_kept(project: Path, tmp_path: Path) -> None:
+    absolute = tmp_path / "abs"
+
+    settings = resolve(project, cli_evidence_dir=str(absolute), cli_target="edge-b")
+
+    assert settings.evidence_dir == absolute / "edge-b"
+
+
+@pytest.mark.parametrize("option", ["cli_config", "cli_evidence_dir"])
+def test_home_of_an_unknown_user_on_the_command_line_is_a_config_error(
+    project: Path, option: str
+) -> None:
+    message = resolve_error(project, **{option: "~no-such-user-deploycheck/x"})
+
+    assert "~no-such-user-deploycheck/x" in message

@@ -1,0 +1,168 @@
+"""Unit tests of verdict.py: release_candidate is True only when something passed."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_deploycheck.checks import Check
+from pytest_deploycheck.verdict import decide, format_value
+
+
+def check(
+    name: str = "latency_under_80",
+    *,
+    passed: bool | None = True,
+    gating: bool = True,
+    nodeid: str = "tests/test_model.py::test_fast",
+    value: float = 61.2,
+    budget: float | None = 80,
+    details: str = "",
+) -> Check:
+    return Check(
+        name=name,
+        metric="latency_p95",
+        value=value,
+        unit="ms",
+        budget=budget,
+        passed=passed,
+        gating=gating,
+        nodeid=nodeid,
+        details=details,
+    )
+
+
+def test_one_passing_gating_check_with_a_target_is_a_release_candidate() -> None:
+    verdict = decide([check()], target="edge-c")
+
+    assert verdict.release_candidate is True
+    assert verdict.reasons == ()
+
+
+def test_no_check_at_all_is_not_a_release_candidate() -> None:
+    verdict = decide([], target="edge-c")
+
+    assert verdict.release_candidate is False
+    assert verdict.reasons == ("no deploy check ran",)
+
+
+def test_only_non_gating_checks_is_not_a_release_candidate() -> None:
+    verdict = decide([check(gating=False)], target="edge-c")
+
+    assert verdict.release_candidate is False
+    assert "no deploy check ran" in verdict.reasons
+
+
+def test_no_target_is_not_a_release_candidate() -> None:
+    verdict = decide([check()], target=None)
+
+    assert verdict.release_candidate is False
+    assert len(verdict.reasons) == 1
+    assert "no deploy target selected" in verdict.reasons[0]
+    assert "--deploy-target" in verdict.reasons[0]
+
+
+def test_a_failed_gating_check_blocks_and_is_explained() -> None:
+    failed = check(value=96.5, passed=False, details="n=412")
+
+    verdict = decide([check("other"), failed], target="edge-c")
+
+    assert verdict.release_candidate is False
+    assert verdict.reasons == ("latency_under_80: 96.5 ms (budget 80 ms) - n=412",)
+
+
+def test_a_failed_check_without_budget_shows_only_the_value() -> None:
+    verdict = decide([check(passed=False, budget=None)], target="edge-c")
+
+    assert verdict.reasons == ("latency_under_80: 61.2 ms",)
+
+
+def test_an_inconclusive_gating_check_blocks() -> None:
+    verdict = decide([check(passed=None, details="CI straddles the budget")], target="edge-c")
+
+    assert verdict.release_candidate is False
+    assert verdict.reasons == ("latency_under_80: inconclusive: CI straddles the budget",)
+
+
+def test_an_inconclusive_check_without_details() -> None:
+    verdict = decide([check(passed=None)], target="edge-c")
+
+    assert verdict.reasons == ("latency_under_80: inconclusive",)
+
+
+def test_a_failed_deploy_test_blocks_even_when_its_checks_passed() -> None:
+    verdict = decide(
+        [check()], target="edge-c", failed_tests=["tests/test_model.py::test_broken_fixture"]
+    )
+
+    assert verdict.release_candidate is False
+    assert verdict.reasons == ("tests/test_model.py::test_broken_fixture: test failed",)
+
+
+def test_a_test_failed_by_its_own_check_is_reported_once() -> None:
+    failed = check(passed=False, nodeid="tests/test_model.py::test_fast")
+
+    verdict = decide([failed], target="edge-c", failed_tests=["tests/test_model.py::test_fast"])
+
+    assert len(verdict.reasons) == 1
+    assert verdict.reasons[0].startswith("latency_under_80:")
+
+
+def test_non_gating_failures_do_not_matter() -> None:
+    verdict = decide(
+        [check(), check("device_fit[optimized@edge-a]", passed=False, gating=False)],
+        target="edge-c",
+    )
+
+    assert verdict.release_candidate is True
+
+
+def test_every_reason_is_listed() -> None:
+    verdict = decide(
+        [check("a", passed=False), check("b", passed=None)],
+        target=None,
+        failed_tests=["tests/x.py::test_y"],
+    )
+
+    assert len(verdict.reasons) == 4
+
+
+def test_counts_by_status() -> None:
+    checks = [
+        check("a"),
+        check("b"),
+        check("c", passed=False),
+        check("d", passed=None),
+        check("e", gating=False),
+    ]
+
+    counts = decide(checks, target="edge-c").counts
+
+    assert counts == {"PASS": 2, "FAIL": 1, "INCONCLUSIVE": 1, "INFO": 1}
+
+
+def test_verdict_as_dict() -> None:
+    data = decide([], target=None).as_dict()
+
+    assert data["release_candidate"] is False
+    assert isinstance(data["reasons"], list)
+    assert len(data["reasons"]) == 2
+    assert data["counts"]["PASS"] == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (None, "ms", "-"),
+        (True, "", "True"),
+        (False, "ms", "False"),
+        (61.2, "ms", "61.2 ms"),
+        (61.23456, "ms", "61.23 ms"),
+        (0.004, "", "0.004"),
+        (412, "MB", "412 MB"),
+        (1234567.0, "", "1.235e+06"),
+        (-2.5e7, "items/s", "-2.500e+07 items/s"),
+        ("edge-c FIT", "", "edge-c FIT"),
+    ],
+)
+def test_format_value(value: object, unit: str, text: str) -> None:
+    assert format_value(value, unit) == text
