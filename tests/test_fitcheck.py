@@ -246,11 +246,21 @@ def test_models_running_together_are_named_and_summed() -> None:
     assert check.extra["models"] == ["optimized", "detector"]
 
 
-def test_measured_memory_makes_the_check_measured() -> None:
+def test_measured_memory_with_a_declared_power_need_stays_declared() -> None:
     check = judge(EDGE_A, measured={"optimized": 400})
 
-    assert check.provenance == "measured"
+    assert check.provenance == "declared"
     assert check.value == "CHECK power"
+    assert "400 MB (measured), 10 W (declared)" in check.extra["needs"]
+
+
+def test_measured_memory_alone_makes_the_check_measured() -> None:
+    check = judge(
+        EDGE_C, "undeclared", config=make_config("undeclared"), measured={"undeclared": 9}
+    )
+
+    assert check.provenance == "measured"
+    assert check.value == "FIT (unchecked: power)"
 
 
 def test_undeclared_figures_are_named_in_the_value() -> None:

@@ -1,13 +1,14 @@
 """pytest-deploycheck: deployment acceptance tests for ML models on ONNX Runtime.
 
 Importing the package is cheap: it is loaded at every pytest start-up through the
-plugin entry point, so names that need numpy or onnxruntime are resolved lazily.
+plugin entry point, so nothing here imports numpy or onnxruntime.
 """
 
 from __future__ import annotations
 
 from .checks import Check, record_check
 from .config import ConfigError, DeployConfig, Device, ModelSpec
+from .markers import cold_start_under, latency_under, memory_under, throughput_over
 
 __all__ = [
     "Check",
@@ -15,5 +16,9 @@ __all__ = [
     "DeployConfig",
     "Device",
     "ModelSpec",
+    "cold_start_under",
+    "latency_under",
+    "memory_under",
     "record_check",
+    "throughput_over",
 ]

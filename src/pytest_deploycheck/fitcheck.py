@@ -102,7 +102,10 @@ def judge_fit(
         value=result.status,
         budget=None,
         passed=result.fits,
-        provenance="measured" if needs.memory_provenance == "measured" else "declared",
+        # Power is never measured here: a fit with a power need rests on a declared figure.
+        provenance="measured"
+        if needs.memory_provenance == "measured" and needs.power_w is None
+        else "declared",
         details="; ".join(result.details),
         gating=gating,
         extra={

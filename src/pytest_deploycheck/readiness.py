@@ -21,9 +21,11 @@ from .evidence import (
     required_evidence_check,
     write_evidence,
 )
+from .fitcheck import FitRequest, judge_fit
 from .verdict import Verdict, decide, format_value
 
 FIT_METRIC = "device_fit"
+MEMORY_METRIC = "peak_memory"
 
 
 @dataclass
@@ -110,7 +112,7 @@ class ReadinessRun:
     def finish(self, *, write: bool = True) -> RunOutcome:
         """Add the session-level checks, decide, and write the evidence files."""
         produced = ["metrics.csv", "report.json"]
-        checks = list(self.checks)
+        checks = rejudge_fit_with_measured_memory(self.checks, self.config, self.target)
         if self.evidence_dir is not None:
             checks += [
                 required_evidence_check(name, self.evidence_dir, self.project_dir, produced)
@@ -162,6 +164,43 @@ class ReadinessRun:
             "command_line": self.command_line,
             "environment": environment(),
         }
+
+
+def measured_memory(checks: Sequence[Check]) -> dict[str, float]:
+    """Each model's measured footprint (MB): the largest of its memory checks."""
+    measured: dict[str, float] = {}
+    for check in checks:
+        models = check.extra.get("models", [])
+        if check.metric != MEMORY_METRIC or len(models) != 1 or check.value is None:
+            continue
+        value = float(check.value)
+        measured[models[0]] = max(value, measured.get(models[0], 0.0))
+    return measured
+
+
+def rejudge_fit_with_measured_memory(
+    checks: Sequence[Check], config: DeployConfig, target: str | None
+) -> list[Check]:
+    """Device fit judged again where a model's memory was measured in this run.
+
+    The fit tests ran with the declared figures (they may run before the memory
+    test); the verdict and the fit table must use the measured one and say so.
+    """
+    measured = measured_memory(checks)
+    result = []
+    for check in checks:
+        models = check.extra.get("models", [])
+        if check.metric != FIT_METRIC or not set(models) & set(measured):
+            result.append(check)
+            continue
+        device = config.device(str(check.extra["device"]))
+        request = FitRequest(tuple(models), all_devices=check.gating)
+        fresh = judge_fit(config, device, request, target, measured)
+        data = fresh.as_dict()
+        data.update(gating=check.gating, nodeid=check.nodeid)
+        data["extra"]["rejudged"] = "with memory measured in this run"
+        result.append(Check.from_dict(data))
+    return result
 
 
 def fit_groups(checks: Sequence[Check]) -> list[FitGroup]:

@@ -72,8 +72,14 @@ def format_value(value: object, unit: str = "") -> str:
         return "-"
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, float):
-        text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
-    else:
-        text = str(value)
+    text = _number(value) if isinstance(value, float) else str(value)
     return f"{text} {unit}".strip() if unit else text
+
+
+def _number(value: float) -> str:
+    # Four significant digits, but never an exponent for figures people write plainly.
+    if value.is_integer() and abs(value) < 1e12:
+        return str(int(value))
+    if abs(value) >= 1e4:
+        return f"{value:.0f}"
+    return f"{value:.4g}"

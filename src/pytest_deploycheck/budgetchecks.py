@@ -1,0 +1,228 @@
+"""Run a budget marker's measurement and turn its result into a check.
+
+The plugin hands over the workload (the test body as a callable) and the target; this
+module measures on the target's terms (pinned cores, latency factor), judges, and
+labels every figure measured or estimated.  Heavy modules are imported per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .budgets import BudgetRequest
+from .checks import Check
+from .config import Device
+
+if TYPE_CHECKING:
+    from .coldstart import ColdStartResult
+    from .latency import LatencyResult
+    from .memory import MemoryResult
+
+PASSED = {"pass": True, "fail": False, "inconclusive": None}
+
+
+def latency_check(
+    request: BudgetRequest,
+    workload: Callable[[], object],
+    *,
+    default_percentile: float,
+    device: Device | None,
+) -> Check:
+    """Time *workload* on the target's cores until the percentile's verdict settles."""
+    from .emulation import pinned_to_cpus
+    from .latency import measure_latency
+
+    percentile = request["percentile"] or default_percentile
+    factor = _factor(device)
+    policy = _policy(request, percentile)
+    with pinned_to_cpus(device.cpus if device else None) as pinning:
+        result = measure_latency(workload, request.budget / factor, policy)
+    name = f"latency_under_{request.budget:g}"
+    return _latency_result_check(name, request.budget, result, factor, device, pinning.note)
+
+
+def benchmark_check(
+    request: BudgetRequest,
+    samples_s: Sequence[float],
+    *,
+    default_percentile: float,
+    device: Device | None,
+) -> Check:
+    """Judge the samples pytest-benchmark already took, without running anything again."""
+    from .latency import judge_samples
+
+    percentile = request["percentile"] or default_percentile
+    factor = _factor(device)
+    samples_ns = [round(s * 1e9) for s in samples_s]
+    result = judge_samples(
+        samples_ns,
+        request.budget / factor,
+        percentile,
+        request["confidence"],
+        source="pytest-benchmark",
+    )
+    name = f"latency_under_{request.budget:g}"
+    return _latency_result_check(name, request.budget, result, factor, device, "")
+
+
+def throughput_check(
+    request: BudgetRequest,
+    workload: Callable[[], object],
+    *,
+    batch: int,
+    device: Device | None,
+) -> Check:
+    """Throughput of batched calls, judged on the median call latency."""
+    from .emulation import pinned_to_cpus
+    from .latency import (
+        budget_for_throughput,
+        measure_latency,
+        throughput_items_per_s,
+    )
+
+    factor = _factor(device)
+    budget_ms = budget_for_throughput(request.budget, batch)
+    policy = _policy(request, 50.0)
+    with pinned_to_cpus(device.cpus if device else None) as pinning:
+        result = measure_latency(workload, budget_ms / factor, policy)
+    items_per_s = throughput_items_per_s(result, batch) / factor
+    estimated = factor != 1.0
+    extra = {
+        **result.as_extra(),
+        "batch": batch,
+        "items_per_s": items_per_s,
+        "latency_ms_per_batch": result.p50_ms * factor,
+        "latency_factor": factor if estimated else None,
+        "pinning": pinning.note,
+        "display": (
+            f"{items_per_s:.4g} items/s at batch {batch}"
+            f" (p50 {result.p50_ms * factor:.4g} ms per batch, n={result.n})"
+            + (" estimated" if estimated else "")
+        ),
+    }
+    return Check(
+        name=f"throughput_over_{request.budget:g}[batch={batch}]",
+        metric="throughput",
+        value=items_per_s,
+        unit="items/s",
+        budget=request.budget,
+        passed=PASSED[result.verdict],
+        provenance="estimated" if estimated else "measured",
+        details=result.advice,
+        extra=extra,
+    )
+
+
+def memory_check(
+    request: BudgetRequest,
+    result: MemoryResult,
+    *,
+    device: Device | None,
+    models: Sequence[str],
+) -> Check:
+    """The workload's footprint against the budget and against the target's memory."""
+    problems = []
+    if result.footprint_mb > request.budget:
+        problems.append(f"over the budget of {request.budget:g} MB")
+    if (
+        device is not None
+        and device.memory_mb is not None
+        and result.footprint_mb > device.memory_mb
+    ):
+        problems.append(f"more than {device.name}'s {device.memory_mb:g} MB")
+    return Check(
+        name=f"memory_under_{request.budget:g}",
+        metric="peak_memory",
+        value=result.footprint_mb,
+        unit="MB",
+        budget=request.budget,
+        passed=not problems,
+        provenance="measured",
+        details=f"peak {result.footprint_mb:.1f} MB is " + " and ".join(problems)
+        if problems
+        else "",
+        extra={**result.as_extra(), "models": list(models), "display": result.display()},
+    )
+
+
+def cold_start_check(
+    request: BudgetRequest, result: ColdStartResult, *, device: Device | None
+) -> Check:
+    """Cold start judged on the median of several fresh processes; the max is shown."""
+    passed = result.p50_ms <= request.budget
+    return Check(
+        name=f"cold_start_under_{request.budget:g}",
+        metric="cold_start",
+        value=result.p50_ms,
+        unit="ms",
+        budget=request.budget,
+        passed=passed,
+        provenance="measured",
+        details="" if passed else f"median {result.p50_ms:.1f} ms over {request.budget:g} ms",
+        extra={
+            **result.as_extra(),
+            "display": result.display(),
+            "device": device.name if device else None,
+        },
+    )
+
+
+def _policy(request: BudgetRequest, percentile: float) -> Any:
+    from .latency import SamplingPolicy
+
+    return SamplingPolicy(
+        percentile=percentile,
+        confidence=request["confidence"],
+        warmup=request["warmup"],
+        min_samples=request["min_samples"],
+        max_samples=request["max_samples"],
+        max_time_s=request["max_time_s"],
+    )
+
+
+def _factor(device: Device | None) -> float:
+    return device.latency_factor if device and device.latency_factor else 1.0
+
+
+def _latency_result_check(
+    name: str,
+    budget_ms: float,
+    result: LatencyResult,
+    factor: float,
+    device: Device | None,
+    pinning_note: str,
+) -> Check:
+    estimated = factor != 1.0
+    value = result.value_ms * factor
+    display = result.display()
+    if estimated and device is not None:
+        display = (
+            f"p{result.percentile:g} {value:.4g} ms estimated on {device.name}"
+            f" (host {display}, factor {factor:g})"
+        )
+    notes = [n for n in (pinning_note, _tracing_note(result)) if n]
+    details = "; ".join([result.advice, *notes]) if result.advice else "; ".join(notes)
+    return Check(
+        name=name,
+        metric=f"latency_p{result.percentile:g}",
+        value=value,
+        unit="ms",
+        budget=budget_ms,
+        passed=PASSED[result.verdict],
+        provenance="estimated" if estimated else "measured",
+        details=details,
+        extra={
+            **result.as_extra(),
+            "host_value_ms": result.value_ms,
+            "latency_factor": factor if estimated else None,
+            "pinning": pinning_note,
+            "display": display,
+        },
+    )
+
+
+def _tracing_note(result: LatencyResult) -> str:
+    if not result.tracing_active:
+        return ""
+    return f"timed under {result.tracing_active}: figures are inflated"

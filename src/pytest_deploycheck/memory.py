@@ -1,0 +1,166 @@
+"""Peak memory of a workload, measured in a fresh child process.
+
+Measuring inside the pytest process would count every other test's models, pytest's
+own state and whatever the allocator kept from earlier work.  Instead the test runs
+alone in a child pytest process; the child records its resident set size at four
+points and the kernel's high-water mark at the end:
+
+- ``interpreter``: the bare interpreter, before pytest is imported;
+- ``harness``: after pytest and its plugins started, before collection (excluded:
+  a device runs no test framework);
+- ``before_setup``: just before the test's fixtures are set up;
+- ``peak``: the process's peak resident set size (``ru_maxrss``).
+
+The reported footprint is ``interpreter + (peak - harness)``: the interpreter plus
+everything the test module, its fixtures and its body loaded and touched -- runtime,
+model, arenas, buffers.  The model-attributable part is ``peak - before_setup``.
+MB means 10^6 bytes throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHILD_ENV = "DEPLOYCHECK_MEMORY_CHILD"
+REPEAT_ENV = "DEPLOYCHECK_MEMORY_REPEAT"
+MB = 1e6
+
+
+class MemoryMeasurementError(RuntimeError):
+    """The child process could not measure the workload; the message says why."""
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """The memory figures of one workload, in MB (10^6 bytes)."""
+
+    footprint_mb: float
+    model_mb: float
+    process_peak_mb: float
+    interpreter_mb: float
+    harness_mb: float
+    repeat: int
+
+    def display(self) -> str:
+        return (
+            f"peak {self.footprint_mb:.1f} MB (runtime and model {self.model_mb:.1f} MB;"
+            f" {self.repeat} calls in a child process)"
+        )
+
+    def as_extra(self) -> dict[str, Any]:
+        return {
+            "footprint_mb": round(self.footprint_mb, 3),
+            "model_mb": round(self.model_mb, 3),
+            "process_peak_mb": round(self.process_peak_mb, 3),
+            "interpreter_mb": round(self.interpreter_mb, 3),
+            "harness_mb": round(self.harness_mb, 3),
+            "repeat": self.repeat,
+            "method": "child process peak RSS (ru_maxrss) minus test-harness start-up",
+        }
+
+
+def result_from_probe(probe: Mapping[str, Any], repeat: int) -> MemoryResult:
+    """Turn the child's raw byte counts into the reported figures."""
+    interpreter = float(probe["interpreter_bytes"])
+    harness = float(probe["harness_bytes"])
+    before_setup = float(probe.get("before_setup_bytes") or harness)
+    peak = max(float(probe["peak_bytes"]), harness)
+    return MemoryResult(
+        footprint_mb=(interpreter + peak - harness) / MB,
+        model_mb=max(peak - before_setup, 0.0) / MB,
+        process_peak_mb=peak / MB,
+        interpreter_mb=interpreter / MB,
+        harness_mb=(harness - interpreter) / MB,
+        repeat=repeat,
+    )
+
+
+def measure_in_child(
+    nodeid: str,
+    pytest_args: Sequence[str],
+    *,
+    cwd: Path,
+    repeat: int,
+    timeout_s: float,
+) -> MemoryResult:
+    """Run the test *nodeid* alone in a fresh pytest process and return its memory.
+
+    The child runs the test body *repeat* times so that arenas and caches reach their
+    steady size.  A failure in the child is raised with the child's own reason.
+    """
+    with tempfile.TemporaryDirectory(prefix="deploycheck-memory-") as tmp:
+        out = Path(tmp) / "probe.json"
+        env = {**os.environ, CHILD_ENV: str(out), REPEAT_ENV: str(repeat)}
+        command = [sys.executable, "-m", "pytest_deploycheck._memory_child", nodeid, *pytest_args]
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise MemoryMeasurementError(
+                f"the child process did not finish within {timeout_s:g} s"
+            ) from None
+        if not out.is_file():
+            raise MemoryMeasurementError(_child_failure(completed))
+        probe = json.loads(out.read_text(encoding="utf-8"))
+    if probe.get("outcome") != "passed":
+        reason = probe.get("reason") or _child_failure(completed)
+        raise MemoryMeasurementError(f"the test failed in the child process: {reason}")
+    return result_from_probe(probe, repeat)
+
+
+def _child_failure(completed: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (completed.stdout + completed.stderr).splitlines() if line.strip()]
+    last = lines[-1] if lines else "no output"
+    return f"the child process exited with code {completed.returncode}: {last}"
+
+
+def child_repeat() -> int | None:
+    """In a measuring child: how often to run the body; None in a normal run."""
+    if CHILD_ENV not in os.environ:
+        return None
+    return max(int(os.environ.get(REPEAT_ENV, "1")), 1)
+
+
+def current_rss_bytes() -> int:
+    """Resident set size now; cheap on Linux, psutil elsewhere."""
+    statm = Path("/proc/self/statm")
+    if statm.is_file():
+        resident_pages = int(statm.read_text().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE")
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def peak_rss_bytes() -> int:
+    """The process's high-water resident set size, as the kernel keeps it."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return int(getattr(info, "peak_wset", info.rss))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def write_probe(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(data)), encoding="utf-8")
+    os.replace(tmp, path)

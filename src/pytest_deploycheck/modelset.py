@@ -1,0 +1,57 @@
+"""The configured models, loaded on first use with the target's runtime settings.
+
+Behind the ``deploy_models`` fixture: a read-only mapping of model name to loaded
+model, so a test that touches one model never pays for loading the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import ConfigError, DeployConfig, Device
+
+if TYPE_CHECKING:
+    from .runtime import DeployModel, ModelCache, SessionSettings
+
+
+class ModelSet(Mapping[str, "DeployModel"]):
+    """Configured models by name; each is loaded once per run and target."""
+
+    def __init__(self, config: DeployConfig, device: Device | None) -> None:
+        from .runtime import ModelCache, SessionSettings
+
+        self.config = config
+        self.device = device
+        self.settings: SessionSettings = SessionSettings.for_device(device)
+        self._cache: ModelCache = ModelCache()
+
+    def __getitem__(self, name: str) -> DeployModel:
+        try:
+            spec = self.config.model(name)
+        except ConfigError as exc:
+            raise KeyError(str(exc)) from None
+        return self._cache.get(spec.name, spec.path, self.settings, spec.input_shapes)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.config.models)
+
+    def __len__(self) -> int:
+        return len(self.config.models)
+
+    def load_path(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> DeployModel:
+        """A model that is not in the config, loaded with the same target settings."""
+        resolved = Path(path)
+        if not resolved.is_absolute() and self.config.source is not None:
+            resolved = self.config.source.parent / resolved
+        return self._cache.get(name or resolved.stem, resolved, self.settings, input_shapes)
+
+    def __repr__(self) -> str:
+        target = self.device.name if self.device else "no target"
+        return f"ModelSet({', '.join(self.config.models)}; {target})"

@@ -1,0 +1,386 @@
+"""Percentiles, their confidence intervals and the early-stopping rule of a latency budget.
+
+Everything here is a pure function of a sample set or of counts, so the statistics can
+be tested on synthetic data without timing anything.  The rules follow MLPerf LoadGen:
+
+* the point estimate is the **nearest-rank** percentile (the sample at rank
+  ``ceil(p/100 * n)``), never an interpolation between samples, so it is a latency
+  that was actually observed, which is the honest choice at small n;
+* a budget on the p-th percentile is judged by counting the samples over the budget.
+  If the true p-th percentile sat exactly on the budget, each sample would exceed it
+  with probability ``q = 1 - p/100`` and the count would be Binomial(n, q).  The
+  verdict is **pass** when so few samples exceeded the budget that this is
+  implausible at the given confidence (LoadGen counts at least one over-budget
+  sample, which fixes the minimum sample count: 64, 130 and 662 samples for p90, p95
+  and p99 at confidence 0.99), **fail** when so many exceeded it that it is
+  implausible the other way, and **unsettled** otherwise.
+
+A pass or fail from :func:`decide` is always consistent with the point estimate: for
+any confidence >= 0.5 it never says pass while the nearest-rank percentile is over
+the budget, nor fail while it is at or under it (the binomial median lies between
+``floor(nq)`` and ``ceil(nq)``).
+
+The binomial tails start from one term computed in log space with ``math.lgamma``
+and sum outwards, away from the mode, by the ratio of neighbouring terms, so they stay
+accurate (relative error about 1e-9 at n = 1e6) where a naive sum would overflow,
+underflow or cancel.  ``percentile_ci`` picks its order statistics from the same
+binomial.  numpy is imported at the top: this module is only imported once a test
+measures something.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Decision = Literal["pass", "fail", "unsettled"]
+Samples = Sequence[float] | npt.NDArray[np.floating] | npt.NDArray[np.integer]
+
+# A tail term this much smaller than the running sum no longer changes a double.
+_NEGLIGIBLE = 1e-18
+# Percentile intervals only consider ranks within this many standard deviations (plus
+# a margin for skewed, Poisson-like tails) of the expected rank: beyond, the binomial
+# mass is far below double precision.
+_WINDOW_SD = 12.0
+_WINDOW_MARGIN = 40
+
+
+def percentile_nearest_rank(samples: Samples, percentile: float) -> float:
+    """The nearest-rank p-th percentile: the sample at rank ``ceil(p/100 * n)`` (1-based).
+
+    Always a value that was observed.  The rank is computed exactly from the decimal
+    the caller wrote (``7`` of 100 samples is rank 7; ``np.percentile(...,
+    method="inverted_cdf")`` says 8 there because 0.07 * 100 rounds up in binary).
+    """
+    values = _as_array(samples)
+    index = nearest_rank(len(values), percentile) - 1
+    return float(np.partition(values, index)[index])
+
+
+def nearest_rank(n: int, percentile: float) -> int:
+    """The 1-based rank of the nearest-rank p-th percentile among n sorted samples."""
+    _check_count(n, minimum=1)
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    return max(1, math.ceil(_decimal(percentile) * n / 100))
+
+
+def binom_cdf(k: int, n: int, q: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, q), accurate in both tails for n up to about 1e6."""
+    lower, _ = _binom_tails(k, n, q)
+    return lower
+
+
+def binom_sf(k: int, n: int, q: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, q) (note: >= k, not > k, as the decision rule uses)."""
+    _, upper = _binom_tails(k - 1, n, q)
+    return upper
+
+
+def _binom_tails(k: int, n: int, q: float) -> tuple[float, float]:
+    """(P(X <= k), P(X > k)), the smaller of the two summed directly.
+
+    Summing from k away from the mode keeps every term decreasing, so the sum can stop
+    as soon as terms are negligible, and the smaller tail never comes from subtracting
+    nearly equal numbers.  The side of the mode k lies on usually holds the smaller
+    tail; when it does not (k next to the mode), the other tail is summed directly too.
+    """
+    _check_count(n, minimum=0)
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"binomial probability q must be in [0, 1], got {q!r}")
+    if k < 0 or q == 1.0:
+        return (0.0, 1.0) if k < n else (1.0, 0.0)
+    if k >= n or q == 0.0:
+        return 1.0, 0.0
+    if k < math.floor((n + 1) * q):
+        lower = _tail_sum(k, n, q, step=-1)
+        upper = 1.0 - lower if lower <= 0.5 else _tail_sum(k + 1, n, q, step=1)
+    else:
+        upper = _tail_sum(k + 1, n, q, step=1)
+        lower = 1.0 - upper if upper <= 0.5 else _tail_sum(k, n, q, step=-1)
+    return lower, upper
+
+
+def _tail_sum(start: int, n: int, q: float, *, step: int) -> float:
+    """Sum of the binomial pmf from *start* outwards (step -1: down to 0, +1: up to n)."""
+    # pmf(i + step) / pmf(i), from the ratio of neighbouring binomial coefficients.
+    odds = q / (1.0 - q)
+    relative, term, i = 1.0, 1.0, start
+    while 0 <= i + step <= n:
+        if step < 0:
+            term *= i / (n - i + 1) / odds
+        else:
+            term *= (n - i) / (i + 1) * odds
+        i += step
+        relative += term
+        if term < relative * _NEGLIGIBLE:
+            break
+    return min(1.0, math.exp(_log_pmf(start, n, q) + math.log(relative)))
+
+
+def _log_pmf(k: int, n: int, q: float) -> float:
+    log_choose = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    return log_choose + k * math.log(q) + (n - k) * math.log1p(-q)
+
+
+def exceed_probability(percentile: float) -> float:
+    """q = 1 - p/100: the chance a sample exceeds the true p-th percentile.
+
+    Computed from the decimal the caller wrote, so p95 gives exactly 0.05.
+    """
+    if not 0 < percentile < 100:
+        raise ValueError(f"percentile must be strictly between 0 and 100, got {percentile!r}")
+    return float((100 - _decimal(percentile)) / 100)
+
+
+def decide(n: int, over_budget: int, percentile: float, confidence: float) -> Decision:
+    """Whether n samples, of which *over_budget* exceeded the budget, settle the verdict.
+
+    ``"pass"``: the p-th percentile is under the budget with the given confidence
+    (LoadGen's rule, counting at least one over-budget sample); ``"fail"``: it is over;
+    ``"unsettled"``: more samples are needed.  The confidence holds for one look at
+    the data; see :mod:`pytest_deploycheck.latency` for what repeated looks cost.
+    """
+    _check_counts(n, over_budget)
+    _check_confidence(confidence)
+    q = exceed_probability(percentile)
+    alpha = 1.0 - confidence
+    if n == 0:
+        return "unsettled"
+    if binom_cdf(max(over_budget, 1), n, q) < alpha:
+        return "pass"
+    if binom_sf(over_budget, n, q) < alpha:
+        return "fail"
+    return "unsettled"
+
+
+def min_samples_to_pass(percentile: float, confidence: float) -> int:
+    """The fewest samples with which a pass can settle at all (none over the budget).
+
+    At confidence 0.99: 64 for p90, 130 for p95, 662 for p99 (as LoadGen).
+    """
+    return samples_needed_to_pass(0, percentile, confidence)
+
+
+def samples_needed_to_pass(over_budget: int, percentile: float, confidence: float) -> int:
+    """The total sample count at which a pass would settle if no further sample exceeded.
+
+    With *over_budget* samples already over, a pass needs enough under-budget samples
+    that so few exceedances are implausible when the percentile sits on the budget.
+    """
+    _check_count(over_budget, minimum=0)
+    _check_confidence(confidence)
+    q = exceed_probability(percentile)
+    alpha = 1.0 - confidence
+    k = max(over_budget, 1)
+
+    def passes(n: int) -> bool:
+        return binom_cdf(k, n, q) < alpha
+
+    # binom_cdf(k, n, q) falls as n grows: exponential search, then bisection.
+    low, high = max(over_budget, 1), max(over_budget, 1) * 2
+    while not passes(high):
+        low, high = high, high * 2
+    while low < high:
+        middle = (low + high) // 2
+        if passes(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def percentile_ci(
+    samples: Samples, percentile: float, confidence: float = 0.95
+) -> tuple[float, float]:
+    """A distribution-free confidence interval for the p-th percentile of the population.
+
+    The bounds are order statistics ``(X_(l), X_(u))`` whose binomial coverage is at
+    least *confidence* for any distribution (exactly that for continuous ones),
+    chosen as narrow in rank and then as balanced in tail mass as possible.  When n is
+    too small for an order statistic to bound a side at this confidence, that side is
+    infinite: ``(X_(l), inf)`` is typical for a high percentile of few samples, and
+    ``(-inf, inf)`` means the samples say nothing yet.
+    """
+    values = np.sort(_as_array(samples))
+    low_rank, high_rank = percentile_ci_ranks(len(values), percentile, confidence)
+    low = -math.inf if low_rank == 0 else float(values[low_rank - 1])
+    high = math.inf if high_rank == len(values) + 1 else float(values[high_rank - 1])
+    return low, high
+
+
+def percentile_ci_ranks(n: int, percentile: float, confidence: float = 0.95) -> tuple[int, int]:
+    """The 1-based ranks (l, u) of :func:`percentile_ci`; 0 means -inf, n + 1 means +inf.
+
+    With B ~ Binomial(n, p/100) the number of samples below the true percentile, the
+    interval covers it with probability ``P(l <= B <= u - 1)``.
+    """
+    _check_count(n, minimum=1)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    p = 1.0 - exceed_probability(percentile)
+    ranks, below = _rank_window(n, p)
+    finite = _narrowest(ranks, below, confidence, n, lowest=1, highest=n)
+    if finite is not None:
+        return finite
+    # No two order statistics reach the confidence: give up one side, the one the
+    # percentile is nearer to (the upper side for p > 50).
+    lowest, highest = (0, n) if p < 0.5 else (1, n + 1)
+    one_sided = _narrowest(ranks, below, confidence, n, lowest=lowest, highest=highest)
+    return one_sided if one_sided is not None else (0, n + 1)
+
+
+def _rank_window(n: int, p: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Extended ranks r in a window around n*p and F(r) = P(B <= r - 1) for each.
+
+    Rank 0 stands for -inf (F = 0) and rank n + 1 for +inf (F = 1).
+    """
+    spread = _WINDOW_SD * math.sqrt(n * p * (1.0 - p)) + _WINDOW_MARGIN
+    first = max(0, math.floor(n * p - spread))
+    last = min(n + 1, math.ceil(n * p + spread) + 1)
+    ranks = np.arange(first, last + 1, dtype=np.int64)
+    counts = ranks[1:] - 1  # F(r) - F(r - 1) = pmf(r - 1)
+    pmf = np.array([math.exp(_log_pmf(int(k), n, p)) for k in counts])
+    below = np.concatenate(([binom_cdf(first - 1, n, p)], pmf))
+    below = np.minimum(np.cumsum(below), 1.0)
+    if last == n + 1:
+        below[-1] = 1.0
+    return ranks, below
+
+
+def _narrowest(
+    ranks: npt.NDArray[np.int64],
+    below: npt.NDArray[np.float64],
+    confidence: float,
+    n: int,
+    *,
+    lowest: int,
+    highest: int,
+) -> tuple[int, int] | None:
+    """The pair lowest <= l < u <= highest with F(u) - F(l) >= confidence, narrowest first.
+
+    Among equally narrow pairs the one whose two tails (F(l) below, 1 - F(u) above)
+    are closest wins, so the interval is as symmetric as the ranks allow.
+    """
+    allowed = (ranks >= lowest) & (ranks <= highest)
+    candidates = np.flatnonzero(allowed)
+    if candidates.size == 0:
+        return None
+    needed = below[candidates] + confidence
+    uppers = np.searchsorted(below, needed, side="left")
+    valid = (uppers < len(ranks)) & (uppers > candidates)
+    valid[valid] &= ranks[uppers[valid]] <= highest
+    if not valid.any():
+        return None
+    low_idx, up_idx = candidates[valid], uppers[valid]
+    width = ranks[up_idx] - ranks[low_idx]
+    imbalance = np.abs(below[low_idx] - (1.0 - below[up_idx]))
+    best = np.lexsort((imbalance, width))[0]
+    return int(ranks[low_idx[best]]), int(ranks[up_idx[best]])
+
+
+def _as_array(samples: Samples) -> npt.NDArray[np.float64] | npt.NDArray[np.int64]:
+    values = np.asarray(samples)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"need a non-empty one-dimensional sample set, got shape {values.shape}")
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    return values.astype(np.float64, copy=False)
+
+
+def _decimal(number: float) -> Fraction:
+    """The decimal a person wrote (95, 99.9) as an exact fraction, not its binary neighbour."""
+    return Fraction(repr(float(number)))
+
+
+def _check_count(n: int, *, minimum: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"sample count must be a whole number >= {minimum}, got {n!r}")
+
+
+def _check_counts(n: int, over_budget: int) -> None:
+    _check_count(n, minimum=0)
+    _check_count(over_budget, minimum=0)
+    if over_budget > n:
+        raise ValueError(f"over_budget ({over_budget}) cannot exceed the sample count ({n})")
+
+
+def _check_confidence(confidence: float) -> None:
+    # Below 0.5 a sample set could be significantly under and over budget at once.
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"confidence must be in [0.5, 1), e.g. 0.99, got {confidence!r}")
+
+
+def boundary_error_rates(
+    looks: Sequence[int], percentile: float, confidence: float
+) -> tuple[float, float]:
+    """(P(pass), P(fail)) of a sequential test that looks at these sample counts.
+
+    Computed exactly (up to truncation far below double precision) for the worst case,
+    a true percentile sitting exactly on the budget, where every settled verdict is an
+    error: a pass when the percentile is at or just over the budget, a fail when it is
+    at or just under.  Each look alone errs with at most ``1 - confidence`` per side;
+    repeated looks add up, but far less than the union bound ``len(looks) * (1 -
+    confidence)`` because the looks share their samples.
+    """
+    q = exceed_probability(percentile)
+    _check_confidence(confidence)
+    offset, alive = 0, np.ones(1)  # probability of each over-budget count, not yet settled
+    previous, passed, failed = 0, 0.0, 0.0
+    for n in looks:
+        if n <= previous:
+            raise ValueError(f"looks must increase, got {list(looks)}")
+        step_offset, step_pmf = _binomial_window(n - previous, q)
+        offset, alive = offset + step_offset, np.convolve(alive, step_pmf)
+        pass_up_to, fail_from = _decision_thresholds(n, percentile, confidence)
+        counts = np.arange(offset, offset + len(alive))
+        passed += float(alive[counts <= pass_up_to].sum())
+        failed += float(alive[counts >= fail_from].sum())
+        alive = np.where((counts > pass_up_to) & (counts < fail_from), alive, 0.0)
+        offset, alive = _trim(offset, alive)
+        previous = n
+    return passed, failed
+
+
+def _decision_thresholds(n: int, percentile: float, confidence: float) -> tuple[int, int]:
+    """(largest count that passes or -1, smallest count that fails or n + 1) at n samples.
+
+    Both exist because a pass only gets harder and a fail only easier as the count grows.
+    """
+    pass_up_to = _first_count(n, lambda t: decide(n, t, percentile, confidence) != "pass") - 1
+    fail_from = _first_count(n, lambda t: decide(n, t, percentile, confidence) == "fail")
+    return pass_up_to, fail_from
+
+
+def _first_count(n: int, holds: Callable[[int], bool]) -> int:
+    """The smallest t in 0..n for which the monotone *holds* is true, else n + 1."""
+    low, high = 0, n + 1
+    while low < high:
+        middle = (low + high) // 2
+        if holds(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def _binomial_window(n: int, q: float) -> tuple[int, npt.NDArray[np.float64]]:
+    """The pmf of Binomial(n, q) where it is not negligible, and the count it starts at."""
+    spread = _WINDOW_SD * math.sqrt(n * q * (1.0 - q)) + _WINDOW_MARGIN
+    first = max(0, math.floor(n * q - spread))
+    last = min(n, math.ceil(n * q + spread))
+    pmf = np.array([math.exp(_log_pmf(k, n, q)) for k in range(first, last + 1)])
+    return first, pmf
+
+
+def _trim(offset: int, alive: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray[np.float64]]:
+    """Drop leading and trailing counts with no probability left, to keep arrays short."""
+    kept = np.flatnonzero(alive > 1e-300)
+    if kept.size == 0:
+        return offset, alive[:1] * 0.0
+    return offset + int(kept[0]), alive[kept[0] : kept[-1] + 1]

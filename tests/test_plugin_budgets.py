@@ -1,0 +1,381 @@
+"""Budget markers and model fixtures as users run them, on a real ONNX model.
+
+Budgets are set far from anything a machine could measure (a 10 s latency budget for
+a sub-millisecond model, a 0.001 ms one for a 2 ms sleep) so that no outcome depends
+on how fast or loaded the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INT8 = REPO / "example_project" / "models" / "classifier_int8.onnx"
+FP32 = REPO / "example_project" / "models" / "classifier_fp32.onnx"
+
+CONFIG = """
+[tool.deploycheck]
+{top}
+
+[tool.deploycheck.models.optimized]
+path = "models/int8.onnx"
+memory_mb = 700
+power_w = 10
+requires_offline = true
+
+[tool.deploycheck.models.baseline]
+path = "models/fp32.onnx"
+
+[[tool.deploycheck.devices]]
+name = "edge-a"
+memory_mb = 512
+power_w = 8
+offline = true
+cpus = 1
+price_usd = 60
+
+[[tool.deploycheck.devices]]
+name = "tiny"
+memory_mb = 1
+power_w = 100
+offline = true
+cpus = 1
+{tiny}
+"""
+
+
+def make_project(pytester: pytest.Pytester, tests: str, top: str = "", tiny: str = "") -> None:
+    models = pytester.mkdir("models")
+    shutil.copy(INT8, models / "int8.onnx")
+    shutil.copy(FP32, models / "fp32.onnx")
+    pytester.makepyprojecttoml(CONFIG.format(top=top, tiny=tiny))
+    pytester.makepyfile(test_user_budgets=tests)
+
+
+def report(pytester: pytest.Pytester, target: str = "edge-a") -> dict:  # type: ignore[type-arg]
+    path = pytester.path / "deploycheck-evidence" / target / "report.json"
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- model fixtures
+
+
+def test_deploy_model_is_loaded_as_the_target_runs_it(pytester: pytest.Pytester) -> None:
+    tests = """
+def test_model(deploy_model, deploy_models, deploy_target):
+    assert deploy_model.name == "optimized"
+    assert deploy_model.session.get_session_options().intra_op_num_threads == deploy_target.cpus
+    assert deploy_model.session.get_providers() == ["CPUExecutionProvider"]
+    assert [spec.name for spec in deploy_model.inputs] == ["image"]
+    logits, probabilities = deploy_model.run(deploy_model.example_inputs())
+    assert logits.shape == (1, 10)
+    assert deploy_models["optimized"] is deploy_model
+    assert set(deploy_models) == {"optimized", "baseline"}
+    baseline = deploy_models["baseline"]
+    assert baseline.run(baseline.example_inputs(batch=4))[0].shape == (4, 10)
+"""
+    make_project(pytester, tests)
+    pytester.runpytest("--deploy-target", "edge-a").assert_outcomes(passed=1)
+
+
+def test_model_loader_uses_the_target_settings(pytester: pytest.Pytester) -> None:
+    tests = """
+def test_loader(deploy_model_loader):
+    model = deploy_model_loader("models/fp32.onnx", name="candidate")
+    assert model.name == "candidate"
+    assert model.session.get_session_options().intra_op_num_threads == 1
+"""
+    make_project(pytester, tests)
+    pytester.runpytest("--deploy-target", "edge-a").assert_outcomes(passed=1)
+
+
+def test_wrong_feeds_name_the_model_and_the_input(pytester: pytest.Pytester) -> None:
+    tests = """
+import numpy as np
+
+def test_feeds(deploy_model):
+    deploy_model.run({"image": np.zeros((1, 8, 8), dtype=np.int64)})
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*model 'optimized', input 'image': expected float32*"])
+
+
+def test_corrupt_model_is_one_readable_line(pytester: pytest.Pytester) -> None:
+    make_project(pytester, "def test_model(deploy_model):\n    pass\n")
+    (pytester.path / "models" / "int8.onnx").write_bytes(b"not an onnx file")
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*model 'optimized' (*int8.onnx)*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def test_latency_far_under_budget_passes_at_the_minimum_sample_count(
+    pytester: pytest.Pytester,
+) -> None:
+    tests = """
+from pytest_deploycheck import latency_under
+
+@latency_under(10_000)
+def test_fast(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["latency_under_10000  p95 * ms (n=130, 95% CI *)*budget 10000 ms*measured*PASS"]
+    )
+    check = report(pytester)["checks"][0]
+    assert check["metric"] == "latency_p95"
+    assert check["extra"]["n"] == 130
+    assert check["extra"]["warmup"] == 10
+
+
+def test_latency_far_over_budget_fails_with_the_figures(pytester: pytest.Pytester) -> None:
+    tests = """
+import time
+import pytest
+
+@pytest.mark.latency_under("0.001ms", percentile=90)
+def test_slow(deploy_target):
+    time.sleep(0.002)
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*latency_under_0.001: * ms (budget 0.001 ms)*", "*FAIL*"])
+
+
+def test_unsettled_latency_is_inconclusive_never_a_silent_pass(
+    pytester: pytest.Pytester,
+) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000, max_samples=5, warmup=0)
+def test_too_few(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*latency_under_10000: inconclusive*", "*INCONCLUSIVE*", "release_candidate: False"]
+    )
+
+
+def test_latency_budget_defaults_from_the_config(pytester: pytest.Pytester) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.latency_under
+def test_default(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+"""
+    make_project(
+        pytester,
+        tests,
+        top="[tool.deploycheck.budgets]\nlatency_ms = 5000\nlatency_percentile = 90",
+    )
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["latency_under_5000  p90 * (n=64, *PASS"])
+
+
+def test_latency_factor_reports_an_estimate(pytester: pytest.Pytester) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000)
+def test_fast(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+"""
+    make_project(pytester, tests, tiny="latency_factor = 3.0")
+    result = pytester.runpytest("--deploy-target", "tiny")
+    result.stdout.fnmatch_lines(
+        ["latency_under_10000  p95 * ms estimated on tiny (host*estimated*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ("latency_under(-1)", "*@latency_under ms: expected a finite number > 0, got -1*"),
+        ("latency_under(80, percentil=99)", "*@latency_under: unknown argument 'percentil'*"),
+        ("latency_under('fast')", "*@latency_under ms: cannot read 'fast'*"),
+        ("latency_under()", "*@latency_under: no budget: give ms or set latency_ms*"),
+        ("memory_under(512, model='optimised')", "*unknown model 'optimised'*"),
+        ("throughput_over(10, batch=[1, 8])", "*the test must take the deploy_batch argument*"),
+    ],
+)
+def test_bad_budget_markers_fail_collection_in_one_line(
+    pytester: pytest.Pytester, marker: str, message: str
+) -> None:
+    make_project(pytester, f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(): pass\n")
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([message])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_budget_marker_without_configuration_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import pytest\n\n@pytest.mark.latency_under(5)\ndef test_x(): pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.latency_under needs a deploycheck configuration*"])
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def test_throughput_runs_once_per_batch_size(pytester: pytest.Pytester) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.throughput_over(0.001, batch=[1, 8])
+def test_batched(deploy_model, deploy_batch):
+    deploy_model.run(deploy_model.example_inputs(batch=deploy_batch))
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("-v", "--deploy-target", "edge-a")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_batched[[]batch1[]] PASSED*",
+            "*test_batched[[]batch8[]] PASSED*",
+            "throughput_over_0.001[[]batch=1[]]*items/s at batch 1 (p50 * ms per batch, n=*PASS",
+            "throughput_over_0.001[[]batch=8[]]*items/s at batch 8 (p50 * ms per batch, n=*PASS",
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_memory_is_measured_alone_in_a_child_process(pytester: pytest.Pytester) -> None:
+    tests = """
+from pytest_deploycheck import memory_under
+
+@memory_under("100 GB")
+def test_small(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+"""
+    make_project(pytester, tests, top='target = "edge-a"')
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["memory_under_100000  peak * MB (runtime and model * MB; 5 calls*budget 100000 MB*PASS"]
+    )
+    check = report(pytester)["checks"][0]
+    extra = check["extra"]
+    assert 0 < extra["interpreter_mb"] < extra["footprint_mb"] <= extra["process_peak_mb"]
+    assert extra["models"] == ["optimized"]
+
+
+def test_memory_over_the_target_capacity_fails_with_that_reason(
+    pytester: pytest.Pytester,
+) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.memory_under(100_000, repeat=1)
+def test_small(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+
+@pytest.mark.device_fit
+def test_fit(deploy_device):
+    pass
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "tiny")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*memory_under_100000: * MB (budget 100000 MB) - peak * MB is more than tiny's 1 MB",
+            "device fit: edge-a CHECK power · tiny CHECK memory",
+            "  for optimized: * MB (measured), 10 W (declared), offline",
+        ]
+    )
+
+
+def test_a_workload_failing_in_the_child_reports_why(pytester: pytest.Pytester) -> None:
+    tests = """
+import os
+import pytest
+
+@pytest.mark.memory_under(100_000, repeat=1)
+def test_breaks_alone(deploy_target):
+    assert "DEPLOYCHECK_MEMORY_CHILD" not in os.environ, "only fails when measured"
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*memory_under: the test failed in the child process*"])
+
+
+# --------------------------------------------------------------------------- cold start
+
+
+def test_cold_start_is_measured_in_fresh_processes(pytester: pytest.Pytester) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.cold_start_under(600_000, runs=2)
+def test_cold(deploy_target):
+    pass
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["cold_start_under_600000  cold start p50 * ms*(n=2;*budget 600000 ms*PASS"]
+    )
+
+
+# --------------------------------------------------------------------------- pytest-benchmark
+
+
+def test_latency_budget_on_a_pytest_benchmark_judges_its_samples(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pytest_benchmark")
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000)
+def test_bench(benchmark, deploy_model):
+    feeds = deploy_model.example_inputs()
+    benchmark.pedantic(deploy_model.run, args=(feeds,), rounds=200, iterations=1)
+"""
+    make_project(pytester, tests)
+    # pytest-benchmark switches itself off inside an xdist worker (this suite may run in one).
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    result = pytester.runpytest("--deploy-target", "edge-a", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["latency_under_10000  p95 * (n=200, *PASS"])
+    assert report(pytester)["checks"][0]["extra"]["source"] == "pytest-benchmark"
+
+
+def test_benchmark_disabled_is_inconclusive(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_benchmark")
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000)
+def test_bench(benchmark):
+    benchmark(sum, [1, 2, 3])
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest("--deploy-target", "edge-a", "--benchmark-disable")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*inconclusive: pytest-benchmark took no samples*"])

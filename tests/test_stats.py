@@ -1,0 +1,363 @@
+"""Unit tests of stats.py: percentiles, binomial tails, intervals and the stopping rule."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from pytest_deploycheck.stats import (
+    binom_cdf,
+    binom_sf,
+    boundary_error_rates,
+    decide,
+    exceed_probability,
+    min_samples_to_pass,
+    nearest_rank,
+    percentile_ci,
+    percentile_ci_ranks,
+    percentile_nearest_rank,
+    samples_needed_to_pass,
+)
+
+# Percentiles as people write them (95, 99.9, 12.345) and arbitrary floats.
+decimal_percentiles = st.integers(1, 99_999).map(lambda k: k / 1000)
+percentiles = decimal_percentiles | st.floats(0.001, 99.999)
+confidences = st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99, 0.999]) | st.floats(0.5, 0.9999)
+# Most properties here are also argued in stats.py; a few dozen examples each keep the
+# suite fast, the decision rule's own properties get more.
+quick = settings(max_examples=40, deadline=None)
+thorough = settings(max_examples=150, deadline=None)
+sample_values = st.lists(st.integers(0, 50) | st.floats(-1e6, 1e6), min_size=1, max_size=200)
+
+
+def hand_nearest_rank(values: list[float], percentile: float) -> float:
+    """The textbook definition, written independently: sorted[ceil(p/100 * n) - 1]."""
+    ordered = sorted(values)
+    rank = math.ceil(Fraction(str(percentile)) * len(ordered) / 100)
+    return ordered[max(rank, 1) - 1]
+
+
+def exact_cdf(k: int, n: int, q: float) -> Fraction:
+    exact_q = Fraction(q)
+    return sum(
+        (math.comb(n, i) * exact_q**i * (1 - exact_q) ** (n - i) for i in range(min(k, n) + 1)),
+        Fraction(0),
+    )
+
+
+# --- nearest-rank percentile -------------------------------------------------------
+
+
+@quick
+@given(sample_values, percentiles | st.just(100.0))
+def test_nearest_rank_matches_the_textbook_definition(values: list[float], p: float) -> None:
+    assert percentile_nearest_rank(values, p) == hand_nearest_rank(values, p)
+
+
+@quick
+@given(st.integers(1, 1000), decimal_percentiles)
+def test_nearest_rank_agrees_with_numpy_inverted_cdf_off_whole_ranks(n: int, p: float) -> None:
+    # numpy computes p/100 * n in binary, so it may round up a product that is a whole
+    # number; everywhere else both are the same estimator.
+    assume((Fraction(str(p)) * n / 100).denominator != 1)
+    values = np.arange(n, dtype=np.float64)
+    expected = np.percentile(values, p, method="inverted_cdf")
+    assert percentile_nearest_rank(values, p) == expected
+
+
+def test_nearest_rank_is_exact_where_numpy_rounds_up() -> None:
+    values = np.arange(1, 101)
+    assert percentile_nearest_rank(values, 7) == 7  # rank ceil(7.00) = 7
+    assert np.percentile(values, 7, method="inverted_cdf") == 8  # 0.07 * 100 > 7 in binary
+
+
+def test_nearest_rank_returns_an_observed_sample() -> None:
+    assert percentile_nearest_rank([3, 1, 2], 50) == 2
+    assert percentile_nearest_rank([3, 1, 2], 100) == 3
+    assert percentile_nearest_rank([3, 1, 2], 0.1) == 1
+    assert nearest_rank(412, 95) == 392
+
+
+@pytest.mark.parametrize(("values", "p"), [([], 95), ([1.0], 0), ([1.0], 100.5), ([[1.0]], 50)])
+def test_nearest_rank_rejects_bad_input(values: list[float], p: float) -> None:
+    with pytest.raises(ValueError, match=r"percentile|sample"):
+        percentile_nearest_rank(values, p)
+
+
+# --- binomial tails ----------------------------------------------------------------
+
+
+# Probabilities with short binary fractions keep the exact reference sums fast.
+probabilities = st.integers(0, 4096).map(lambda i: i / 4096) | st.sampled_from([1e-9, 1 - 1e-6])
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.integers(0, 50), st.integers(-2, 52), probabilities)
+def test_binomial_tails_match_exact_sums(n: int, k: int, q: float) -> None:
+    expected_cdf = float(exact_cdf(k, n, q)) if k >= 0 else 0.0
+    # 1 - P(X <= k - 1) in exact arithmetic, so a tiny upper tail keeps its precision.
+    expected_sf = float(1 - exact_cdf(k - 1, n, q)) if k > 0 else 1.0
+    assert math.isclose(binom_cdf(k, n, q), expected_cdf, rel_tol=1e-9, abs_tol=1e-290)
+    assert math.isclose(binom_sf(k, n, q), expected_sf, rel_tol=1e-9, abs_tol=1e-290)
+
+
+def direct_sum(n: int, q: float, counts: range) -> float:
+    """The binomial pmf summed term by term in log space: slow, but a separate route."""
+    log_q, log_p = math.log(q), math.log1p(-q)
+    return math.fsum(
+        math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * log_q
+            + (n - i) * log_p
+        )
+        for i in counts
+    )
+
+
+def test_binomial_is_accurate_at_a_million_trials() -> None:
+    n, q = 10**6, 0.05
+    # By symmetry P(X <= n/2) = (1 + P(X = n/2)) / 2 for q = 1/2.
+    centre = direct_sum(n, 0.5, range(n // 2, n // 2 + 1))
+    assert math.isclose(binom_cdf(n // 2, n, 0.5), (1 + centre) / 2, rel_tol=1e-8)
+    # Five standard deviations below the mean (terms below 40000 are under 1e-300).
+    assert math.isclose(
+        binom_cdf(48_910, n, q), direct_sum(n, q, range(40_000, 48_911)), rel_tol=1e-7
+    )
+    assert math.isclose(
+        binom_sf(55_000, n, q), direct_sum(n, q, range(55_000, 60_000)), rel_tol=1e-7
+    )
+    assert binom_sf(55_000, n, q) < 1e-100
+    assert math.isclose(binom_cdf(48_910, n, q) + binom_sf(48_911, n, q), 1.0, rel_tol=1e-12)
+    assert binom_sf(n // 10, n, q) == 0.0  # below the smallest double
+
+
+@quick
+@given(st.integers(1, 5000), st.floats(0.001, 0.999), st.data())
+def test_binomial_cdf_is_monotone_and_complements_sf(n: int, q: float, data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, n - 1))
+    assert binom_cdf(k, n, q) <= binom_cdf(k + 1, n, q) + 1e-15
+    assert math.isclose(binom_cdf(k, n, q) + binom_sf(k + 1, n, q), 1.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "q"), [(1, -1, 0.5), (1, 10, 1.5), (1, 10, -0.1), (1, 2.5, 0.5)]
+)
+def test_binomial_rejects_bad_parameters(k: int, n: int, q: float) -> None:
+    with pytest.raises(ValueError, match=r"sample count|probability"):
+        binom_cdf(k, n, q)
+
+
+# --- the stopping rule -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("percentile", "samples"), [(90, 64), (95, 130), (99, 662)])
+def test_minimum_samples_to_pass_are_loadgen_s(percentile: float, samples: int) -> None:
+    assert min_samples_to_pass(percentile, 0.99) == samples
+    assert decide(samples, 0, percentile, 0.99) == "pass"
+    assert decide(samples - 1, 0, percentile, 0.99) == "unsettled"
+    # LoadGen counts at least one over-budget sample, so one over costs nothing.
+    assert decide(samples, 1, percentile, 0.99) == "pass"
+
+
+def test_exceed_probability_reads_the_decimal() -> None:
+    assert exceed_probability(95) == 0.05
+    assert exceed_probability(99.9) == 0.001
+    with pytest.raises(ValueError, match="percentile"):
+        exceed_probability(100)
+
+
+@quick
+@given(st.integers(0, 400), percentiles, confidences)
+def test_samples_needed_to_pass_is_the_first_passing_count(
+    over: int, p: float, confidence: float
+) -> None:
+    needed = samples_needed_to_pass(over, p, confidence)
+    assume(needed < 10**6)  # keep the example cheap; the search itself is logarithmic
+    assert needed >= over
+    assert decide(needed, over, p, confidence) == "pass"
+    assert decide(needed - 1, over, p, confidence) != "pass" or needed - 1 < over
+
+
+def test_decide_on_clear_cases() -> None:
+    assert decide(0, 0, 95, 0.99) == "unsettled"
+    assert decide(10, 10, 95, 0.99) == "fail"
+    assert decide(1000, 50, 95, 0.99) == "unsettled"  # exactly the allowed rate
+    assert decide(1000, 80, 95, 0.99) == "fail"
+    assert decide(1000, 30, 95, 0.99) == "pass"
+
+
+@pytest.mark.parametrize(
+    ("n", "over", "p", "confidence", "match"),
+    [
+        (10, 11, 95, 0.99, "cannot exceed"),
+        (-1, 0, 95, 0.99, "sample count"),
+        (10, 0, 95, 0.4, "confidence"),
+        (10, 0, 95, 1.0, "confidence"),
+        (10, 0, 0, 0.99, "percentile"),
+    ],
+)
+def test_decide_rejects_bad_arguments(
+    n: int, over: int, p: float, confidence: float, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        decide(n, over, p, confidence)
+
+
+counts = st.integers(0, 3000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n)))
+
+
+@thorough
+@given(counts, percentiles, confidences)
+def test_decide_is_monotone(count: tuple[int, int], p: float, confidence: float) -> None:
+    n, over = count
+    now = decide(n, over, p, confidence)
+    under_added = decide(n + 1, over, p, confidence)
+    over_added = decide(n + 1, over + 1, p, confidence)
+    # A sample under the budget keeps a pass a pass (and so never makes it a fail).
+    if now == "pass":
+        assert under_added == "pass"
+    # A sample over the budget keeps a fail a fail (and so never makes it a pass).
+    if now == "fail":
+        assert over_added == "fail"
+    # Nor does it create a pass, except where LoadGen's floor of one over-budget sample
+    # already counted it: from 0 to 1 over, only the extra sample counts.
+    if over_added == "pass" and over >= 1:
+        assert now == "pass"
+    assert {now, under_added, over_added} <= {"pass", "fail", "unsettled"}
+
+
+@thorough
+@given(counts, percentiles, confidences)
+def test_decide_agrees_with_the_point_estimate(
+    count: tuple[int, int], p: float, confidence: float
+) -> None:
+    # With over samples above the budget, the nearest-rank percentile is over the
+    # budget exactly when over > n - rank.  For any confidence >= 0.5 a pass needs it
+    # at or under, and a fail needs it over (the binomial median is floor or ceil of nq).
+    n, over = count
+    assume(n >= 1)
+    estimate_over = over > n - nearest_rank(n, p)
+    verdict = decide(n, over, p, confidence)
+    if verdict == "pass":
+        assert not estimate_over
+    if verdict == "fail":
+        assert estimate_over
+
+
+@quick
+@given(st.lists(st.integers(0, 20), min_size=1, max_size=300), st.integers(0, 20), percentiles)
+def test_verdict_never_contradicts_the_samples(values: list[int], budget: int, p: float) -> None:
+    over = sum(v > budget for v in values)
+    verdict = decide(len(values), over, p, 0.95)
+    value = percentile_nearest_rank(values, p)
+    if verdict == "pass":
+        assert value <= budget
+    if verdict == "fail":
+        assert value > budget
+
+
+# --- confidence intervals ----------------------------------------------------------
+
+
+def coverage(low: int, high: int, n: int, p: float) -> float:
+    """P(low <= B <= high - 1) for B ~ Binomial(n, p/100) (rank 0 = -inf, n + 1 = inf)."""
+    q = p / 100
+    return binom_cdf(high - 1, n, q) - binom_cdf(low - 1, n, q)
+
+
+@quick
+@given(st.integers(1, 2000), st.sampled_from([50.0, 90.0, 95.0, 99.0]) | percentiles, confidences)
+def test_interval_ranks_reach_the_confidence(n: int, p: float, confidence: float) -> None:
+    low, high = percentile_ci_ranks(n, p, confidence)
+    assert 0 <= low < high <= n + 1
+    if (low, high) != (0, n + 1):  # (-inf, inf) is what is left when nothing reaches it
+        assert coverage(low, high, n, p) >= confidence
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 45), st.sampled_from([10.0, 50.0, 90.0, 95.0]), st.sampled_from([0.9, 0.95]))
+def test_interval_ranks_are_the_narrowest(n: int, p: float, confidence: float) -> None:
+    low, high = percentile_ci_ranks(n, p, confidence)
+    finite = [
+        (a, b)
+        for a in range(1, n + 1)
+        for b in range(a + 1, n + 1)
+        if coverage(a, b, n, p) >= confidence
+    ]
+    if finite:
+        assert low >= 1 and high <= n
+        assert high - low == min(b - a for a, b in finite)
+    else:
+        assert low == 0 or high == n + 1
+
+
+def test_interval_goes_infinite_when_samples_are_few() -> None:
+    samples = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert percentile_ci(samples, 95) == (4.0, math.inf)  # p95 of 5 samples: above the 4th
+    assert percentile_ci(samples, 5) == (-math.inf, 2.0)
+    assert percentile_ci([1.0], 50) == (-math.inf, math.inf)
+    low, high = percentile_ci(np.arange(1.0, 101.0), 95)
+    assert (low, high) == (91.0, 100.0)
+
+
+def test_interval_covers_a_known_quantile_at_the_nominal_rate() -> None:
+    rng = np.random.default_rng(20240611)
+    cases = [(95.0, 200, 300), (50.0, 40, 300), (99.0, 700, 150)]
+    for p, n, repetitions in cases:
+        true_quantile = -math.log(1 - p / 100)  # of the unit exponential
+        hits = 0
+        for _ in range(repetitions):
+            low, high = percentile_ci(rng.exponential(size=n), p, 0.95)
+            hits += low <= true_quantile <= high
+        # Nominal 95%; the bound leaves over three standard errors of slack.
+        assert hits / repetitions >= 0.91, (p, n, hits)
+
+
+# --- what repeated looks cost ------------------------------------------------------
+
+
+def test_boundary_error_of_one_look_is_within_the_confidence() -> None:
+    passed, failed = boundary_error_rates([130], 95, 0.99)
+    assert passed == pytest.approx(binom_cdf(1, 130, 0.05))
+    assert passed < 0.01 and failed < 0.01
+
+
+def test_boundary_error_of_the_default_schedule() -> None:
+    looks = [130, 260, 520, 1040, 2080, 4160, 8320, 16640, 20000]
+    passed, failed = boundary_error_rates(looks, 95, 0.99)
+    # The figures the latency module's docstring quotes; below the union bound.
+    assert passed == pytest.approx(0.0545, abs=5e-4)
+    assert failed == pytest.approx(0.0497, abs=5e-4)
+    assert passed < len(looks) * 0.01 and failed < len(looks) * 0.01
+    # ... and the stricter per-look confidence it suggests for about 1% overall.
+    stricter = [166, 332, 664, 1328, 2656, 5312, 10624, 20000]
+    assert min_samples_to_pass(95, 0.998) == 166
+    assert max(boundary_error_rates(stricter, 95, 0.998)) == pytest.approx(0.0115, abs=5e-4)
+
+
+def test_boundary_error_matches_a_simulation() -> None:
+    looks, p, confidence = [64, 128, 256, 512], 90.0, 0.95
+    expected_pass, expected_fail = boundary_error_rates(looks, p, confidence)
+    rng = np.random.default_rng(7)
+    runs = 20_000
+    steps = np.diff([0, *looks])
+    over = np.cumsum(rng.binomial(steps, 0.1, size=(runs, len(looks))), axis=1)
+    outcome = np.full(runs, "unsettled", dtype=object)
+    for column, n in enumerate(looks):
+        undecided = outcome == "unsettled"
+        for count in np.unique(over[undecided, column]):
+            outcome[undecided & (over[:, column] == count)] = decide(n, int(count), p, confidence)
+    for simulated, exact in [
+        (np.mean(outcome == "pass"), expected_pass),
+        (np.mean(outcome == "fail"), expected_fail),
+    ]:
+        assert abs(simulated - exact) < 4 * math.sqrt(exact * (1 - exact) / runs) + 1e-3
+    with pytest.raises(ValueError, match="increase"):
+        boundary_error_rates([10, 10], p, confidence)
