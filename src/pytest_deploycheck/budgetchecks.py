@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 from .budgets import BudgetRequest
 from .checks import Check
 from .config import Device
+from .verdict import format_value
 
 if TYPE_CHECKING:
     from .coldstart import ColdStartResult
+    from .emulation import Pinning
     from .latency import LatencyResult
     from .memory import MemoryResult
 
@@ -39,7 +41,7 @@ def latency_check(
     with pinned_to_cpus(device.cpus if device else None) as pinning:
         result = measure_latency(workload, request.budget / factor, policy)
     name = f"latency_under_{request.budget:g}"
-    return _latency_result_check(name, request.budget, result, factor, device, pinning.note)
+    return _latency_result_check(name, request.budget, result, factor, device, pinning)
 
 
 def benchmark_check(
@@ -63,7 +65,7 @@ def benchmark_check(
         source="pytest-benchmark",
     )
     name = f"latency_under_{request.budget:g}"
-    return _latency_result_check(name, request.budget, result, factor, device, "")
+    return _latency_result_check(name, request.budget, result, factor, device, None)
 
 
 def throughput_check(
@@ -95,9 +97,10 @@ def throughput_check(
         "latency_ms_per_batch": result.p50_ms * factor,
         "latency_factor": factor if estimated else None,
         "pinning": pinning.note,
+        "notes": _notes(pinning, result),
         "display": (
-            f"{items_per_s:.4g} items/s at batch {batch}"
-            f" (p50 {result.p50_ms * factor:.4g} ms per batch, n={result.n})"
+            f"{format_value(items_per_s, 'items/s')} at batch {batch}"
+            f" (p50 {format_value(result.p50_ms * factor, 'ms')} per batch, n={result.n})"
             + (" estimated" if estimated else "")
         ),
     }
@@ -191,17 +194,17 @@ def _latency_result_check(
     result: LatencyResult,
     factor: float,
     device: Device | None,
-    pinning_note: str,
+    pinning: Pinning | None,
 ) -> Check:
     estimated = factor != 1.0
     value = result.value_ms * factor
     display = result.display()
     if estimated and device is not None:
         display = (
-            f"p{result.percentile:g} {value:.4g} ms estimated on {device.name}"
+            f"p{result.percentile:g} {format_value(value, 'ms')} estimated on {device.name}"
             f" (host {display}, factor {factor:g})"
         )
-    notes = [n for n in (pinning_note, _tracing_note(result)) if n]
+    notes = _notes(pinning, result)
     details = "; ".join([result.advice, *notes]) if result.advice else "; ".join(notes)
     return Check(
         name=name,
@@ -216,10 +219,22 @@ def _latency_result_check(
             **result.as_extra(),
             "host_value_ms": result.value_ms,
             "latency_factor": factor if estimated else None,
-            "pinning": pinning_note,
+            "pinning": pinning.note if pinning else None,
+            "notes": notes,
             "display": display,
         },
     )
+
+
+def _notes(pinning: Pinning | None, result: LatencyResult) -> list[str]:
+    """Caveats a reader must see beside the figure: emulation gaps and tracing."""
+    notes = []
+    requested = pinning.requested if pinning is not None else None
+    if pinning is not None and requested is not None:
+        short = pinning.applied is None or len(pinning.applied) < requested
+        notes += [pinning.note] if short else []
+    tracing = _tracing_note(result)
+    return [*notes, tracing] if tracing else notes
 
 
 def _tracing_note(result: LatencyResult) -> str:

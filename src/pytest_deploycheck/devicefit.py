@@ -48,7 +48,7 @@ class Needs:
 def _amount(value: float | None, unit: str, provenance: str) -> str:
     if value is None:
         return f"{unit} not declared"
-    return f"{value:g} {unit} ({provenance})"
+    return f"{value:.4g} {unit} ({provenance})"
 
 
 def combined_needs(

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .checks import record_check
 from .config import ConfigError, DeployConfig, Device
 
 if TYPE_CHECKING:
@@ -26,13 +27,29 @@ class ModelSet(Mapping[str, "DeployModel"]):
         self.device = device
         self.settings: SessionSettings = SessionSettings.for_device(device)
         self._cache: ModelCache = ModelCache()
+        self._reported: set[str] = set()
 
     def __getitem__(self, name: str) -> DeployModel:
         try:
             spec = self.config.model(name)
         except ConfigError as exc:
             raise KeyError(str(exc)) from None
-        return self._cache.get(spec.name, spec.path, self.settings, spec.input_shapes)
+        return self._noted(self._cache.get(spec.name, spec.path, self.settings, spec.input_shapes))
+
+    def _noted(self, model: DeployModel) -> DeployModel:
+        """Report once how the runtime differs from the target (e.g. a provider fallback)."""
+        if model.notes and model.name not in self._reported:
+            self._reported.add(model.name)
+            record_check(
+                f"runtime[{model.name}]",
+                metric="runtime_settings",
+                value=", ".join(model.providers),
+                passed=True,
+                gating=False,
+                details="; ".join(model.notes),
+                extra={"notes": list(model.notes)},
+            )
+        return model
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.config.models)
@@ -50,7 +67,8 @@ class ModelSet(Mapping[str, "DeployModel"]):
         resolved = Path(path)
         if not resolved.is_absolute() and self.config.source is not None:
             resolved = self.config.source.parent / resolved
-        return self._cache.get(name or resolved.stem, resolved, self.settings, input_shapes)
+        model = self._cache.get(name or resolved.stem, resolved, self.settings, input_shapes)
+        return self._noted(model)
 
     def __repr__(self) -> str:
         target = self.device.name if self.device else "no target"

@@ -220,6 +220,8 @@ def summary_lines(outcome: RunOutcome, device_order: Sequence[str]) -> list[str]
     lines = _check_table([c for c in outcome.checks if c.gating])
     for group in outcome.fit_groups:
         lines += _fit_lines(group, device_order)
+    notes = list(dict.fromkeys(n for c in outcome.checks for n in c.extra.get("notes", [])))
+    lines += [f"note: {note}" for note in notes]
     lines.append(f"release_candidate: {outcome.verdict.release_candidate}")
     lines += [f"  - {reason}" for reason in outcome.verdict.reasons]
     if outcome.evidence_error:
