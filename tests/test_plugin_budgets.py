@@ -43,12 +43,13 @@ name = "tiny"
 memory_mb = 1
 power_w = 100
 offline = true
-cpus = 1
 {tiny}
 """
 
 
-def make_project(pytester: pytest.Pytester, tests: str, top: str = "", tiny: str = "") -> None:
+def make_project(
+    pytester: pytest.Pytester, tests: str, top: str = "", tiny: str = "cpus = 1"
+) -> None:
     models = pytester.mkdir("models")
     shutil.copy(INT8, models / "int8.onnx")
     shutil.copy(FP32, models / "fp32.onnx")
@@ -199,7 +200,7 @@ import pytest
 def test_fast(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(pytester, tests, tiny="latency_factor = 3.0")
+    make_project(pytester, tests, tiny="cpus = 1\nlatency_factor = 3.0")
     result = pytester.runpytest("--deploy-target", "tiny")
     result.stdout.fnmatch_lines(
         ["latency_under_10000  p95 * ms estimated on tiny (host*estimated*"]
@@ -379,3 +380,28 @@ def test_bench(benchmark):
     result = pytester.runpytest("--deploy-target", "edge-a", "--benchmark-disable")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*inconclusive: pytest-benchmark took no samples*"])
+
+
+# --------------------------------------------------------------------------- emulation notes
+
+
+def test_emulation_gaps_and_provider_fallbacks_are_noted(pytester: pytest.Pytester) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000)
+def test_fast(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+"""
+    make_project(
+        pytester, tests, tiny='execution_providers = ["CUDAExecutionProvider"]\ncpus = 512'
+    )
+    result = pytester.runpytest("--deploy-target", "tiny")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "note: *CUDAExecutionProvider*not available*CPUExecutionProvider*",
+            "note: host has * usable CPU*, target has 512*",
+            "release_candidate: True",
+        ]
+    )
