@@ -1,0 +1,319 @@
+"""The hooks that run deploy checks once a project is configured.
+
+Registered by the plugin for configured runs only: a project without deploycheck
+configuration never pays for them.  Per-item state lives in ``item.stash``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from . import budgetchecks, fitcheck, memory
+from .budgets import BUDGET_MARKERS, BudgetMarkerError, BudgetRequest, parse_budget_marker
+from .checks import Check, CheckRecorder, recording
+from .config import DeployConfig, Device
+from .readiness import ReadinessRun, RunOutcome, summary_lines
+from .settings import Settings
+from .verdict import describe_failure
+
+DEPLOY_FIXTURES = frozenset(
+    {
+        "deploy_target",
+        "deploy_device",
+        "deploy_config",
+        "deploy_model",
+        "deploy_models",
+        "deploy_model_loader",
+        "deploy_batch",
+    }
+)
+DEPLOY_MARKERS = frozenset({"device_fit", *BUDGET_MARKERS})
+TIMED_MARKERS = ("latency_under", "throughput_over")
+
+
+RECORDER_KEY = pytest.StashKey[CheckRecorder]()
+
+
+def budget_request(node: pytest.Item, name: str, config: DeployConfig) -> BudgetRequest:
+    """The validated arguments of the marker *name* on *node*, or a one-line failure."""
+    marker = node.get_closest_marker(name)
+    assert marker is not None
+    try:
+        return parse_budget_marker(BUDGET_MARKERS[name], marker.args, marker.kwargs, config.budgets)
+    except BudgetMarkerError as exc:
+        message = f"{node.nodeid}: {exc}"
+    pytest.fail(message, pytrace=False)
+
+
+class DeploySession:
+    """The hooks that only matter once a project is configured; one per pytest run."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.settings = settings
+        self.is_worker = hasattr(config, "workerinput")
+        self.show_summary = not config.getoption("deploy_no_summary")
+        self.run = ReadinessRun(
+            settings.config,
+            settings.target,
+            settings.evidence_dir,
+            settings.project_dir,
+            command_line=["pytest", *config.invocation_params.args],
+        )
+        self.outcome: RunOutcome | None = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        recorder = CheckRecorder(item.nodeid)
+        item.stash[RECORDER_KEY] = recorder
+        with recording(recorder):
+            return (yield)
+
+    @property
+    def target_device(self) -> Device | None:
+        target = self.settings.target
+        return self.settings.config.device(target) if target else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """Run the test body as a measured workload when a timing marker asks for it."""
+        repeat = memory.child_repeat()
+        if repeat is not None:
+            if pyfuncitem.get_closest_marker("memory_under") is None:
+                return None
+            workload = _workload(pyfuncitem)
+            for _ in range(repeat):
+                workload()
+            return True
+        timed = [
+            n for n in ("latency_under", "throughput_over") if pyfuncitem.get_closest_marker(n)
+        ]
+        if not timed or "benchmark" in pyfuncitem.funcargs:
+            return None
+        workload = _workload(pyfuncitem)
+        recorder = pyfuncitem.stash[RECORDER_KEY]
+        for name in timed:
+            recorder.add(self._timed_check(pyfuncitem, name, workload))
+        return True
+
+    def _timed_check(
+        self, item: pytest.Function, name: str, workload: Callable[[], object]
+    ) -> Check:
+        config = self.settings.config
+        request = budget_request(item, name, config)
+        if name == "latency_under":
+            return budgetchecks.latency_check(
+                request,
+                workload,
+                default_percentile=config.budgets.latency_percentile,
+                device=self.target_device,
+            )
+        batch: int = item.funcargs.get("deploy_batch", request["batch"][0])  # type: ignore[assignment]
+        return budgetchecks.throughput_check(
+            request, workload, batch=batch, device=self.target_device
+        )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        self._judge_fit(item)
+        result = yield
+        if memory.child_repeat() is None and isinstance(item, pytest.Function):
+            self._after_body(item)
+        recorder = item.stash[RECORDER_KEY]
+        missed = [c for c in recorder.checks if c.gating and c.passed is not True]
+        if missed:
+            pytest.fail("\n".join(_miss_line(c) for c in missed), pytrace=False)
+        return result
+
+    def _after_body(self, item: pytest.Function) -> None:
+        """Checks that need the body to have run once: benchmark, memory, cold start."""
+        recorder = item.stash[RECORDER_KEY]
+        config = self.settings.config
+        benchmark = item.funcargs.get("benchmark")
+        if benchmark is not None and item.get_closest_marker("latency_under"):
+            recorder.add(self._benchmark_check(item, benchmark))
+        if item.get_closest_marker("memory_under"):
+            recorder.add(self._memory_check(item))
+        if item.get_closest_marker("cold_start_under"):
+            request = budget_request(item, "cold_start_under", config)
+            recorder.add(self._cold_start_check(item, request))
+
+    def _benchmark_check(self, item: pytest.Function, benchmark: Any) -> Check:
+        request = budget_request(item, "latency_under", self.settings.config)
+        stats = getattr(benchmark, "stats", None)
+        samples = list(getattr(getattr(stats, "stats", None), "data", None) or [])
+        if not samples:
+            return Check(
+                name=f"latency_under_{request.budget:g}",
+                metric="latency",
+                value=None,
+                unit="ms",
+                budget=request.budget,
+                passed=None,
+                details="pytest-benchmark took no samples (is --benchmark-disable set?)",
+            )
+        return budgetchecks.benchmark_check(
+            request,
+            samples,
+            default_percentile=self.settings.config.budgets.latency_percentile,
+            device=self.target_device,
+        )
+
+    def _memory_check(self, item: pytest.Function) -> Check:
+        config = self.settings.config
+        request = budget_request(item, "memory_under", config)
+        try:
+            result = memory.measure_in_child(
+                item.nodeid,
+                self._child_args(item.config),
+                cwd=item.config.rootpath,
+                repeat=request["repeat"],
+                timeout_s=request["timeout_s"],
+            )
+        except memory.MemoryMeasurementError as exc:
+            pytest.fail(f"memory_under: {exc}", pytrace=False)
+        return budgetchecks.memory_check(
+            request, result, device=self.target_device, models=_models_used(item, request, config)
+        )
+
+    def _child_args(self, config: pytest.Config) -> list[str]:
+        args = ["-p", "no:cacheprovider", "-q", "--rootdir", str(config.rootpath)]
+        if config.inipath is not None:
+            args += ["-c", str(config.inipath)]
+        if config.pluginmanager.hasplugin("xdist"):
+            args += ["-n", "0"]
+        if self.settings.config.source is not None:
+            args += ["--deploy-config", str(self.settings.config.source)]
+        if self.settings.target:
+            args += ["--deploy-target", self.settings.target]
+        return [*args, "--deploy-no-summary"]
+
+    def _cold_start_check(self, item: pytest.Function, request: BudgetRequest) -> Check:
+        from .coldstart import ColdStartError, measure_cold_start
+        from .runtime import SessionSettings
+
+        config = self.settings.config
+        spec = config.model(request["model"] or config.resolve_default_model())
+        try:
+            result = measure_cold_start(
+                spec.path,
+                SessionSettings.for_device(self.target_device),
+                spec.input_shapes,
+                runs=request["runs"],
+                timeout_s=request["timeout_s"],
+                name=spec.name,
+            )
+        except ColdStartError as exc:
+            pytest.fail(f"cold_start_under: {exc}", pytrace=False)
+        return budgetchecks.cold_start_check(request, result, device=self.target_device)
+
+    def _judge_fit(self, item: pytest.Item) -> Check | None:
+        marker = item.get_closest_marker("device_fit")
+        callspec = getattr(item, "callspec", None)
+        if marker is None or callspec is None or "deploy_device" not in callspec.params:
+            return None
+        config = self.settings.config
+        request = fitcheck.parse_fit_marker(marker.args, marker.kwargs, config)
+        device: Device = callspec.params["deploy_device"]
+        check = fitcheck.judge_fit(config, device, request, self.settings.target)
+        return item.stash[RECORDER_KEY].add(check)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.excinfo is not None and _is_model_error(call.excinfo.value):
+            # The runtime's own message already names the model and the input.
+            report.longrepr = f"{item.nodeid}: {call.excinfo.value}"
+        recorder = item.stash.get(RECORDER_KEY, None)
+        new = recorder.drain() if recorder is not None else []
+        if new:
+            # Plain data set on the report travels with it to the xdist controller.
+            report.deploycheck_checks = [c.as_dict() for c in new]  # type: ignore[attr-defined]
+            report.sections.append(("deploycheck checks", _section_text(new)))
+        if new or _is_deploy_test(item):
+            report.deploycheck_test = True  # type: ignore[attr-defined]
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        raw = getattr(report, "deploycheck_checks", None)
+        if raw:
+            self.run.add_checks([Check.from_dict(data) for data in raw])
+        if getattr(report, "deploycheck_test", False):
+            self.run.add_test_outcome(report.nodeid, report.failed)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Runs before the terminal summary; only the controller judges and writes.
+        in_child = memory.child_repeat() is not None
+        if self.is_worker or in_child or not (self.run.has_activity or self.settings.target):
+            return
+        self.outcome = self.run.finish(write=self.run.has_activity)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.outcome is None or not self.show_summary:
+            return
+        terminalreporter.write_sep("=", f"deploy readiness: {self.settings.target or 'no target'}")
+        lines = summary_lines(self.outcome, self.settings.config.device_names)
+        if not self.run.has_activity:
+            lines.append("no deploy test ran: evidence files not written")
+        good = self.outcome.verdict.release_candidate
+        for line in lines:
+            if line.startswith("release_candidate:"):
+                terminalreporter.write_line(line, green=good, red=not good, bold=True)
+            else:
+                terminalreporter.write_line(line)
+
+
+def _section_text(checks: list[Check]) -> str:
+    return "\n".join(
+        f"{c.name}: {c.status} value={c.value} budget={c.budget} ({c.provenance})"
+        + (f" {c.details}" if c.details else "")
+        for c in checks
+    )
+
+
+def _is_model_error(error: BaseException) -> bool:
+    runtime = sys.modules.get("pytest_deploycheck.runtime")  # loaded only once a model is
+    if runtime is None:
+        return False
+    errors = (runtime.ModelLoadError, runtime.ModelInputError, runtime.ModelRunError)
+    return isinstance(error, errors)
+
+
+def _miss_line(check: Check) -> str:
+    if check.passed is None:
+        return f"{check.name}: inconclusive: {check.details or 'the evidence did not settle it'}"
+    return describe_failure(check)
+
+
+def _workload(item: pytest.Function) -> Callable[[], object]:
+    """The test body as a callable with its fixtures bound, as pytest would call it."""
+    names = inspect.signature(item.obj).parameters
+    arguments = {name: item.funcargs[name] for name in names if name in item.funcargs}
+    function = item.obj
+    return lambda: function(**arguments)
+
+
+def _models_used(item: pytest.Function, request: BudgetRequest, config: DeployConfig) -> list[str]:
+    """The model a memory figure belongs to: the marker's, or the default model's."""
+    if request.options.get("model"):
+        return [request["model"]]
+    if "deploy_model" in item.fixturenames and config.models:
+        return [config.resolve_default_model()]
+    return []
+
+
+def _is_deploy_test(item: pytest.Item) -> bool:
+    if any(True for name in DEPLOY_MARKERS for _ in item.iter_markers(name)):
+        return True
+    return any(name in DEPLOY_FIXTURES for name in getattr(item, "fixturenames", ()))
+
+
+# --------------------------------------------------------------------------- fixtures
