@@ -141,6 +141,21 @@ def current_recorder() -> CheckRecorder:
     return _current.get()
 
 
+_budget_defaults: dict[str, Any] = {}
+
+
+def set_budget_defaults(defaults: dict[str, Any]) -> None:
+    """Called by the plugin with the configuration's [budgets] for this run."""
+    _budget_defaults.clear()
+    _budget_defaults.update(defaults)
+
+
+def config_budget(name: str) -> float | None:
+    """The configured default budget *name* (e.g. ``accuracy_drop``), if any."""
+    value = _budget_defaults.get(name)
+    return None if value is None else float(value)
+
+
 def record_check(
     name: str,
     *,

@@ -16,8 +16,12 @@ from typing import Any
 from .checks import Check
 from .config import DeployConfig
 from .evidence import (
+    FAILURE_CASES_FILE,
+    FAILURE_CASES_KEY,
     atomic_write_bytes,
+    atomic_write_text,
     environment,
+    failure_cases_document,
     required_evidence_check,
     write_evidence,
 )
@@ -111,8 +115,9 @@ class ReadinessRun:
 
     def finish(self, *, write: bool = True) -> RunOutcome:
         """Add the session-level checks, decide, and write the evidence files."""
-        produced = ["metrics.csv", "report.json"]
         checks = rejudge_fit_with_measured_memory(self.checks, self.config, self.target)
+        sections = [str(c.extra[FAILURE_CASES_KEY]) for c in checks if FAILURE_CASES_KEY in c.extra]
+        produced = ["metrics.csv", "report.json", *([FAILURE_CASES_FILE] if sections else [])]
         if self.evidence_dir is not None:
             checks += [
                 required_evidence_check(name, self.evidence_dir, self.project_dir, produced)
@@ -126,6 +131,13 @@ class ReadinessRun:
                 outcome.evidence_files = write_evidence(
                     self.evidence_dir, checks, self.report(outcome)
                 )
+                if sections:
+                    handwritten = self.project_dir / FAILURE_CASES_FILE
+                    document = failure_cases_document(
+                        sections, handwritten if handwritten.is_file() else None
+                    )
+                    atomic_write_text(self.evidence_dir / FAILURE_CASES_FILE, document)
+                    outcome.evidence_files.append(FAILURE_CASES_FILE)
                 outcome.evidence_files += self._present_extras(produced)
             except OSError as exc:
                 outcome.evidence_error = f"{self.evidence_dir}: {exc.strerror or exc}"

@@ -15,7 +15,7 @@ import pytest
 
 from . import budgetchecks, fitcheck, memory
 from .budgets import BUDGET_MARKERS, BudgetMarkerError, BudgetRequest, parse_budget_marker
-from .checks import Check, CheckRecorder, recording
+from .checks import Check, CheckRecorder, recording, set_budget_defaults
 from .config import DeployConfig, Device
 from .readiness import ReadinessRun, RunOutcome, summary_lines
 from .settings import Settings
@@ -65,6 +65,10 @@ class DeploySession:
             command_line=["pytest", *config.invocation_params.args],
         )
         self.outcome: RunOutcome | None = None
+        set_budget_defaults(settings.config.budgets.as_dict())
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        set_budget_defaults({})
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(
