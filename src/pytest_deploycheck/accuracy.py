@@ -1,0 +1,1210 @@
+"""The accuracy drop of an optimized model against its baseline, judged on paired data.
+
+"Optimizing latency but hiding the accuracy drop" is the mistake this catches:
+:func:`assert_accuracy_drop` runs both models on the same labelled items and fails
+when the optimized one loses more than the budget.
+
+Why paired statistics: both models see the *same* items, so most items are right
+(or wrong) for both and cancel out of the difference.  The variance of the drop is
+that of the discordant items only, much smaller than the sum of the variances of two
+independently estimated accuracies (for two 90% models that differ on 3% of the items,
+an unpaired interval is about 2.4 times as wide), so an unpaired test would call most
+evaluation sets too small.  Hence the agreement rate,
+McNemar's exact test on the discordant pairs and a *paired* bootstrap (each resample
+draws item indices once and scores both models on them).
+
+The verdict is judged on the point estimate of the drop, as a person reading the
+figures would, and the confidence interval is reported beside it.  When the interval
+is wider than the budget itself the evaluation set cannot resolve the budget; the
+result says so, with roughly how many items would, and ``require_resolution=True``
+(the strict mode) turns that into a failure.
+
+numpy is imported at the top: the package exports :func:`assert_accuracy_drop`
+lazily, so this module is only loaded by a test that uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from . import checks
+from .evidence import FAILURE_CASES_KEY
+from .stats import binom_cdf
+from .verdict import format_value
+
+Array = npt.NDArray[Any]
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+MetricFn = Callable[[Array, Array], float]
+FailureKind = Literal["regression", "both wrong, disagree", "both wrong", "fixed"]
+
+DATA_FORMS = (
+    "(X, y) arrays (X may be a dict input name -> array), an iterable of (input, label)"
+    " pairs or of (X_batch, y_batch) batches, or a callable returning one of these"
+)
+# Rows whose scores sum to 1 within this are taken as probabilities, not logits.
+_PROBABILITY_TOLERANCE = 1e-3
+# At most this many resampled indices are held at once (int64: 16 MB).
+_BOOTSTRAP_CHUNK_ELEMENTS = 1 << 21
+# McNemar's tail is summed in exact integers up to this many discordant pairs.
+_EXACT_MCNEMAR_LIMIT = 20_000
+# An interval this many times wider than the budget would need over 1e12 times the items.
+_MAX_WIDTH_RATIO = 1e6
+_KINDS: tuple[FailureKind, ...] = ("regression", "both wrong, disagree", "both wrong", "fixed")
+# Sort rank of each kind: regressions, then both wrong (either way), then fixed.
+_KIND_RANK = np.array([0, 1, 1, 2], dtype=np.int64)
+
+
+class Classifier(Protocol):
+    """What a model needs to be evaluated: DeployModel's ``run`` and ``inputs``."""
+
+    @property
+    def inputs(self) -> Sequence[Any]: ...
+
+    def run(self, feeds: Mapping[str, Any]) -> Sequence[Any]: ...
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class FailureCase:
+    """One item the models disagree on or the optimized model gets wrong."""
+
+    index: int
+    label: int
+    baseline_prediction: int
+    baseline_confidence: float
+    optimized_prediction: int
+    optimized_confidence: float
+    kind: FailureKind
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: a confidence that is NaN (the model output NaN) becomes None."""
+        return {
+            "index": self.index,
+            "label": self.label,
+            "baseline_prediction": self.baseline_prediction,
+            "baseline_confidence": _json_float(self.baseline_confidence),
+            "optimized_prediction": self.optimized_prediction,
+            "optimized_confidence": _json_float(self.optimized_confidence),
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """One model's predictions on a labelled set, item by item in the data's order.
+
+    ``predictions`` is the top-1 class (-1 where the scores hold a NaN: such a row
+    counts as wrong), ``confidences`` the top probability, ``correct`` whether the
+    label is among the ``top_k`` highest scores.
+    """
+
+    model_name: str
+    output: str
+    labels: IntArray
+    scores: FloatArray
+    predictions: IntArray
+    confidences: FloatArray
+    correct: BoolArray
+    top_k: int = 1
+
+    @property
+    def n(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def accuracy(self) -> float:
+        """Top-``top_k`` accuracy."""
+        return float(np.count_nonzero(self.correct)) / self.n
+
+
+@dataclass(frozen=True)
+class AccuracyComparison:
+    """The judged drop, its paired statistics and the failure cases behind it."""
+
+    baseline_name: str
+    optimized_name: str
+    metric: str
+    baseline: float
+    optimized: float
+    drop: float
+    relative: bool
+    max_drop: float
+    n: int
+    agreement: float | None
+    ci_low: float
+    ci_high: float
+    confidence: float
+    mcnemar_p: float | None
+    discordant: tuple[int, int] | None
+    resolved: bool
+    resolution_note: str
+    passed: bool
+    failure_cases: tuple[FailureCase, ...]
+    failure_cases_total: int
+    resamples: int = 0
+
+    def message(self) -> str:
+        """One line of figures: why it failed, or what passed, and any resolution note."""
+        drop, budget = format_value(self.drop), format_value(self.max_drop)
+        figures = (
+            f"baseline {format_value(self.baseline)}, optimized {format_value(self.optimized)}"
+        )
+        context = self._context()
+        if self.drop > self.max_drop:
+            text = f"{self.drop_label} {drop} > {budget}: {figures} ({context})"
+        elif not self.passed:
+            text = f"{self.drop_label} {drop} <= {budget} but not resolved: {figures} ({context})"
+        else:
+            text = f"{figures}, {self.drop_label} {drop} <= {budget} ({context})"
+        return text if self.resolved else f"{text}; {self.resolution_note}"
+
+    @property
+    def drop_label(self) -> str:
+        """``accuracy drop``, ``relative top-5 accuracy drop``, ``f1 drop``."""
+        words = f"{_metric_words(self.metric)} drop"
+        return f"relative {words}" if self.relative else words
+
+    def _context(self) -> str:
+        parts = [f"n={self.n}"]
+        if self.agreement is not None:
+            parts.append(f"agreement {format_value(self.agreement)}")
+        parts.append(f"{_percent(self.confidence)} CI of the drop {self._interval()}")
+        return ", ".join(parts)
+
+    def _interval(self) -> str:
+        return f"{format_value(self.ci_low)} to {format_value(self.ci_high)}"
+
+    def display(self) -> str:
+        """The summary's figure: ``0.004 (baseline 0.904 → 0.900)``."""
+        relative = " relative" if self.relative else ""
+        return (
+            f"{format_value(self.drop)}{relative} (baseline {format_value(self.baseline)}"
+            f" → {format_value(self.optimized)})"
+        )
+
+    def as_extra(self, *, title: str | None = None) -> dict[str, Any]:
+        """Everything for report.json (JSON-serializable), with the Markdown section."""
+        return {
+            "display": self.display(),
+            "metric": self.metric,
+            "baseline_name": self.baseline_name,
+            "optimized_name": self.optimized_name,
+            "baseline": self.baseline,
+            "optimized": self.optimized,
+            "drop": self.drop,
+            "relative": self.relative,
+            "max_drop": self.max_drop,
+            "n": self.n,
+            "agreement": self.agreement,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "confidence": self.confidence,
+            "resamples": self.resamples,
+            "mcnemar_p": self.mcnemar_p,
+            "discordant": list(self.discordant) if self.discordant is not None else None,
+            "resolved": self.resolved,
+            "resolution_note": self.resolution_note,
+            "passed": self.passed,
+            "failure_cases": [case.as_dict() for case in self.failure_cases],
+            "failure_cases_total": self.failure_cases_total,
+            FAILURE_CASES_KEY: failure_cases_markdown(self, title=title),
+        }
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _iter_batches(data: Any, batch_size: int) -> Iterator[tuple[Any, IntArray]]:
+    """The data as ``(X_batch, labels)``, X an array or a dict of arrays, whatever its form."""
+    data = _called(data)
+    arrays = _as_arrays_pair(data)
+    if arrays is not None:
+        yield from _slices(arrays[0], _labels(arrays[1]), batch_size)
+        return
+    if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
+        raise ValueError(f"data must be {DATA_FORMS}; got {type(data).__name__}")
+    yield from _batches_of_items(data, batch_size)
+
+
+def _called(data: Any) -> Any:
+    """A loader factory is called, so each evaluation gets a fresh iterator."""
+    if callable(data) and not isinstance(data, (np.ndarray, Mapping, Sequence)):
+        return data()
+    return data
+
+
+def _as_arrays_pair(data: Any) -> tuple[Any, Any] | None:
+    """``(X, y)`` when *data* is a tuple of features and a 1-D label array, else None.
+
+    A tuple of two ``(input, label)`` pairs or of two batches is not this form: its
+    second element is no flat array of numbers.
+    """
+    if not isinstance(data, tuple) or len(data) != 2:
+        return None
+    features, labels = data
+    if isinstance(features, Mapping) or isinstance(labels, np.ndarray):
+        return features, labels
+    try:
+        candidate = np.asarray(labels)
+    except ValueError:  # ragged: a pair or a batch
+        return None
+    if candidate.ndim == 1 and candidate.dtype.kind in "biuf":
+        return features, labels
+    return None
+
+
+def _slices(features: Any, labels: IntArray, batch_size: int) -> Iterator[tuple[Any, IntArray]]:
+    features = _feature_arrays(features)
+    _check_lengths(features, labels)
+    for start in range(0, len(labels), batch_size):
+        stop = start + batch_size
+        yield _take(features, slice(start, stop)), labels[start:stop]
+
+
+def _batches_of_items(items: Iterable[Any], batch_size: int) -> Iterator[tuple[Any, IntArray]]:
+    """Batches pass through as given; single ``(input, label)`` pairs are stacked."""
+    pending: list[tuple[Any, int]] = []
+    for position, item in enumerate(items):
+        features, label = _pair(item, position)
+        label_array = np.asarray(label)
+        if label_array.ndim == 0:
+            pending.append((features, _item_label(label_array, position)))
+            if len(pending) == batch_size:
+                yield _stacked(pending)
+                pending = []
+            continue
+        if pending:
+            yield _stacked(pending)
+            pending = []
+        batch, labels = _feature_arrays(features), _labels(label_array)
+        _check_lengths(batch, labels)
+        yield batch, labels
+    if pending:
+        yield _stacked(pending)
+
+
+def _pair(item: Any, position: int) -> tuple[Any, Any]:
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return item[0], item[1]
+    raise ValueError(
+        f"data item {position} is a {type(item).__name__}, not an (input, label) pair"
+        f" or an (X_batch, y_batch) batch; data must be {DATA_FORMS}"
+    )
+
+
+def _stacked(pending: Sequence[tuple[Any, int]]) -> tuple[Any, IntArray]:
+    labels = np.array([label for _, label in pending], dtype=np.int64)
+    inputs = [features for features, _ in pending]
+    try:
+        if isinstance(inputs[0], Mapping):
+            return {
+                key: np.stack([np.asarray(f[key]) for f in inputs]) for key in inputs[0]
+            }, labels
+        return np.stack([np.asarray(f) for f in inputs]), labels
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"data: single items cannot be stacked into a batch ({_first_line(exc)});"
+            " every item's input needs the same shape (and the same keys)"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _feature_arrays(features: Any) -> Any:
+    """An array, or a dict of arrays, each with the batch as its first dimension."""
+    if isinstance(features, Mapping):
+        return {str(key): _batch_array(value, str(key)) for key, value in features.items()}
+    return _batch_array(features, "X")
+
+
+def _batch_array(value: Any, what: str) -> Array:
+    array = np.asarray(value)
+    if array.ndim == 0:
+        raise ValueError(f"data: {what} is a scalar; X needs the items as its first dimension")
+    return array
+
+
+def _take(features: Any, rows: slice) -> Any:
+    if isinstance(features, dict):
+        return {key: value[rows] for key, value in features.items()}
+    return features[rows]
+
+
+def _check_lengths(features: Any, labels: IntArray) -> None:
+    arrays = features if isinstance(features, dict) else {"X": features}
+    for key, array in arrays.items():
+        if len(array) != len(labels):
+            raise ValueError(
+                f"data: {key} has {len(array)} items but y has {len(labels)} labels;"
+                " X and y must hold the same items"
+            )
+
+
+def _labels(raw: Any) -> IntArray:
+    """Integer class ids, one per item; float ids that are whole numbers are accepted."""
+    labels = np.asarray(raw)
+    if labels.ndim != 1:
+        raise ValueError(
+            f"data: labels must be integer class ids of shape (n,), got shape {labels.shape}"
+            " (for one-hot labels pass y.argmax(axis=1))"
+        )
+    if labels.dtype.kind in "biu":
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f" and bool(np.all(np.isfinite(labels) & (labels % 1 == 0))):
+        return labels.astype(np.int64)
+    raise ValueError(f"data: labels must be integer class ids, got {_sample(labels)}")
+
+
+def _item_label(label: Array, position: int) -> int:
+    try:
+        return int(_labels(label.reshape(1))[0])
+    except ValueError:
+        raise ValueError(
+            f"data item {position}: the label must be an integer class id, got {label!r}"
+        ) from None
+
+
+def _sample(values: Array) -> str:
+    shown = ", ".join(repr(v) for v in values[:3].tolist())
+    return f"{values.dtype} [{shown}{', ...' if len(values) > 3 else ''}]"
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class _ModelIO:
+    """How one model takes a batch and which of its outputs holds the class scores."""
+
+    model: Classifier
+    name: str
+    input_names: tuple[str, ...]
+    input_dtypes: tuple[np.dtype[Any] | None, ...]
+    output_index: int
+    output_label: str
+
+    @classmethod
+    def of(cls, model: Classifier, output: str | int | None) -> _ModelIO:
+        specs = list(model.inputs)
+        if not specs:
+            raise ValueError(f"model {_model_name(model)!r} declares no inputs")
+        index, label = _output_choice(model, output)
+        return cls(
+            model=model,
+            name=_model_name(model),
+            input_names=tuple(str(spec.name) for spec in specs),
+            input_dtypes=tuple(_spec_dtype(spec) for spec in specs),
+            output_index=index,
+            output_label=label,
+        )
+
+    def feeds(self, features: Any) -> dict[str, Array]:
+        """The batch under the model's input names, floats cast to the declared type."""
+        named = self._named(features)
+        return {
+            name: _cast(named[name], dtype)
+            for name, dtype in zip(self.input_names, self.input_dtypes, strict=True)
+        }
+
+    def _named(self, features: Any) -> Mapping[str, Array]:
+        if isinstance(features, dict):
+            if set(features) != set(self.input_names):
+                raise ValueError(
+                    f"data: X has inputs {sorted(features)} but model {self.name!r} takes"
+                    f" {list(self.input_names)}; give X as a dict with exactly those keys"
+                )
+            return features
+        if len(self.input_names) != 1:
+            raise ValueError(
+                f"data: model {self.name!r} takes {len(self.input_names)} inputs"
+                f" {list(self.input_names)}; give X as a dict of input name -> array"
+            )
+        return {self.input_names[0]: features}
+
+    def scores(self, features: Any, rows: int) -> FloatArray:
+        """The chosen output for one batch, checked to be class scores (batch, classes)."""
+        outputs = self.model.run(self.feeds(features))
+        if self.output_index >= len(outputs):
+            raise ValueError(
+                f"model {self.name!r} returned {len(outputs)} outputs, no {self.output_label}"
+            )
+        scores = np.asarray(outputs[self.output_index])
+        if scores.ndim != 2 or scores.shape[0] != rows or scores.dtype.kind not in "biuf":
+            raise ValueError(
+                f"model {self.name!r}: {self.output_label} is {scores.dtype} {scores.shape},"
+                f" not class scores of shape ({rows}, classes); pass output= the scores output"
+            )
+        return scores.astype(np.float64)
+
+
+def _model_name(model: Any) -> str:
+    return str(getattr(model, "name", None) or type(model).__name__)
+
+
+def _output_choice(model: Any, output: str | int | None) -> tuple[int, str]:
+    """(index, label) of the scores output: None is the first, else a name or an index."""
+    names = [str(spec.name) for spec in getattr(model, "outputs", ())]
+    if output is None:
+        output = 0
+    if isinstance(output, str):
+        if output not in names:
+            raise ValueError(
+                f"output={output!r}: model {_model_name(model)!r} has outputs {names or 'unknown'}"
+            )
+        return names.index(output), f"output {output!r}"
+    if isinstance(output, bool) or not isinstance(output, int) or output < 0:
+        raise ValueError(f"output must be an output name or an index >= 0, got {output!r}")
+    if names and output >= len(names):
+        raise ValueError(f"output={output}: model {_model_name(model)!r} has outputs {names}")
+    label = f"output {names[output]!r}" if names else f"output {output}"
+    return output, label
+
+
+def _spec_dtype(spec: Any) -> np.dtype[Any] | None:
+    declared = getattr(spec, "dtype", None)
+    if declared is None:
+        return None
+    try:
+        dtype: np.dtype[Any] = np.dtype(declared)
+        return dtype
+    except TypeError:
+        return None
+
+
+def _cast(array: Array, dtype: np.dtype[Any] | None) -> Array:
+    # Only float to float: an fp16 model fed the fp32 evaluation set is the common case;
+    # anything else is left for the runtime to reject with its own clear message.
+    if dtype is None or array.dtype == dtype or array.dtype.kind != "f" or dtype.kind != "f":
+        return array
+    return array.astype(dtype)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    model: Classifier,
+    data: Any,
+    *,
+    output: str | int | None = None,
+    batch_size: int = 64,
+    top_k: int = 1,
+) -> Evaluation:
+    """Run *model* over the labelled *data* and return its per-item predictions.
+
+    *data* may be any of the forms :func:`assert_accuracy_drop` takes; batching is done
+    here.  Raises ValueError with one line saying what is valid for bad data.
+    """
+    return _evaluate_all([model], data, output=output, batch_size=batch_size, top_k=top_k)[0]
+
+
+def _evaluate_all(
+    models: Sequence[Classifier],
+    data: Any,
+    *,
+    output: str | int | None,
+    batch_size: int,
+    top_k: int,
+) -> list[Evaluation]:
+    """Evaluate every model in one pass over the data.
+
+    One pass makes the pairing hold by construction: a shuffling loader or a one-shot
+    iterator still gives every model the same items in the same order.
+    """
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("top_k", top_k)
+    ios = [_ModelIO.of(model, output) for model in models]
+    labels: list[IntArray] = []
+    scores: list[list[FloatArray]] = [[] for _ in ios]
+    for features, batch_labels in _iter_batches(data, batch_size):
+        labels.append(batch_labels)
+        for io, collected in zip(ios, scores, strict=True):
+            collected.append(io.scores(features, len(batch_labels)))
+    if not labels or sum(len(batch) for batch in labels) == 0:
+        raise ValueError(f"data is empty: it must hold at least one labelled item ({DATA_FORMS})")
+    all_labels = np.concatenate(labels)
+    return [
+        _evaluation(io, all_labels, _concatenated(io, collected), top_k)
+        for io, collected in zip(ios, scores, strict=True)
+    ]
+
+
+def _concatenated(io: _ModelIO, batches: Sequence[FloatArray]) -> FloatArray:
+    classes = {batch.shape[1] for batch in batches}
+    if len(classes) != 1:
+        raise ValueError(f"model {io.name!r}: the number of classes changes between batches")
+    return np.concatenate(batches)
+
+
+def _evaluation(io: _ModelIO, labels: IntArray, scores: FloatArray, top_k: int) -> Evaluation:
+    classes = scores.shape[1]
+    _check_label_range(labels, classes, io.name)
+    if top_k > classes:
+        raise ValueError(f"top_k={top_k} but model {io.name!r} scores only {classes} classes")
+    valid = ~np.isnan(scores).any(axis=1)
+    predictions = np.where(valid, np.argmax(scores, axis=1), -1).astype(np.int64)
+    return Evaluation(
+        model_name=io.name,
+        output=io.output_label,
+        labels=labels,
+        scores=scores,
+        predictions=predictions,
+        confidences=top_confidence(scores),
+        correct=topk_correct(scores, labels, top_k) & valid,
+        top_k=top_k,
+    )
+
+
+def _check_label_range(labels: IntArray, classes: int, model_name: str) -> None:
+    outside = np.flatnonzero((labels < 0) | (labels >= classes))
+    if outside.size:
+        index = int(outside[0])
+        raise ValueError(
+            f"data: label {int(labels[index])} of item {index} is not a class of model"
+            f" {model_name!r}, which scores classes 0 to {classes - 1}"
+        )
+
+
+def top_confidence(scores: FloatArray) -> FloatArray:
+    """The top probability per row: the scores themselves if they are probabilities,
+    else their softmax (logits).  The test is on the whole set, so that one model's
+    figures never mix the two readings."""
+    finite = scores[~np.isnan(scores).any(axis=1)]
+    if _are_probabilities(finite):
+        return np.asarray(np.max(scores, axis=1), dtype=np.float64)
+    # Stable softmax: after subtracting the row maximum the top term is exp(0) = 1.
+    shifted = scores - np.max(scores, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(1.0 / np.sum(np.exp(shifted), axis=1), dtype=np.float64)
+
+
+def _are_probabilities(scores: FloatArray) -> bool:
+    if scores.size == 0:
+        return False
+    in_range = bool(np.all((scores >= 0.0) & (scores <= 1.0)))
+    return in_range and bool(np.all(np.abs(scores.sum(axis=1) - 1.0) <= _PROBABILITY_TOLERANCE))
+
+
+def topk_correct(scores: FloatArray, labels: IntArray, k: int) -> BoolArray:
+    """Whether each label is among the k highest scores.
+
+    Ties are broken as ``argmax`` breaks them (the lower class index ranks higher), so
+    top-1 correctness is exactly ``argmax == label``.  NaN never ranks above a label.
+    """
+    if k == 1:
+        return np.asarray(np.argmax(scores, axis=1) == labels, dtype=np.bool_)
+    label_scores = scores[np.arange(len(labels)), labels][:, None]
+    classes = np.arange(scores.shape[1])[None, :]
+    above = (scores > label_scores) | ((scores == label_scores) & (classes < labels[:, None]))
+    return np.asarray(np.count_nonzero(above, axis=1) < k, dtype=np.bool_)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def mcnemar_exact_p(regressions: int, fixes: int) -> float:
+    """McNemar's exact two-sided p-value for the discordant pairs (b, c).
+
+    Under "the models are equally accurate" each discordant item is a fair coin, so
+    min(b, c) ~ Binomial(b + c, 1/2); the p-value doubles its lower tail (capped at 1).
+    Summed in exact integers for up to 20 000 pairs, in log space beyond.
+    """
+    total, smaller = regressions + fixes, min(regressions, fixes)
+    if total == 0:
+        return 1.0
+    if total > _EXACT_MCNEMAR_LIMIT:
+        return min(1.0, 2.0 * binom_cdf(smaller, total, 0.5))
+    term, tail = 1, 1
+    for i in range(smaller):
+        term = term * (total - i) // (i + 1)
+        tail += term
+    # Python divides big integers with correct rounding.
+    return min(1.0, 2 * tail / (1 << total))
+
+
+def paired_bootstrap(
+    statistic: Callable[[IntArray], FloatArray],
+    n: int,
+    *,
+    resamples: int,
+    seed: int | None,
+) -> FloatArray:
+    """*statistic* on *resamples* index resamples of n paired items.
+
+    Each resample is one row of indices, applied to both models, which is what makes
+    it paired.  Rows are drawn in chunks, so memory stays bounded for large sets while
+    the statistic stays vectorised over a chunk.
+    """
+    rng = np.random.default_rng(seed)
+    rows_per_chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n)
+    values = np.empty(resamples, dtype=np.float64)
+    for start in range(0, resamples, rows_per_chunk):
+        stop = min(resamples, start + rows_per_chunk)
+        values[start:stop] = statistic(rng.integers(0, n, size=(stop - start, n)))
+    return values
+
+
+def percentile_interval(values: FloatArray, confidence: float) -> tuple[float, float]:
+    """The percentile-method interval; NaN resamples (undefined drops) are left out."""
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.nanquantile(values, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _count_drops(
+    baseline_correct: BoolArray, optimized_correct: BoolArray, relative: bool
+) -> Callable[[IntArray], FloatArray]:
+    """The drop on each resample, from counts of correct items (no Python loop)."""
+    base = baseline_correct.astype(np.int64)
+    optimized = optimized_correct.astype(np.int64)
+
+    def drops(indices: IntArray) -> FloatArray:
+        base_counts = base[indices].sum(axis=1)
+        difference = base_counts - optimized[indices].sum(axis=1)
+        if not relative:
+            return np.asarray(difference / indices.shape[1], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(base_counts > 0, difference / base_counts, np.nan)
+
+    return drops
+
+
+def _metric_drops(
+    metric: MetricFn, baseline: Evaluation, optimized: Evaluation, relative: bool
+) -> Callable[[IntArray], FloatArray]:
+    """The drop on each resample for a user metric: called on each resampled set."""
+
+    def drops(indices: IntArray) -> FloatArray:
+        values = [
+            _drop(
+                _metric_value(metric, baseline.labels[rows], baseline.scores[rows]),
+                _metric_value(metric, optimized.labels[rows], optimized.scores[rows]),
+                relative=relative,
+                strict=False,
+            )
+            for rows in indices
+        ]
+        return np.asarray(values, dtype=np.float64)
+
+    return drops
+
+
+def _metric_value(metric: MetricFn, labels: IntArray, scores: FloatArray) -> float:
+    value = float(metric(labels, scores))
+    if not math.isfinite(value):
+        raise ValueError(f"metric {_metric_name(metric)!r} returned {value}; it must be finite")
+    return value
+
+
+def _drop(baseline: float, optimized: float, *, relative: bool, strict: bool = True) -> float:
+    if not relative:
+        return baseline - optimized
+    if baseline > 0:
+        return (baseline - optimized) / baseline
+    if strict:
+        raise ValueError(f"relative=True needs a baseline metric > 0, got {baseline}")
+    return math.nan
+
+
+def _resolution(
+    width: float, max_drop: float, n: int, confidence: float, relative: bool
+) -> tuple[bool, str]:
+    """Whether the interval is narrow enough to judge the budget, and a sentence why."""
+    interval = f"the {_percent(confidence)} CI of the drop is {format_value(width)} wide"
+    if width <= max_drop:
+        return True, f"{interval}, within the budget {format_value(max_drop)}"
+    if max_drop == 0:
+        return False, (
+            f"a budget of 0 can only be resolved when the models agree on every item; {interval}"
+        )
+    kind = "relative " if relative else ""
+    return False, (
+        f"n={n} is too small to resolve a {kind}budget of {format_value(max_drop)}: {interval};"
+        f" {_items_needed(n, width / max_drop)}"
+    )
+
+
+def _items_needed(n: int, ratio: float) -> str:
+    """The width of the interval shrinks with sqrt(n): n * ratio**2 items would match it."""
+    if ratio > _MAX_WIDTH_RATIO:
+        return "no practical evaluation set would resolve a budget this small"
+    return f"about {math.ceil(n * ratio * ratio)} items would be needed"
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class _Metric:
+    name: str
+    k: int | None
+    function: MetricFn | None
+
+
+def _parse_metric(metric: str | MetricFn, top_k: int | None) -> _Metric:
+    """``top1`` (or ``accuracy``), ``top<k>``, or a callable; *top_k* sets k for top-k."""
+    if callable(metric):
+        if top_k is not None:
+            raise ValueError("top_k applies to the top-k metrics, not to a metric callable")
+        return _Metric(_metric_name(metric), None, metric)
+    match = re.fullmatch(r"top(\d+)", metric) if isinstance(metric, str) else None
+    k = 1 if metric == "accuracy" else int(match.group(1)) if match else None
+    if k is None or k < 1:
+        raise ValueError(
+            f"metric must be 'top1', 'top<k>' (e.g. 'top5') or a callable"
+            f" metric(labels, scores) -> float, got {metric!r}"
+        )
+    if top_k is not None:
+        _check_positive_int("top_k", top_k)
+        if k not in (1, top_k):
+            raise ValueError(f"metric={metric!r} and top_k={top_k} disagree; give one of them")
+        k = top_k
+    return _Metric(f"top{k}", k, None)
+
+
+def _metric_name(metric: Any) -> str:
+    return str(getattr(metric, "__name__", None) or type(metric).__name__)
+
+
+def _metric_words(metric: str) -> str:
+    if metric == "top1":
+        return "accuracy"
+    match = re.fullmatch(r"top(\d+)", metric)
+    return f"top-{match.group(1)} accuracy" if match else metric
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """How a comparison is judged and summarised (validated once, in :func:`compare`)."""
+
+    max_drop: float
+    relative: bool
+    confidence: float
+    resamples: int
+    seed: int | None
+    require_resolution: bool
+    max_failure_cases: int
+
+
+@dataclass(frozen=True, eq=False)
+class _Figures:
+    """The point estimates, the bootstrap drops and the per-item correctness used."""
+
+    baseline: float
+    optimized: float
+    drop: float
+    resampled_drops: FloatArray
+    baseline_correct: BoolArray
+    optimized_correct: BoolArray
+    discordant: tuple[int, int] | None
+
+
+def compare(
+    baseline: Evaluation,
+    optimized: Evaluation,
+    *,
+    max_drop: float,
+    metric: str | MetricFn = "top1",
+    relative: bool = False,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int | None = 0,
+    require_resolution: bool = False,
+    max_failure_cases: int = 50,
+) -> AccuracyComparison:
+    """Judge the drop from *baseline* to *optimized*, evaluated on the same items.
+
+    Passed when the point estimate of the drop is at most *max_drop* (and, with
+    *require_resolution*, when the interval is no wider than *max_drop*).  The
+    interval is a seeded paired bootstrap, so the same inputs give the same figures.
+    """
+    _check_statistics(confidence, resamples, max_failure_cases)
+    _check_same_items(baseline, optimized)
+    settings = _Settings(
+        max_drop=_checked_budget(max_drop),
+        relative=bool(relative),
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        require_resolution=bool(require_resolution),
+        max_failure_cases=max_failure_cases,
+    )
+    chosen = _parse_metric(metric, None)
+    if chosen.function is not None:
+        figures = _metric_figures(baseline, optimized, chosen.function, settings)
+    else:
+        figures = _count_figures(baseline, optimized, chosen.k or 1, settings)
+    return _assemble(baseline, optimized, chosen.name, figures, settings)
+
+
+def _count_figures(
+    baseline: Evaluation, optimized: Evaluation, k: int, settings: _Settings
+) -> _Figures:
+    """Top-k metrics: per-item correctness gives McNemar and a drop exact from counts."""
+    base_ok, opt_ok = _correct_at(baseline, k), _correct_at(optimized, k)
+    n = baseline.n
+    base_count, opt_count = int(np.count_nonzero(base_ok)), int(np.count_nonzero(opt_ok))
+    # From the counts, so that 452/500 against 447/500 is a drop of exactly 5/500 = 0.01
+    # and meets a budget of 0.01 (0.904 - 0.894 in floating point is above it).
+    if settings.relative:
+        drop = _drop(float(base_count), float(opt_count), relative=True)
+    else:
+        drop = (base_count - opt_count) / n
+    drops = paired_bootstrap(
+        _count_drops(base_ok, opt_ok, settings.relative),
+        n,
+        resamples=settings.resamples,
+        seed=settings.seed,
+    )
+    discordant = int(np.count_nonzero(base_ok & ~opt_ok)), int(np.count_nonzero(~base_ok & opt_ok))
+    return _Figures(base_count / n, opt_count / n, drop, drops, base_ok, opt_ok, discordant)
+
+
+def _metric_figures(
+    baseline: Evaluation, optimized: Evaluation, metric: MetricFn, settings: _Settings
+) -> _Figures:
+    """A user metric: no per-item correctness, so no McNemar; failure cases by top-1."""
+    base_value = _metric_value(metric, baseline.labels, baseline.scores)
+    opt_value = _metric_value(metric, optimized.labels, optimized.scores)
+    drops = paired_bootstrap(
+        _metric_drops(metric, baseline, optimized, settings.relative),
+        baseline.n,
+        resamples=settings.resamples,
+        seed=settings.seed,
+    )
+    return _Figures(
+        baseline=base_value,
+        optimized=opt_value,
+        drop=_drop(base_value, opt_value, relative=settings.relative),
+        resampled_drops=drops,
+        baseline_correct=_correct_at(baseline, 1),
+        optimized_correct=_correct_at(optimized, 1),
+        discordant=None,
+    )
+
+
+def _correct_at(evaluation: Evaluation, k: int) -> BoolArray:
+    if evaluation.top_k == k:
+        return evaluation.correct
+    valid = evaluation.predictions >= 0
+    return topk_correct(evaluation.scores, evaluation.labels, k) & valid
+
+
+def _assemble(
+    baseline: Evaluation,
+    optimized: Evaluation,
+    metric: str,
+    figures: _Figures,
+    settings: _Settings,
+) -> AccuracyComparison:
+    ci_low, ci_high = percentile_interval(figures.resampled_drops, settings.confidence)
+    resolved, note = _resolution(
+        ci_high - ci_low, settings.max_drop, baseline.n, settings.confidence, settings.relative
+    )
+    cases, total = failure_cases(
+        baseline,
+        optimized,
+        figures.baseline_correct,
+        figures.optimized_correct,
+        limit=settings.max_failure_cases,
+    )
+    return AccuracyComparison(
+        baseline_name=baseline.model_name,
+        optimized_name=optimized.model_name,
+        metric=metric,
+        baseline=float(figures.baseline),
+        optimized=float(figures.optimized),
+        drop=float(figures.drop),
+        relative=settings.relative,
+        max_drop=settings.max_drop,
+        n=baseline.n,
+        agreement=float(np.mean(baseline.predictions == optimized.predictions)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        confidence=settings.confidence,
+        mcnemar_p=None if figures.discordant is None else mcnemar_exact_p(*figures.discordant),
+        discordant=figures.discordant,
+        resolved=resolved,
+        resolution_note=note,
+        passed=figures.drop <= settings.max_drop and (resolved or not settings.require_resolution),
+        failure_cases=cases,
+        failure_cases_total=total,
+        resamples=settings.resamples,
+    )
+
+
+def _check_same_items(baseline: Evaluation, optimized: Evaluation) -> None:
+    if baseline.n != optimized.n or not np.array_equal(baseline.labels, optimized.labels):
+        raise ValueError(
+            f"the evaluations of {baseline.model_name!r} ({baseline.n} items) and"
+            f" {optimized.model_name!r} ({optimized.n} items) are not on the same labelled"
+            " items in the same order; evaluate both on the same data"
+        )
+
+
+# --------------------------------------------------------------------------- failure cases
+
+
+def failure_cases(
+    baseline: Evaluation,
+    optimized: Evaluation,
+    baseline_correct: BoolArray,
+    optimized_correct: BoolArray,
+    *,
+    limit: int = 50,
+) -> tuple[tuple[FailureCase, ...], int]:
+    """(the first *limit* cases, how many there are in all).
+
+    Order: regressions first, then the items both models get wrong, then the items the
+    optimized model fixed; within each, the most confident optimized prediction first
+    (a confident mistake is the one that hurts), then by index.
+    """
+    codes = _kind_codes(baseline, optimized, baseline_correct, optimized_correct)
+    indices = np.flatnonzero(codes >= 0)
+    confidence = np.nan_to_num(optimized.confidences[indices], nan=-1.0)
+    rank = _KIND_RANK[codes[indices]]
+    ordered = indices[np.lexsort((indices, -confidence, rank))][: max(0, limit)]
+    cases = tuple(_case(int(i), _KINDS[codes[i]], baseline, optimized) for i in ordered)
+    return cases, int(indices.size)
+
+
+def _kind_codes(
+    baseline: Evaluation,
+    optimized: Evaluation,
+    baseline_correct: BoolArray,
+    optimized_correct: BoolArray,
+) -> npt.NDArray[np.int8]:
+    """Each item's index into ``_KINDS``, or -1 when both models are right."""
+    both_wrong = ~baseline_correct & ~optimized_correct
+    disagree = baseline.predictions != optimized.predictions
+    codes = np.full(baseline.n, -1, dtype=np.int8)
+    codes[baseline_correct & ~optimized_correct] = 0
+    codes[both_wrong & disagree] = 1
+    codes[both_wrong & ~disagree] = 2
+    codes[~baseline_correct & optimized_correct] = 3
+    return codes
+
+
+def _case(
+    index: int, kind: FailureKind, baseline: Evaluation, optimized: Evaluation
+) -> FailureCase:
+    return FailureCase(
+        index=index,
+        label=int(baseline.labels[index]),
+        baseline_prediction=int(baseline.predictions[index]),
+        baseline_confidence=float(baseline.confidences[index]),
+        optimized_prediction=int(optimized.predictions[index]),
+        optimized_confidence=float(optimized.confidences[index]),
+        kind=kind,
+    )
+
+
+def failure_cases_markdown(comparison: AccuracyComparison, *, title: str | None = None) -> str:
+    """A Markdown section for failure_cases.md: the figures, then the cases as a table.
+
+    Deterministic (no timestamps), so the evidence file only changes when results do.
+    """
+    heading = title or f"Accuracy: {comparison.baseline_name} → {comparison.optimized_name}"
+    lines = [f"## {_escape(heading)}", "", *_summary_lines(comparison), ""]
+    lines.extend(_case_lines(comparison))
+    return "\n".join(lines) + "\n"
+
+
+def _summary_lines(comparison: AccuracyComparison) -> list[str]:
+    c = comparison
+    status = "PASS" if c.passed else "FAIL"
+    lines = [
+        f"- Models: baseline `{_escape(c.baseline_name)}`, optimized"
+        f" `{_escape(c.optimized_name)}`; n = {c.n} items",
+        f"- {_metric_words(c.metric).capitalize()}: baseline {format_value(c.baseline)},"
+        f" optimized {format_value(c.optimized)}; {c.drop_label} {format_value(c.drop)}"
+        f" (budget {format_value(c.max_drop)}): {status}",
+        f"- {_percent(c.confidence)} CI of the drop (paired bootstrap, {c.resamples}"
+        f" resamples): {c._interval()}; {c.resolution_note}",
+    ]
+    if c.agreement is not None:
+        lines.append(f"- Agreement (same top-1 prediction): {format_value(c.agreement)}")
+    if c.discordant is not None and c.mcnemar_p is not None:
+        regressions, fixes = c.discordant
+        lines.append(
+            f"- McNemar exact test: {regressions} regressions, {fixes} fixed,"
+            f" p = {format_value(c.mcnemar_p)}"
+        )
+    return lines
+
+
+def _case_lines(comparison: AccuracyComparison) -> list[str]:
+    c = comparison
+    if c.failure_cases_total == 0:
+        return ["No failure cases: both models are right on every item."]
+    lines = [
+        f"Failure cases ({_wrong_means(c)}): regressions first, then the items both models"
+        " get wrong, then those the optimized model fixed; most confident first.",
+        "",
+        f"| index | label | {_escape(c.baseline_name)} pred (conf)"
+        f" | {_escape(c.optimized_name)} pred (conf) | kind |",
+        "|---:|---:|---:|---:|---|",
+    ]
+    lines.extend(
+        f"| {case.index} | {case.label}"
+        f" | {_prediction(case.baseline_prediction, case.baseline_confidence)}"
+        f" | {_prediction(case.optimized_prediction, case.optimized_confidence)}"
+        f" | {case.kind} |"
+        for case in c.failure_cases
+    )
+    if len(c.failure_cases) < c.failure_cases_total:
+        lines += ["", f"Showing {len(c.failure_cases)} of {c.failure_cases_total} cases."]
+    return lines
+
+
+def _wrong_means(comparison: AccuracyComparison) -> str:
+    if comparison.discordant is None:
+        return (
+            f"wrong: the top-1 prediction is not the label, as {comparison.metric}"
+            " has no per-item verdict"
+        )
+    if comparison.metric == "top1":
+        return "wrong: the top-1 prediction is not the label"
+    return f"wrong: the label is not among the {comparison.metric[3:]} highest scores"
+
+
+def _prediction(prediction: int, confidence: float) -> str:
+    if prediction < 0:
+        return "NaN output"
+    return f"{prediction} ({confidence:.3f})"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --------------------------------------------------------------------------- assertion
+
+
+def assert_accuracy_drop(
+    baseline: Classifier,
+    optimized: Classifier,
+    data: Any,
+    max_drop: float | None = None,
+    *,
+    metric: str | MetricFn = "top1",
+    top_k: int | None = None,
+    relative: bool = False,
+    output: str | int | None = None,
+    batch_size: int = 64,
+    confidence: float = 0.95,
+    require_resolution: bool | None = None,
+    max_failure_cases: int = 50,
+    name: str = "accuracy_drop_ok",
+    seed: int | None = 0,
+) -> AccuracyComparison:
+    """Fail unless *optimized* loses at most *max_drop* of *baseline*'s accuracy on *data*.
+
+    Both models see the same labelled items (one pass over *data*, in any form of
+    :data:`DATA_FORMS`); the drop, its paired confidence interval, the agreement, McNemar's
+    test and the failure cases are recorded as the ``accuracy_drop_ok`` check and
+    returned.  *max_drop* defaults to ``budgets.accuracy_drop`` of the configuration.
+    *require_resolution* (default False) also fails when the set is too small to
+    resolve the budget.  Raises AssertionError with the figures when not passed.
+    """
+    budget = _checked_budget(_default_max_drop() if max_drop is None else max_drop)
+    chosen = _parse_metric(metric, top_k)
+    _check_statistics(confidence, 1, max_failure_cases)
+    base_eval, opt_eval = _evaluate_all(
+        [baseline, optimized], data, output=output, batch_size=batch_size, top_k=chosen.k or 1
+    )
+    comparison = compare(
+        base_eval,
+        opt_eval,
+        max_drop=budget,
+        metric=chosen.function or chosen.name,
+        relative=relative,
+        confidence=confidence,
+        seed=seed,
+        require_resolution=bool(require_resolution),
+        max_failure_cases=max_failure_cases,
+    )
+    _record(comparison, name)
+    if not comparison.passed:
+        raise AssertionError(comparison.message())
+    return comparison
+
+
+def _record(comparison: AccuracyComparison, name: str) -> None:
+    checks.record_check(
+        name,
+        metric="accuracy_drop",
+        value=comparison.drop,
+        unit="",
+        budget=comparison.max_drop,
+        passed=comparison.passed,
+        provenance="measured",
+        details=comparison.message(),
+        extra=comparison.as_extra(
+            title=f"{name}: {comparison.optimized_name} against {comparison.baseline_name}"
+        ),
+    )
+
+
+def _default_max_drop() -> float:
+    """``budgets.accuracy_drop`` of the active configuration."""
+    try:
+        from .checks import config_budget
+    except ImportError:
+        budget = None
+    else:
+        budget = config_budget("accuracy_drop")
+    if budget is None:
+        raise ValueError(
+            "assert_accuracy_drop: no max_drop given and no budgets.accuracy_drop in the"
+            " deploycheck configuration"
+        )
+    return budget
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _checked_budget(max_drop: Any) -> float:
+    if isinstance(max_drop, bool) or not isinstance(max_drop, (int, float, np.number)):
+        raise ValueError(f"max_drop must be a number >= 0, got {max_drop!r}")
+    value = float(max_drop)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"max_drop must be a finite number >= 0, got {max_drop!r}")
+    return value
+
+
+def _check_statistics(confidence: float, resamples: int, max_failure_cases: int) -> None:
+    if not isinstance(confidence, (int, float, np.floating)) or not 0.5 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0.5, 1), got {confidence!r}")
+    _check_positive_int("resamples", resamples)
+    if isinstance(max_failure_cases, bool) or not isinstance(max_failure_cases, int):
+        raise ValueError(f"max_failure_cases must be an integer >= 0, got {max_failure_cases!r}")
+    if max_failure_cases < 0:
+        raise ValueError(f"max_failure_cases must be an integer >= 0, got {max_failure_cases!r}")
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _percent(confidence: float) -> str:
+    return f"{format_value(confidence * 100)}%"
+
+
+def _json_float(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,188 @@
+"""The accuracy-drop assertion and its failure cases, as users run them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "example_project"
+
+CONFIG = """
+[tool.deploycheck]
+target = "edge"
+required_evidence = ["failure_cases.md"]
+{budgets}
+
+[tool.deploycheck.models.baseline]
+path = "models/fp32.onnx"
+
+[tool.deploycheck.models.optimized]
+path = "models/int8.onnx"
+
+[[tool.deploycheck.devices]]
+name = "edge"
+memory_mb = 4096
+cpus = 1
+"""
+
+# A "model" whose top-1 is shifted on every n-th item: the optimized side of a drop.
+BROKEN = """
+import numpy as np
+
+class Broken:
+    name = "broken"
+
+    def __init__(self, model, every=3):
+        self.model = model
+        self.inputs = model.inputs
+        self.every = every
+
+    def run(self, feeds):
+        rows = (np.arange(len(feeds["image"])) % self.every == 0)[:, None]
+        return [np.where(rows, np.roll(out, 1, axis=1), out) for out in self.model.run(feeds)]
+"""
+
+
+def make_project(pytester: pytest.Pytester, tests: str, budgets: str = "") -> None:
+    models = pytester.mkdir("models")
+    shutil.copy(EXAMPLE / "models" / "classifier_fp32.onnx", models / "fp32.onnx")
+    shutil.copy(EXAMPLE / "models" / "classifier_int8.onnx", models / "int8.onnx")
+    shutil.copy(EXAMPLE / "data" / "digits_test.npz", pytester.path / "digits.npz")
+    pytester.makepyprojecttoml(CONFIG.format(budgets=budgets))
+    pytester.makepyfile(broken=BROKEN)
+    header = "import numpy as np\nfrom pytest_deploycheck import assert_accuracy_drop\n"
+    header += "DATA = np.load('digits.npz')\nEVAL = (DATA['images'], DATA['labels'])\n"
+    pytester.makepyfile(test_user_accuracy=header + tests)
+
+
+def evidence(pytester: pytest.Pytester) -> Path:
+    return pytester.path / "deploycheck-evidence" / "edge"
+
+
+def test_a_kept_accuracy_passes_and_writes_failure_cases(pytester: pytest.Pytester) -> None:
+    tests = """
+def test_drop(deploy_models):
+    result = assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], EVAL,
+                                  max_drop=0.01)
+    assert result.n == 450
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "accuracy_drop_ok*0 (baseline 0.98 → 0.98)*budget 0.01*measured*PASS",
+            "has_failure_cases*failure_cases.md written*PASS",
+            "release_candidate: True",
+            "evidence_files: *'failure_cases.md'*",
+        ]
+    )
+    text = (evidence(pytester) / "failure_cases.md").read_text()
+    assert "## accuracy_drop_ok: optimized against baseline" in text
+    assert "| 64 | 2 | 1 (0.978) | 1 (0.982) | both wrong |" in text
+
+
+def test_a_hidden_accuracy_drop_fails_with_the_figures(pytester: pytest.Pytester) -> None:
+    tests = """
+from broken import Broken
+
+def test_drop(deploy_models):
+    assert_accuracy_drop(deploy_models["baseline"], Broken(deploy_models["optimized"]), EVAL,
+                         max_drop=0.01)
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: accuracy drop 0.3* > 0.01: baseline 0.98, optimized 0.6*"
+            " (n=450, agreement 0.6*, 95% CI of the drop * to *)*",
+            "accuracy_drop_ok*FAIL",
+            "release_candidate: False",
+        ]
+    )
+    text = (evidence(pytester) / "failure_cases.md").read_text()
+    assert "| regression |" in text
+
+
+def test_a_set_too_small_to_resolve_the_budget_is_said_and_can_fail(
+    pytester: pytest.Pytester,
+) -> None:
+    tests = """
+SMALL = (EVAL[0][:20], EVAL[1][:20])
+
+def test_reported(deploy_models):
+    assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], SMALL,
+                         max_drop=0.01)
+
+def test_strict(deploy_models):
+    from broken import Broken
+    assert_accuracy_drop(deploy_models["baseline"], Broken(deploy_models["optimized"], 10),
+                         SMALL, max_drop=0.15, require_resolution=True, name="strict_drop")
+"""
+    make_project(pytester, tests)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*n=20 is too small to resolve a budget of 0.15*about * items would be needed*"]
+    )
+    report = json.loads((evidence(pytester) / "report.json").read_text())
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["accuracy_drop_ok"]["extra"]["resolved"] is True  # identical models: CI 0 wide
+    strict = checks["strict_drop"]
+    assert strict["value"] <= 0.15  # within the budget, yet failed: the set cannot tell
+    assert (strict["passed"], strict["extra"]["resolved"]) == (False, False)
+
+
+def test_max_drop_defaults_from_the_config(pytester: pytest.Pytester) -> None:
+    tests = """
+def test_drop(deploy_models):
+    result = assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], EVAL)
+    assert result.max_drop == 0.02
+"""
+    make_project(pytester, tests, budgets="[tool.deploycheck.budgets]\naccuracy_drop = 0.02")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_hand_written_failure_cases_file_is_kept(pytester: pytest.Pytester) -> None:
+    tests = """
+def test_drop(deploy_models):
+    assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], EVAL,
+                         max_drop=0.01)
+"""
+    make_project(pytester, tests)
+    pytester.makefile(".md", failure_cases="# Known\n\nGlare on the lens reads 8 as 3.\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    text = (evidence(pytester) / "failure_cases.md").read_text()
+    assert text.index("## accuracy_drop_ok") < text.index("Glare on the lens reads 8 as 3.")
+    assert (pytester.path / "failure_cases.md").read_text().startswith("# Known")
+
+
+def test_example_project_accuracy_matches_a_standalone_evaluation(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    # Subprocess: the example project is a separate rootdir with its own configuration.
+    result = pytester.run(
+        sys.executable, "-m", "pytest", str(EXAMPLE), "-p", "no:cacheprovider", "-q",
+        "--deploy-target", "edge-c", "--deploy-evidence-dir", str(tmp_path),
+        "-k", "quantization_keeps_accuracy",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    report = json.loads((tmp_path / "edge-c" / "report.json").read_text())
+    check = next(c for c in report["checks"] if c["name"] == "accuracy_drop_ok")
+    data = np.load(EXAMPLE / "data" / "digits_test.npz")
+    expected = {}
+    for name, file in (("baseline", "classifier_fp32.onnx"), ("optimized", "classifier_int8.onnx")):
+        session = ort.InferenceSession(str(EXAMPLE / "models" / file))
+        logits = session.run(["logits"], {"image": data["images"]})[0]
+        expected[name] = float((logits.argmax(axis=1) == data["labels"]).mean())
+    assert check["extra"]["baseline"] == pytest.approx(expected["baseline"], abs=1e-12)
+    assert check["extra"]["optimized"] == pytest.approx(expected["optimized"], abs=1e-12)
+    assert check["value"] == pytest.approx(expected["baseline"] - expected["optimized"], abs=1e-12)
