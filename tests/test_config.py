@@ -689,3 +689,51 @@ def test_valid_devices_round_trip_to_device_objects(tables: list[dict[str, Any]]
     assert config.device_names == [table["name"] for table in tables]
     for table, device in zip(tables, config.devices, strict=True):
         assert device.as_dict() == {**Device(name=device.name).as_dict(), **table}
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def test_regression_tolerances_and_per_check_overrides_parse() -> None:
+    config = parse_config(
+        {
+            "baseline": "baselines/main.json",
+            "regression": {
+                "latency_pct": 15,
+                "significance": 0.05,
+                "on_environment_mismatch": "refuse",
+                "checks": {"latency_under_80": {"latency_pct": 30}},
+            },
+        },
+        source=Path("/project/pyproject.toml"),
+    )
+    assert config.baseline == Path("/project/baselines/main.json")
+    assert config.regression == {
+        "latency_pct": 15.0,
+        "significance": 0.05,
+        "on_environment_mismatch": "refuse",
+        "checks": {"latency_under_80": {"latency_pct": 30.0}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("regression", "message"),
+    [
+        (
+            {"latency_pc": 1},
+            "[tool.deploycheck.regression]: unknown key 'latency_pc'; did you mean",
+        ),
+        ({"significance": 0.7}, "significance: expected a significance level between 0 and 0.5"),
+        ({"on_environment_mismatch": "ignore"}, "expected 'warn' or 'refuse'"),
+        ({"memory_pct": -1}, "memory_pct: expected a number > 0, got -1"),
+        (
+            {"checks": {"x": {"foo": 1}}},
+            "[tool.deploycheck.regression.checks.x]: unknown key 'foo'",
+        ),
+        ({"checks": {"x": 3}}, "[tool.deploycheck.regression.checks.x]: expected a table"),
+        ({"checks": 3}, "[tool.deploycheck.regression.checks]: expected a table of check names"),
+    ],
+)
+def test_bad_regression_tables_are_one_line_each(regression: dict, message: str) -> None:  # type: ignore[type-arg]
+    line = only_line(config_error({"regression": regression}))
+    assert message in line

@@ -91,7 +91,7 @@ def throughput_check(
     items_per_s = throughput_items_per_s(result, batch) / factor
     estimated = factor != 1.0
     extra = {
-        **result.as_extra(),
+        **result.as_extra(include_samples=True),
         "batch": batch,
         "items_per_s": items_per_s,
         "latency_ms_per_batch": result.p50_ms * factor,
@@ -216,7 +216,7 @@ def _latency_result_check(
         provenance="estimated" if estimated else "measured",
         details=details,
         extra={
-            **result.as_extra(),
+            **result.as_extra(include_samples=True),
             "host_value_ms": result.value_ms,
             "latency_factor": factor if estimated else None,
             "pinning": pinning.note if pinning else None,

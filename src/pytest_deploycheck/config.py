@@ -118,6 +118,8 @@ class DeployConfig:
     required_evidence: tuple[str, ...] = ()
     all_devices_must_fit: bool = False
     budgets: Budgets = field(default_factory=Budgets)
+    baseline: Path | None = None
+    regression: Mapping[str, Any] = field(default_factory=dict)
     models: Mapping[str, ModelSpec] = field(default_factory=dict)
     devices: tuple[Device, ...] = ()
 
@@ -164,6 +166,8 @@ class DeployConfig:
             "required_evidence": list(self.required_evidence),
             "all_devices_must_fit": self.all_devices_must_fit,
             "budgets": self.budgets.as_dict(),
+            "baseline": str(self.baseline) if self.baseline else None,
+            "regression": dict(self.regression),
             "models": {name: spec.as_dict() for name, spec in self.models.items()},
             "devices": [device.as_dict() for device in self.devices],
         }
@@ -359,7 +363,9 @@ _TOP_KEYS: dict[str, _Key] = {
     "evidence_dir": _Key(_string),
     "required_evidence": _Key(_string_list),
     "all_devices_must_fit": _Key(_boolean),
+    "baseline": _Key(_string),
     "budgets": _Key(lambda v: v),
+    "regression": _Key(lambda v: v),
     "models": _Key(lambda v: v),
     "devices": _Key(lambda v: v),
 }
@@ -371,6 +377,35 @@ _BUDGET_KEYS: dict[str, _Key] = {
     "accuracy_drop": _Key(_number(allow_zero=True)),
     "throughput_items_per_s": _Key(_number()),
     "cold_start_ms": _Key(_number()),
+}
+
+
+def _fraction(value: Any) -> float:
+    number: float = _number()(value)
+    if not 0 < number < 0.5:
+        raise _Invalid(f"expected a significance level between 0 and 0.5, e.g. 0.01, got {value}")
+    return number
+
+
+def _mismatch_policy(value: Any) -> str:
+    if value not in ("warn", "refuse"):
+        raise _Invalid(f"expected 'warn' or 'refuse', got {_describe(value)}")
+    return str(value)
+
+
+_TOLERANCE_KEYS: dict[str, _Key] = {
+    "latency_pct": _Key(_number()),
+    "significance": _Key(_fraction),
+    "memory_mb": _Key(_number()),
+    "memory_pct": _Key(_number()),
+    "accuracy": _Key(_number(allow_zero=True)),
+    "throughput_pct": _Key(_number()),
+    "cold_start_pct": _Key(_number()),
+}
+_REGRESSION_KEYS: dict[str, _Key] = {
+    **_TOLERANCE_KEYS,
+    "on_environment_mismatch": _Key(_mismatch_policy),
+    "checks": _Key(lambda v: v),
 }
 
 _MODEL_KEYS: dict[str, _Key] = {
@@ -397,6 +432,7 @@ _DEVICE_KEYS: dict[str, _Key] = {
 VALID_KEYS: Mapping[str, Sequence[str]] = {
     "top": tuple(_TOP_KEYS),
     "budgets": tuple(_BUDGET_KEYS),
+    "regression": tuple(_REGRESSION_KEYS),
     "models": tuple(_MODEL_KEYS),
     "devices": tuple(_DEVICE_KEYS),
 }
@@ -452,6 +488,7 @@ def parse_config(
         errors.raise_if_any()
     top = _validate_table(raw, _TOP_KEYS, table, errors)
     budgets = _parse_budgets(raw.get("budgets", {}), f"[{prefix}budgets]", errors)
+    regression = _parse_regression(raw.get("regression", {}), f"{prefix}regression", errors)
     models = _parse_models(raw.get("models", {}), prefix, base, errors)
     devices = _parse_devices(raw.get("devices", []), prefix, errors)
     errors.raise_if_any()
@@ -466,6 +503,10 @@ def parse_config(
         required_evidence=top.get("required_evidence", ()),
         all_devices_must_fit=top.get("all_devices_must_fit", False),
         budgets=budgets,
+        baseline=_resolve_or_report(base, top["baseline"], table, "baseline", errors)
+        if "baseline" in top
+        else None,
+        regression=regression,
         models=models,
         devices=devices,
     )
@@ -500,6 +541,27 @@ def _parse_budgets(raw: Any, where: str, errors: _Errors) -> Budgets:
         errors.add(where, f"expected a table, got {_describe(raw)}")
         return Budgets()
     return Budgets(**_validate_table(raw, _BUDGET_KEYS, where, errors))
+
+
+def _parse_regression(raw: Any, name: str, errors: _Errors) -> dict[str, Any]:
+    """Regression tolerances, with per-check overrides in [regression.checks.NAME]."""
+    if not isinstance(raw, Mapping):
+        errors.add(f"[{name}]", f"expected a table, got {_describe(raw)}")
+        return {}
+    values = _validate_table(raw, _REGRESSION_KEYS, f"[{name}]", errors)
+    overrides = values.pop("checks", {})
+    where = f"[{name}.checks]"
+    if not isinstance(overrides, Mapping):
+        errors.add(where, f"expected a table of check names, got {_describe(overrides)}")
+        return values
+    values["checks"] = {}
+    for check, table in overrides.items():
+        if not isinstance(table, Mapping):
+            errors.add(f"[{name}.checks.{check}]", "expected a table of tolerances")
+            continue
+        where = f"[{name}.checks.{check}]"
+        values["checks"][check] = _validate_table(table, _TOLERANCE_KEYS, where, errors)
+    return values
 
 
 def _parse_models(raw: Any, prefix: str, base: Path, errors: _Errors) -> dict[str, ModelSpec]:
