@@ -58,7 +58,7 @@ def make_project(pytester: pytest.Pytester, tests: str, budgets: str = "") -> No
     pytester.makepyprojecttoml(CONFIG.format(budgets=budgets))
     pytester.makepyfile(broken=BROKEN)
     header = "import numpy as np\nfrom pytest_deploycheck import assert_accuracy_drop\n"
-    header += "DATA = np.load('digits.npz')\nEVAL = (DATA['images'], DATA['labels'])\n"
+    header += "with np.load('digits.npz') as DATA:\n    EVAL = (DATA['images'], DATA['labels'])\n"
     pytester.makepyfile(test_user_accuracy=header + tests)
 
 
@@ -177,7 +177,8 @@ def test_example_project_accuracy_matches_a_standalone_evaluation(
     assert result.ret == 0, result.stdout.str()
     report = json.loads((tmp_path / "edge-c" / "report.json").read_text())
     check = next(c for c in report["checks"] if c["name"] == "accuracy_drop_ok")
-    data = np.load(EXAMPLE / "data" / "digits_test.npz")
+    with np.load(EXAMPLE / "data" / "digits_test.npz") as npz:
+        data = dict(npz)
     expected = {}
     for name, file in (("baseline", "classifier_fp32.onnx"), ("optimized", "classifier_int8.onnx")):
         session = ort.InferenceSession(str(EXAMPLE / "models" / file))

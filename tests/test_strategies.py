@@ -370,7 +370,8 @@ def test_the_module_docstring_example_runs() -> None:
     # Not vacuous: on real digits, a model that ranks the classes backwards is caught.
     baseline = namespace["BASELINE"]
     namespace["OPTIMIZED"] = SimpleNamespace(run=lambda f, names: [-baseline.run(f, names)[0]])
-    digits = {"image": np.load(EXAMPLE_PROJECT / "data" / "digits_test.npz")["images"][:8]}
+    with np.load(EXAMPLE_PROJECT / "data" / "digits_test.npz") as data:
+        digits = {"image": data["images"][:8]}
     with pytest.raises(AssertionError):
         example_test.hypothesis.inner_test(feeds_pair=(digits, digits))
 

@@ -16,8 +16,8 @@ HELD_OUT = Path(__file__).resolve().parents[1] / "data" / "digits_test.npz"
 @pytest.fixture(scope="session")
 def eval_set():
     """450 held-out images (scaled to [0, 1]) and their labels, never seen in training."""
-    data = np.load(HELD_OUT)
-    return data["images"], data["labels"]
+    with np.load(HELD_OUT) as data:
+        return data["images"], data["labels"]
 
 
 def test_quantization_keeps_accuracy(deploy_models, eval_set):

@@ -19,7 +19,8 @@ HELD_OUT = Path(__file__).resolve().parents[1] / "data" / "digits_test.npz"
 @pytest.fixture(scope="module")
 def crops():
     """Raw crops as the camera delivers them: 8x8 pixel values from 0 to 16."""
-    images = np.load(HELD_OUT)["images"]  # stored scaled to [0, 1]
+    with np.load(HELD_OUT) as data:
+        images = data["images"]  # stored scaled to [0, 1]
     return cycle(list((images * 16).round().astype(np.uint8)))
 
 

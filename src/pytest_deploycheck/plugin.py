@@ -32,6 +32,14 @@ EVIDENCE_HELP = (
     "Directory for the evidence files (config key evidence_dir; default deploycheck-evidence);"
     " each target writes to a subdirectory named after it"
 )
+SAVE_HELP = (
+    "Save this run's figures (with raw latency samples) as a baseline JSON file for"
+    " later --deploy-baseline comparisons"
+)
+BASELINE_HELP = (
+    "Compare this run with a saved baseline and fail on significant regressions"
+    " (config key baseline)"
+)
 NO_SUMMARY_HELP = "Do not print the deploy readiness section (evidence files are still written)"
 
 if TYPE_CHECKING:
@@ -50,6 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--deploy-evidence-dir", dest="deploy_evidence_dir", metavar="DIR", help=EVIDENCE_HELP
     )
+    group.addoption("--deploy-save", dest="deploy_save", metavar="PATH", help=SAVE_HELP)
+    group.addoption("--deploy-baseline", dest="deploy_baseline", metavar="PATH", help=BASELINE_HELP)
     group.addoption(
         "--deploy-no-summary", dest="deploy_no_summary", action="store_true", help=NO_SUMMARY_HELP
     )
@@ -66,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
             cli_target=config.getoption("deploy_target"),
             cli_config=config.getoption("deploy_config"),
             cli_evidence_dir=config.getoption("deploy_evidence_dir"),
+            cli_baseline=config.getoption("deploy_baseline"),
+            cli_save=config.getoption("deploy_save"),
             ini_config=config.getini("deploy_config"),
             environ=os.environ,
         )

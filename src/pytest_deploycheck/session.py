@@ -242,6 +242,9 @@ class DeploySession:
             # Plain data set on the report travels with it to the xdist controller.
             report.deploycheck_checks = [c.as_dict() for c in new]  # type: ignore[attr-defined]
             report.sections.append(("deploycheck checks", _section_text(new)))
+            properties = junit_properties(new)
+            item.user_properties.extend(properties)
+            report.user_properties = [*report.user_properties, *properties]
         if new or _is_deploy_test(item):
             report.deploycheck_test = True  # type: ignore[attr-defined]
         return report
@@ -259,6 +262,12 @@ class DeploySession:
         if self.is_worker or in_child or not (self.run.has_activity or self.settings.target):
             return
         self.outcome = self.run.finish(write=self.run.has_activity)
+        # A False verdict for a target fails the run once deploy tests ran (or the target
+        # was asked for explicitly): CI must not merge on a missed budget or a regression.
+        explicit = self.settings.target_source in ("--deploy-target", "DEPLOYCHECK_TARGET")
+        judged = self.settings.target is not None and (self.run.has_activity or explicit)
+        if judged and not self.outcome.verdict.release_candidate and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.outcome is None or not self.show_summary:
@@ -273,6 +282,21 @@ class DeploySession:
                 terminalreporter.write_line(line, green=good, red=not good, bold=True)
             else:
                 terminalreporter.write_line(line)
+
+
+def junit_properties(checks: list[Check]) -> list[tuple[str, object]]:
+    """Each check's figures as JUnit XML properties (``--junitxml``)."""
+    properties: list[tuple[str, object]] = []
+    for check in checks:
+        prefix = f"deploycheck.{check.name}"
+        properties += [
+            (f"{prefix}.status", check.status),
+            (f"{prefix}.value", check.value),
+            (f"{prefix}.unit", check.unit),
+            (f"{prefix}.budget", check.budget),
+            (f"{prefix}.provenance", check.provenance),
+        ]
+    return [(name, value) for name, value in properties if value not in (None, "")]
 
 
 def _section_text(checks: list[Check]) -> str:

@@ -34,6 +34,9 @@ class Settings:
     target_source: str
     evidence_dir: Path
     project_dir: Path
+    baseline: Path | None = None
+    baseline_source: str = ""
+    save_baseline: Path | None = None
 
 
 def resolve_settings(
@@ -43,6 +46,8 @@ def resolve_settings(
     cli_target: str | None = None,
     cli_config: str | None = None,
     cli_evidence_dir: str | None = None,
+    cli_baseline: str | None = None,
+    cli_save: str | None = None,
     ini_config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings | None:
@@ -65,13 +70,40 @@ def resolve_settings(
         target, target_source = config.target, f"target in {config_path.name}"
     if target is not None:
         _validate_target(config, target, target_source)
+    baseline, baseline_source = _baseline(config, invocation_dir, cli_baseline)
     return Settings(
         config=config,
         target=target,
         target_source=target_source,
         evidence_dir=_evidence_dir(config, invocation_dir, cli_evidence_dir, target),
         project_dir=config_path.parent,
+        baseline=baseline,
+        baseline_source=baseline_source,
+        save_baseline=_cli_path(cli_save, invocation_dir, "--deploy-save") if cli_save else None,
     )
+
+
+def _cli_path(value: str, invocation_dir: Path, source: str) -> Path:
+    path = _expand(value, source)
+    return path if path.is_absolute() else invocation_dir / path
+
+
+def _baseline(
+    config: DeployConfig, invocation_dir: Path, cli_value: str | None
+) -> tuple[Path | None, str]:
+    """The baseline to compare with; one named on the command line must exist.
+
+    One named in the config may not exist yet (the first run on main saves it), so
+    that case is reported by the run instead of refused here.
+    """
+    if cli_value:
+        path = _cli_path(cli_value, invocation_dir, "--deploy-baseline")
+        if not path.is_file():
+            raise ConfigError(f"--deploy-baseline {cli_value}: file not found ({path})")
+        return path, "--deploy-baseline"
+    if config.baseline is not None:
+        return config.baseline, f"baseline in {config.source.name if config.source else 'config'}"
+    return None, ""
 
 
 def _pick(*candidates: tuple[str, str | None]) -> tuple[str | None, str]:

@@ -1,0 +1,444 @@
+"""Baselines: one run's figures saved to compare later runs against.
+
+``--deploy-save PATH`` writes a baseline, ``--deploy-baseline PATH`` reads one back and
+:mod:`pytest_deploycheck.gates` compares the run to it.  The file is versioned JSON
+(never pickle: a baseline is committed, shared and read by other versions of the plugin,
+and loading it must not run code).  It holds:
+
+* ``schema`` (:data:`BASELINE_SCHEMA`) and ``version`` (:data:`BASELINE_VERSION`): a
+  reader refuses a newer version rather than misread it;
+* ``created`` (UTC, ISO 8601), ``target`` and ``environment`` (as
+  :func:`pytest_deploycheck.evidence.environment` describes it: Python, package
+  versions, CPU model, logical and usable CPUs, platform, memory);
+* ``checks``: one entry per gating check whose metric has a known good direction
+  (:data:`KEPT_FAMILIES`): latency (``latency`` and ``latency_pNN``), ``throughput``,
+  ``peak_memory``, ``accuracy_drop`` and ``cold_start``.  Latency and throughput keep
+  their raw per-call samples (``samples_ns``), because a regression gate that must not
+  fire on noise needs the distribution, not only its percentile.
+
+Not kept: non-gating checks (the fit of other devices, notes), device fit and evidence
+files (they are re-judged from the configuration every run, there is nothing to drift),
+the regression checks themselves, and checks recorded with ``record_check`` under a
+metric of the user's own (whether bigger is better is unknown, so no gate could judge it).
+
+A check is identified across runs by its key, ``f"{nodeid}::{name}"`` (the nodeid is
+empty for session-level checks); a second check with the same key in one run gets
+``#2``, ``#3``, ... in recording order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from .checks import Check
+from .evidence import atomic_write_text
+
+BASELINE_SCHEMA = "pytest-deploycheck/baseline"
+BASELINE_VERSION = 1
+
+LATENCY, THROUGHPUT, MEMORY, ACCURACY, COLD_START = (
+    "latency",
+    "throughput",
+    "memory",
+    "accuracy",
+    "cold_start",
+)
+KEPT_FAMILIES = (LATENCY, THROUGHPUT, MEMORY, ACCURACY, COLD_START)
+# Families whose checks carry raw per-call samples worth keeping.
+SAMPLED_FAMILIES = (LATENCY, THROUGHPUT)
+_LATENCY_METRIC = re.compile(r"latency(_p\d+(\.\d+)?)?")
+_EXACT_METRICS = {
+    "throughput": THROUGHPUT,
+    "peak_memory": MEMORY,
+    "accuracy_drop": ACCURACY,
+    "cold_start": COLD_START,
+}
+# What the gates need beside the value, by family; the rest of a check's extra (display
+# text, failure cases, advice) stays in report.json.
+_KEPT_EXTRA = {
+    LATENCY: ("n", "latency_factor", "ci_low_ms", "ci_high_ms", "source"),
+    THROUGHPUT: ("n", "batch", "latency_factor", "p50_ms"),
+    MEMORY: ("repeat", "models"),
+    ACCURACY: ("baseline", "optimized", "n", "metric", "relative"),
+    COLD_START: ("n", "runs_ms", "p50_ms"),
+}
+
+
+class BaselineError(ValueError):
+    """A baseline file that cannot be used, in one line naming the file."""
+
+
+def metric_family(metric: str) -> str | None:
+    """The gate that judges *metric* (one of :data:`KEPT_FAMILIES`), or None."""
+    if _LATENCY_METRIC.fullmatch(metric):
+        return LATENCY
+    return _EXACT_METRICS.get(metric)
+
+
+def is_kept(check: Check) -> bool:
+    """Whether *check* belongs in a baseline (and so can be compared to one)."""
+    return check.gating and metric_family(check.metric) is not None
+
+
+def check_keys(checks: Sequence[Check]) -> list[str]:
+    """The identity key of each check, ``nodeid::name``, with ``#2``... for repeats."""
+    seen: dict[str, int] = {}
+    keys = []
+    for check in checks:
+        key = f"{check.nodeid}::{check.name}"
+        seen[key] = seen.get(key, 0) + 1
+        keys.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
+    return keys
+
+
+def kept_checks(checks: Sequence[Check]) -> dict[str, Check]:
+    """The checks a baseline keeps, by key, in recording order."""
+    kept = [check for check in checks if is_kept(check)]
+    return dict(zip(check_keys(kept), kept, strict=True))
+
+
+@dataclass(frozen=True)
+class BaselineCheck:
+    """One check as the baseline remembers it."""
+
+    key: str
+    name: str
+    nodeid: str
+    metric: str
+    value: float | None
+    unit: str
+    budget: float | None = None
+    provenance: str = "measured"
+    samples_ns: tuple[int, ...] | None = field(default=None, repr=False)
+    percentile: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str | None:
+        return metric_family(self.metric)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A loaded baseline: where and when it was measured, and its checks by key."""
+
+    target: str | None
+    environment: dict[str, Any]
+    created: str
+    checks: dict[str, BaselineCheck]
+    version: int = BASELINE_VERSION
+    source: Path | None = None
+
+    def describe(self) -> str:
+        """``baseline.json (edge-c, 2024-06-01T12:00:00+00:00)`` for report lines."""
+        where = self.source.name if self.source is not None else "baseline"
+        return f"{where} ({self.target or 'no target'}, {self.created})"
+
+
+def build_baseline(
+    checks: Sequence[Check], *, target: str | None, environment: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON document of a baseline for this run's *checks* (see the module docstring)."""
+    return {
+        "schema": BASELINE_SCHEMA,
+        "version": BASELINE_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "target": target,
+        "environment": _plain(environment),
+        "checks": [_check_record(key, check) for key, check in kept_checks(checks).items()],
+    }
+
+
+def _check_record(key: str, check: Check) -> dict[str, Any]:
+    family = metric_family(check.metric)
+    assert family is not None  # kept_checks only hands out known families
+    samples = check.extra.get("samples_ns") if family in SAMPLED_FAMILIES else None
+    percentile = check.extra.get("percentile")
+    extra = {name: check.extra[name] for name in _KEPT_EXTRA[family] if name in check.extra}
+    return {
+        "key": key,
+        "name": check.name,
+        "nodeid": check.nodeid,
+        "metric": check.metric,
+        "value": check.value,
+        "unit": check.unit,
+        "budget": check.budget,
+        "provenance": check.provenance,
+        "samples_ns": None if samples is None else [int(s) for s in samples],
+        "percentile": None if percentile is None else float(percentile),
+        "extra": _plain(extra),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays, tuples and paths as plain JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    tolist = getattr(value, "tolist", None)
+    return _plain(tolist()) if callable(tolist) else str(value)
+
+
+def save_baseline(path: Path, document: Mapping[str, Any]) -> None:
+    """Write *document* to *path* atomically, creating the parent directories."""
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    atomic_write_text(Path(path), text)
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read and validate a baseline; any problem is one :class:`BaselineError` line."""
+    path = Path(path)
+    document = _read_json(path)
+    try:
+        return _parse(document, path)
+    except _Invalid as problem:
+        raise BaselineError(f"{path}: {problem}") from None
+
+
+class _Invalid(Exception):
+    """A validation problem, before the file name is put in front of it."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BaselineError(
+            f"{path}: no such baseline file (save one with --deploy-save {path})"
+        ) from None
+    except IsADirectoryError:
+        raise BaselineError(f"{path}: is a directory, not a baseline file") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except ValueError as exc:
+        raise BaselineError(f"{path}: not valid JSON: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _parse(document: Any, path: Path) -> Baseline:
+    if not isinstance(document, dict):
+        raise _Invalid(f"expected a JSON object, got {_json_type(document)}")
+    _check_schema(document)
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _Invalid(f"'version' must be a whole number >= 1, got {version!r}")
+    if version > BASELINE_VERSION:
+        raise _Invalid(
+            f"written by a newer pytest-deploycheck (version {version});"
+            f" this one reads version {BASELINE_VERSION}"
+        )
+    created = _field(document, "created", str, "a string")
+    target = _field(document, "target", (str, type(None)), "a string or null")
+    environment = _field(document, "environment", dict, "an object")
+    records = _field(document, "checks", list, "a list")
+    checks: dict[str, BaselineCheck] = {}
+    for index, record in enumerate(records):
+        check = _parse_check(record, index)
+        if check.key in checks:
+            raise _Invalid(f"checks[{index}]: duplicate key {check.key!r}")
+        checks[check.key] = check
+    return Baseline(target, environment, created, checks, version, path)
+
+
+def _check_schema(document: Mapping[str, Any]) -> None:
+    if "schema" not in document:
+        hint = " (this looks like a report.json)" if "schema_version" in document else ""
+        raise _Invalid(
+            f"not a pytest-deploycheck baseline: no 'schema' field{hint};"
+            " write one with --deploy-save PATH"
+        )
+    if document["schema"] != BASELINE_SCHEMA:
+        raise _Invalid(
+            f"not a pytest-deploycheck baseline: schema {document['schema']!r},"
+            f" expected {BASELINE_SCHEMA!r}"
+        )
+
+
+def _field(
+    record: Mapping[str, Any],
+    name: str,
+    kind: type | tuple[type, ...],
+    wanted: str,
+    where: str = "",
+) -> Any:
+    if name not in record:
+        raise _Invalid(f"{where}missing field {name!r}")
+    value = record[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
+        raise _Invalid(f"{where}{name!r} must be {wanted}, got {_json_type(value)}")
+    return value
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+_NUMBER_OR_NULL = ((int, float, type(None)), "a number or null")
+
+
+def _parse_check(record: Any, index: int) -> BaselineCheck:
+    where = f"checks[{index}]: "
+    if not isinstance(record, dict):
+        raise _Invalid(f"{where}expected an object, got {_json_type(record)}")
+    key = _field(record, "key", str, "a string", where)
+    where = f"checks[{index}] ({key}): "
+    extra = record.get("extra", {})
+    if not isinstance(extra, dict):
+        raise _Invalid(f"{where}'extra' must be an object, got {_json_type(extra)}")
+    value = _field(record, "value", *_NUMBER_OR_NULL, where)
+    budget = record.get("budget")
+    percentile = (
+        _field(record, "percentile", *_NUMBER_OR_NULL, where) if "percentile" in record else None
+    )
+    return BaselineCheck(
+        key=key,
+        name=_field(record, "name", str, "a string", where),
+        nodeid=_field(record, "nodeid", str, "a string", where),
+        metric=_field(record, "metric", str, "a string", where),
+        value=None if value is None else float(value),
+        unit=_field(record, "unit", str, "a string", where),
+        budget=float(budget) if _is_number(budget) else None,
+        provenance=str(record.get("provenance", "measured")),
+        samples_ns=_samples(record.get("samples_ns"), where),
+        percentile=None if percentile is None else float(percentile),
+        extra=extra,
+    )
+
+
+def _samples(raw: Any, where: str) -> tuple[int, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise _Invalid(
+            f"{where}'samples_ns' must be a list of whole numbers, got {_json_type(raw)}"
+        )
+    for position, sample in enumerate(raw):
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+            raise _Invalid(
+                f"{where}samples_ns[{position}] must be a whole number of nanoseconds >= 0,"
+                f" got {sample!r}"
+            )
+    return tuple(raw)
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names.update({list: "a list", dict: "an object"})
+    return f"{names.get(type(value), type(value).__name__)} ({json.dumps(value)[:40]})"
+
+
+# --------------------------------------------------------------------------- environment
+
+
+@dataclass(frozen=True)
+class _Aspect:
+    label: str
+    path: tuple[str, ...]
+    material: bool
+    minor_version: bool = False
+
+
+# Material: anything that moves the figures themselves.  The CPU and its count decide
+# latency; onnxruntime and numpy do the work; Python's minor version changes the
+# interpreter's overhead around each call; the target decides threads and pinning.
+# Informational: the plugin's own version (an upgrade would otherwise force every team
+# to re-save its baselines; the measurement rules are versioned in the changelog), the
+# host's total memory (peak memory is the process's own, not the host's) and the
+# platform string (it changes with every kernel patch; the CPU and count already say
+# what matters).
+_ASPECTS = (
+    _Aspect("CPU model", ("host", "cpu_model"), True),
+    _Aspect("CPU architecture", ("host", "machine"), True),
+    _Aspect("logical CPUs", ("host", "logical_cpus"), True),
+    _Aspect("usable CPUs", ("host", "usable_cpus"), True),
+    _Aspect("onnxruntime", ("packages", "onnxruntime"), True),
+    _Aspect("numpy", ("packages", "numpy"), True),
+    _Aspect("Python", ("python",), True, minor_version=True),
+    _Aspect("pytest-deploycheck", ("packages", "pytest-deploycheck"), False),
+    _Aspect("host memory (MB)", ("host", "memory_total_mb"), False),
+    _Aspect("platform", ("host", "platform"), False),
+)
+
+
+def environment_differences(
+    baseline_env: Mapping[str, Any],
+    current_env: Mapping[str, Any],
+    *,
+    baseline_target: str | None,
+    current_target: str | None,
+) -> list[str]:
+    """What differs between the baseline's environment and this run's, one line each.
+
+    Compared: the target, CPU model and architecture, logical and usable CPU counts,
+    the onnxruntime and numpy versions and Python's minor version; these move the
+    figures, so the gates warn or refuse on them (``on_environment_mismatch``).  A
+    figure recorded on one side only counts as a difference: sameness cannot be shown.
+    See :func:`environment_notes` for differences that are only reported.
+    """
+    lines = []
+    if baseline_target != current_target:
+        lines.append(_difference("target", baseline_target, current_target))
+    lines += _aspect_lines(baseline_env, current_env, material=True)
+    return lines
+
+
+def environment_notes(baseline_env: Mapping[str, Any], current_env: Mapping[str, Any]) -> list[str]:
+    """Differences that do not invalidate a comparison (plugin version, host memory)."""
+    return _aspect_lines(baseline_env, current_env, material=False)
+
+
+def _aspect_lines(
+    baseline_env: Mapping[str, Any], current_env: Mapping[str, Any], *, material: bool
+) -> list[str]:
+    lines = []
+    for aspect in _ASPECTS:
+        if aspect.material != material:
+            continue
+        old, new = _lookup(baseline_env, aspect), _lookup(current_env, aspect)
+        if old is None and new is None:
+            continue
+        if old != new:
+            lines.append(_difference(aspect.label, old, new))
+    return lines
+
+
+def _lookup(env: Mapping[str, Any], aspect: _Aspect) -> Any:
+    value: Any = env
+    for part in aspect.path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if aspect.minor_version and isinstance(value, str):
+        return ".".join(value.split(".")[:2])
+    return value
+
+
+def _difference(label: str, old: object, new: object) -> str:
+    def shown(value: object) -> str:
+        return "not recorded" if value is None else str(value)
+
+    return f"{label}: {shown(old)} in the baseline, {shown(new)} now"

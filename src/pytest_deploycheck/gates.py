@@ -1,0 +1,868 @@
+"""Regression gates: this run's checks against a saved baseline.
+
+One comparison check per check that both runs have, named ``regression[NAME]``: it
+fails on a regression beyond the tolerance, passes otherwise, and says which way the
+figure moved (``extra["kind"]``: regression, improvement, unchanged, not comparable).
+
+**Latency** (and throughput, which is judged on the median call latency) fires only
+when all three hold:
+
+1. the nearest-rank percentile got worse by more than the tolerance (10% by default);
+2. a one-sided **Mann-Whitney U** test says the new samples are slower (p below the
+   significance, 0.01 by default);
+3. a seeded **bootstrap** interval of the percentile's relative change lies above 0
+   (its lower bound is the one-sided 1 - significance bound, so the interval shown is
+   the two-sided 1 - 2 x significance one: 98% by default).
+
+Why both tests: the rank test looks at the whole distribution, so it is powerful and
+robust to a few outliers, but it tests a *shift*, not the percentile a budget is set on;
+the bootstrap judges the percentile itself, but a high percentile of a few hundred
+samples rests on a handful of them and its interval alone is fragile.  Requiring both
+means a gate fires on a slowdown that is broad *and* reaches the percentile; noise, a
+few outliers, or a shift too small to matter do not fire it.  The price is caution: a
+slowdown confined to the slowest few percent needs enough samples for the rank test to
+see it, and until then is reported as "not confirmed" (with both figures), not as a
+regression.
+
+What the tests do not cover: both treat each run's samples as independent draws, and
+say nothing about drift *between* runs (another load on the CI machine, thermal state).
+With thousands of samples a 2% drift is highly "significant"; the tolerance is what
+guards against it.  Significance keeps sampling noise out, the tolerance keeps
+run-to-run drift out; a regression has to clear both.
+
+When either side has no samples, or fewer than :data:`MIN_SAMPLES_FOR_TEST` (the rank
+test's normal approximation needs about 20 each), only the percentile values are
+compared: a change beyond :data:`UNTESTED_FACTOR` times the tolerance is still a
+regression, labelled untested (a 30% jump in p95 should not pass silently because a
+baseline predates raw samples), anything smaller is "not comparable" and not gating.
+
+**Memory** (one measurement per run, in a fresh child process, so nearly
+deterministic) fails when the peak grows by more than ``memory_mb`` MB when that is
+set, else by more than ``memory_pct`` percent.  **Accuracy** fails when the optimized
+model's accuracy falls by more than ``accuracy`` (absolute) below the baseline run's
+optimized accuracy: evaluation on a fixed set has no sampling noise between runs of the
+same model and data, so no test is claimed.  **Cold start** is judged on the median of
+a few fresh processes by its relative change only and is labelled "not tested for
+significance".  Improvements are reported with the same rules mirrored.
+
+numpy is imported at the top: this module is only imported when a baseline is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeGuard
+
+import numpy as np
+import numpy.typing as npt
+
+from .baseline import (
+    ACCURACY,
+    COLD_START,
+    LATENCY,
+    MEMORY,
+    THROUGHPUT,
+    Baseline,
+    BaselineCheck,
+    environment_differences,
+    environment_notes,
+    kept_checks,
+    metric_family,
+)
+from .checks import Check
+from .stats import nearest_rank
+from .verdict import format_value
+
+EnvironmentMode = Literal["warn", "refuse"]
+Kind = Literal["regression", "improvement", "unchanged", "not comparable"]
+FloatArray = npt.NDArray[np.float64]
+
+REGRESSION_METRIC = "regression"
+ENVIRONMENT_CHECK = "baseline_environment"
+MIN_SAMPLES_FOR_TEST = 20
+UNTESTED_FACTOR = 3.0
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+THROUGHPUT_PERCENTILE = 50.0
+ENVIRONMENT_MODES: tuple[str, ...] = ("warn", "refuse")
+
+# key -> (what is valid, test); shared by the config parser and the dataclass itself.
+_TOLERANCE_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "latency_pct": ("a number >= 0 (percent)", lambda v: v >= 0),
+    "significance": ("a number in (0, 0.5], e.g. 0.01", lambda v: 0 < v <= 0.5),
+    "memory_mb": ("a number >= 0 (MB)", lambda v: v >= 0),
+    "memory_pct": ("a number >= 0 (percent)", lambda v: v >= 0),
+    "accuracy": ("a number in [0, 1] (absolute accuracy)", lambda v: 0 <= v <= 1),
+    "throughput_pct": ("a number in [0, 100) (percent)", lambda v: 0 <= v < 100),
+    "cold_start_pct": ("a number >= 0 (percent)", lambda v: v >= 0),
+}
+_MODE_KEY = "on_environment_mismatch"
+_CHECKS_KEY = "checks"
+_TABLE_KEYS = (*_TOLERANCE_RULES, _MODE_KEY, _CHECKS_KEY)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How much worse a figure may get before its regression gate fails.
+
+    ``latency_pct``: relative increase of the latency percentile (percent), on top of
+    being significant at ``significance`` (one-sided alpha).  ``memory_mb``: absolute
+    growth of peak memory (MB); when None (the default), ``memory_pct`` (percent) is
+    used instead.  ``accuracy``: absolute drop of the optimized model's accuracy.
+    ``throughput_pct``: relative fall of throughput.  ``cold_start_pct``: relative
+    increase of the median cold start.  ``on_environment_mismatch``: ``"warn"`` compares
+    anyway and says so, ``"refuse"`` fails the run instead of comparing.
+    ``per_check``: overrides by check name (see :meth:`for_check`).
+    """
+
+    latency_pct: float = 10.0
+    significance: float = 0.01
+    memory_mb: float | None = None
+    memory_pct: float = 5.0
+    accuracy: float = 0.005
+    throughput_pct: float = 10.0
+    cold_start_pct: float = 25.0
+    on_environment_mismatch: EnvironmentMode = "warn"
+    per_check: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        for key in _TOLERANCE_RULES:
+            value = getattr(self, key)
+            if value is None and key == "memory_mb":
+                continue
+            problem = _tolerance_problem(key, value)
+            if problem:
+                raise ValueError(f"Tolerances: {problem}")
+        if self.on_environment_mismatch not in ENVIRONMENT_MODES:
+            raise ValueError(f"Tolerances: {_mode_problem(self.on_environment_mismatch)}")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], where: str) -> Tolerances:
+        """Tolerances from the config's ``[tool.deploycheck.regression]`` table.
+
+        *where* names the table in errors, e.g. ``"pyproject.toml:
+        [tool.deploycheck.regression]"``; every problem is a one-line ValueError naming
+        it, the key, and what would be valid.  ``[...regression.checks.NAME]``
+        sub-tables override tolerances for the checks called NAME.
+        """
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{where}: expected a table, got {type(raw).__name__}")
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == _MODE_KEY:
+                problem = _mode_problem(value)
+                if problem:
+                    raise ValueError(f"{where}: {problem}")
+                values[key] = value
+            elif key == _CHECKS_KEY:
+                values["per_check"] = _per_check(value, where)
+            elif key in _TOLERANCE_RULES:
+                values[key] = _tolerance(key, value, where)
+            else:
+                raise ValueError(f"{where}: {_unknown_key(key, _TABLE_KEYS)}")
+        return cls(**values)
+
+    def for_check(self, name: str) -> Tolerances:
+        """The tolerances for the check called *name*: its overrides on top of these."""
+        overrides = self.per_check.get(name)
+        if not overrides:
+            return self
+        changes: dict[str, Any] = {**overrides, "per_check": {}}
+        return replace(self, **changes)
+
+    def overridden(self, name: str) -> bool:
+        """Whether the config sets tolerances of its own for the check called *name*."""
+        return bool(self.per_check.get(name))
+
+
+def _tolerance_problem(key: str, value: object) -> str | None:
+    wanted, valid = _TOLERANCE_RULES[key]
+    if not _is_number(value) or not valid(float(value)):
+        return f"{key}: expected {wanted}, got {value!r}"
+    return None
+
+
+def _tolerance(key: str, value: object, where: str) -> float:
+    problem = _tolerance_problem(key, value)
+    if problem or not _is_number(value):
+        raise ValueError(f"{where}: {problem}")
+    return float(value)
+
+
+def _mode_problem(value: object) -> str | None:
+    if value in ENVIRONMENT_MODES:
+        return None
+    return f"{_MODE_KEY}: expected one of {', '.join(map(repr, ENVIRONMENT_MODES))}, got {value!r}"
+
+
+def _per_check(raw: object, where: str) -> dict[str, dict[str, float]]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(
+            f"{where}: {_CHECKS_KEY}: expected a table of check names, e.g."
+            f" [{_CHECKS_KEY}.latency_under_80], got {raw!r}"
+        )
+    overrides: dict[str, dict[str, float]] = {}
+    for name, table in raw.items():
+        place = f"{where}: {_CHECKS_KEY}.{name}"
+        if not isinstance(table, Mapping):
+            raise ValueError(f"{place}: expected a table of tolerances, got {table!r}")
+        for key in table:
+            if key not in _TOLERANCE_RULES:
+                raise ValueError(f"{place}: {_unknown_key(key, tuple(_TOLERANCE_RULES))}")
+        overrides[str(name)] = {key: _tolerance(key, v, place) for key, v in table.items()}
+    return overrides
+
+
+def _unknown_key(key: object, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {key!r}; {hint}valid keys: {', '.join(valid)}"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def mann_whitney_greater(
+    x: Sequence[float] | npt.NDArray[Any],
+    y: Sequence[float] | npt.NDArray[Any],
+    *,
+    continuity: bool = True,
+) -> float:
+    """One-sided Mann-Whitney U p-value that values of *x* tend to be larger than *y*'s.
+
+    Normal approximation with the tie correction of the variance and (by default) the
+    continuity correction, as in the textbooks and scipy's ``method="asymptotic"``;
+    good to a few percent of the p-value from about 20 values per side.  When every
+    value is equal there is no evidence either way: 1.0 (0.5 without continuity).
+    """
+    first, second = _values(x), _values(y)
+    n1, n2 = first.size, second.size
+    total = n1 + n2
+    _, inverse, counts = np.unique(
+        np.concatenate((first, second)), return_inverse=True, return_counts=True
+    )
+    # Average rank of each distinct value: ties share the mean of the ranks they span.
+    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    u = float(average_rank[inverse.reshape(-1)[:n1]].sum()) - n1 * (n1 + 1) / 2.0
+    tie_term = float(np.sum(counts.astype(np.float64) ** 3 - counts))
+    variance = n1 * n2 / 12.0 * ((total + 1) - tie_term / (total * (total - 1)))
+    if variance <= 0.0:
+        return 1.0 if continuity else 0.5
+    z = (u - n1 * n2 / 2.0 - (0.5 if continuity else 0.0)) / math.sqrt(variance)
+    return min(1.0, 0.5 * math.erfc(z / math.sqrt(2.0)))
+
+
+def bootstrap_percentile_change(
+    new: Sequence[float] | npt.NDArray[Any],
+    old: Sequence[float] | npt.NDArray[Any],
+    percentile: float,
+    *,
+    confidence: float = 0.98,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of ``new_p / old_p - 1`` for the nearest-rank percentile.
+
+    Each side is resampled independently, *resamples* times, with a fixed *seed* (a
+    gate must give the same answer on the same files).  No resample is materialised:
+    drawing n indices uniformly and taking the k-th smallest is ``floor(n * U_(k))``
+    with ``U_(k)``, the k-th smallest of n uniforms, distributed Beta(k, n - k + 1).  So
+    each resample's percentile is one beta draw: exact, and O(resamples) whatever n is.
+    A percentile under 1 ns (the clock's resolution) counts as 1 ns.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    rng = np.random.default_rng(seed)
+    new_percentiles = _bootstrap_percentiles(np.sort(_values(new)), percentile, resamples, rng)
+    old_percentiles = _bootstrap_percentiles(np.sort(_values(old)), percentile, resamples, rng)
+    change = new_percentiles / np.maximum(old_percentiles, 1.0) - 1.0
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(change, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _bootstrap_percentiles(
+    ordered: FloatArray, percentile: float, resamples: int, rng: np.random.Generator
+) -> FloatArray:
+    n = ordered.size
+    k = nearest_rank(n, percentile)
+    order_statistic = rng.beta(k, n - k + 1, size=resamples)
+    index = np.minimum((order_statistic * n).astype(np.int64), n - 1)
+    return ordered[index]
+
+
+def _values(samples: Sequence[float] | npt.NDArray[Any]) -> FloatArray:
+    values = np.asarray(samples, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"need a non-empty one-dimensional sample set, got shape {values.shape}")
+    return values
+
+
+@dataclass(frozen=True)
+class SampleTest:
+    """Both tests of a new sample set against an old one, in latency terms.
+
+    ``p_slower``/``p_faster``: one-sided Mann-Whitney p-values that the new samples
+    are slower/faster; ``ci_low``/``ci_high``: bootstrap interval of the percentile's
+    relative change (a fraction, +0.1 = 10% slower) at ``confidence``.
+    """
+
+    p_slower: float
+    p_faster: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    n_old: int
+    n_new: int
+
+    def confirms_slower(self, significance: float) -> bool:
+        return self.p_slower < significance and self.ci_low > 0.0
+
+    def confirms_faster(self, significance: float) -> bool:
+        return self.p_faster < significance and self.ci_high < 0.0
+
+
+def compare_samples(
+    new: Sequence[float] | npt.NDArray[Any],
+    old: Sequence[float] | npt.NDArray[Any],
+    percentile: float,
+    significance: float,
+) -> SampleTest:
+    """Mann-Whitney both ways and the bootstrap interval whose ends are one-sided bounds."""
+    confidence = 1.0 - 2.0 * significance
+    low, high = bootstrap_percentile_change(new, old, percentile, confidence=confidence)
+    return SampleTest(
+        p_slower=mann_whitney_greater(new, old),
+        p_faster=mann_whitney_greater(old, new),
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        n_old=len(old),
+        n_new=len(new),
+    )
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class _Judgement:
+    """What one gate found; :func:`_comparison_check` turns it into a Check.
+
+    The details line reads ``{headline} ({terms}; {evidence}): {outcome}``, e.g.
+    ``p95 61.2 ms -> 78.9 ms (+28.9%, tolerance 10%; Mann-Whitney p=2e-09, 98% CI of
+    the change +22.1% to +35.0%): regression``.
+    """
+
+    kind: Kind
+    headline: str
+    terms: str
+    evidence: str
+    outcome: str
+    display: str
+    value: float | None = None
+    unit: str = ""
+    budget: float | None = None
+    old: float | None = None
+    new: float | None = None
+    change: float | None = None
+    p_value: float | None = None
+    ci: tuple[float, float] | None = None
+    untested: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def details(self, override: bool) -> str:
+        terms = self.terms + (" for this check" if override and self.terms else "")
+        inside = "; ".join(part for part in (terms, self.evidence) if part)
+        return f"{self.headline} ({inside}): {self.outcome}"
+
+
+def compare_to_baseline(
+    current: Sequence[Check],
+    baseline: Baseline,
+    tolerances: Tolerances,
+    *,
+    environment: Mapping[str, Any] | None = None,
+    target: str | None = None,
+) -> list[Check]:
+    """Regression checks of this run's *current* checks against *baseline*.
+
+    One ``regression[NAME]`` check per check both runs have (same key): gating, failed
+    on a regression, passed on an improvement or no significant change; not gating
+    (with a note) when the figures cannot be compared, since nothing was judged.
+    Checks on one side only give an INFO check each ("new", "missing").  Given this
+    run's *environment* (as :func:`pytest_deploycheck.evidence.environment` returns it)
+    and *target*, a baseline from another environment adds a ``baseline_environment``
+    check: INFO with a note under ``on_environment_mismatch = "warn"``; under
+    ``"refuse"`` a failing check, and nothing is compared.
+    """
+    result: list[Check] = []
+    environment_check = None
+    if environment is not None:
+        environment_check = _environment_check(baseline, environment, target, tolerances)
+        if environment_check is not None and environment_check.gating:
+            return [environment_check]
+        result += [environment_check] if environment_check is not None else []
+    checks = kept_checks(current)
+    new_keys = [key for key in checks if key not in baseline.checks]
+    missing_keys = [key for key in baseline.checks if key not in checks]
+    for key, check in checks.items():
+        if key in new_keys:
+            result.append(_one_sided_check(check.name, check.nodeid, key, "new", new_keys))
+            continue
+        judgement = judge(baseline.checks[key], check, tolerances.for_check(check.name))
+        result.append(
+            _comparison_check(
+                check, key, judgement, tolerances, baseline, environment_check is not None
+            )
+        )
+    for key in missing_keys:
+        record = baseline.checks[key]
+        result.append(_one_sided_check(record.name, record.nodeid, key, "missing", missing_keys))
+    unused = _unused_overrides(tolerances, [check.name for check in checks.values()])
+    return result + ([unused] if unused is not None else [])
+
+
+def judge(record: BaselineCheck, check: Check, tolerances: Tolerances) -> _Judgement:
+    """Compare one check with its baseline record under *tolerances* (already per check)."""
+    family = metric_family(check.metric)
+    problem = _incomparable(record, check, family)
+    if problem:
+        return _not_comparable(record, check, problem)
+    if family == LATENCY:
+        return _judge_sampled(record, check, tolerances, higher_is_worse=True)
+    if family == THROUGHPUT:
+        return _judge_sampled(record, check, tolerances, higher_is_worse=False)
+    if family == MEMORY:
+        return _judge_memory(record, check, tolerances)
+    if family == ACCURACY:
+        return _judge_accuracy(record, check, tolerances)
+    if family == COLD_START:
+        return _judge_cold_start(record, check, tolerances)
+    raise ValueError(f"no regression gate for metric {check.metric!r}")
+
+
+def _incomparable(record: BaselineCheck, check: Check, family: str | None) -> str | None:
+    """Why the two figures cannot be compared at all, or None."""
+    if record.family != family:
+        return f"metric changed from {record.metric} to {check.metric}"
+    if record.unit != check.unit:
+        return f"unit changed from {record.unit!r} to {check.unit!r}"
+    if record.provenance != check.provenance:
+        return f"the baseline's figure is {record.provenance}, this run's {check.provenance}"
+    if record.value is None:
+        return "the baseline has no figure for it"
+    if not _is_number(check.value):
+        return "this run has no figure for it"
+    if family != ACCURACY and record.value <= 0:
+        return "the baseline's figure is 0: no relative change"
+    if family == LATENCY:
+        old_p, new_p = _percentile(record.percentile, record.metric), _check_percentile(check)
+        if old_p != new_p:
+            return f"the baseline judged p{old_p:g}, this run p{new_p:g}"
+    return None
+
+
+def _not_comparable(record: BaselineCheck, check: Check, problem: str) -> _Judgement:
+    new = float(check.value) if _is_number(check.value) else None
+    return _Judgement(
+        kind="not comparable",
+        headline=f"{format_value(record.value, record.unit)} -> {format_value(new, check.unit)}",
+        terms="",
+        evidence=problem,
+        outcome="not comparable",
+        display=f"not comparable: {problem}",
+        old=record.value,
+        new=new,
+    )
+
+
+def _figures(record: BaselineCheck, check: Check) -> tuple[float, float]:
+    """The two figures, once :func:`_incomparable` has made sure both are numbers."""
+    if record.value is None or not _is_number(check.value):
+        raise ValueError(f"{check.name}: no figures to compare")
+    return float(record.value), float(check.value)
+
+
+def _percentile(raw: float | None, metric: str) -> float:
+    if raw is not None:
+        return float(raw)
+    try:
+        return float(metric.partition("_p")[2])
+    except ValueError:
+        return 95.0  # the latency_under default, for a check that recorded neither
+
+
+def _check_percentile(check: Check) -> float:
+    raw = check.extra.get("percentile")
+    return _percentile(None if raw is None else float(raw), check.metric)
+
+
+def _usable_samples(samples: Sequence[int] | None) -> bool:
+    return samples is not None and len(samples) >= MIN_SAMPLES_FOR_TEST
+
+
+def _scaled(samples: Sequence[int], extra: Mapping[str, Any]) -> FloatArray:
+    """Host samples in the units of the reported figure (times the latency factor)."""
+    factor = extra.get("latency_factor") or 1.0
+    return np.asarray(samples, dtype=np.float64) * float(factor)
+
+
+def _judge_sampled(
+    record: BaselineCheck, check: Check, tolerances: Tolerances, *, higher_is_worse: bool
+) -> _Judgement:
+    """Latency (higher is worse) or throughput (lower is worse), tested on the samples."""
+    old, new = _figures(record, check)
+    change = (new / old - 1.0) * 100.0
+    tolerance = tolerances.latency_pct if higher_is_worse else tolerances.throughput_pct
+    sign = 1.0 if higher_is_worse else -1.0
+    worse, better = sign * change > tolerance, sign * change < -tolerance
+    if higher_is_worse:
+        percentile = _check_percentile(check)
+        label = f"p{percentile:g}"
+    else:
+        label, percentile = "throughput", THROUGHPUT_PERCENTILE
+    base = _Judgement(
+        kind="unchanged",
+        headline=f"{label} {format_value(old, check.unit)} -> {format_value(new, check.unit)}",
+        terms=f"{change:+.1f}%, tolerance {tolerance:g}%",
+        evidence="",
+        outcome="",
+        display="",
+        value=change,
+        unit="%",
+        budget=tolerance,
+        old=old,
+        new=new,
+        change=change,
+    )
+    new_samples = check.extra.get("samples_ns")
+    if not (_usable_samples(record.samples_ns) and _usable_samples(new_samples)):
+        return _untested(base, worse, better, tolerance, record.samples_ns, new_samples)
+    assert record.samples_ns is not None and new_samples is not None
+    tested = compare_samples(
+        _scaled(new_samples, check.extra),
+        _scaled(record.samples_ns, record.extra),
+        percentile,
+        tolerances.significance,
+    )
+    # Throughput is tested as the median call latency; the interval is shown in its terms.
+    ci = (tested.ci_low, tested.ci_high) if higher_is_worse else _throughput_ci(tested)
+    p_value = tested.p_slower if (change >= 0) == higher_is_worse else tested.p_faster
+    alpha = tolerances.significance
+    if worse and tested.confirms_slower(alpha):
+        kind: Kind = "regression"
+        outcome = "regression"
+    elif better and tested.confirms_faster(alpha):
+        kind, outcome = "improvement", "improvement"
+    else:
+        kind = "unchanged"
+        outcome = _unconfirmed(worse or better, p_value, alpha, tested.confidence, label)
+    base.kind, base.outcome, base.p_value = kind, outcome, p_value
+    base.evidence = (
+        f"Mann-Whitney {_p_text(p_value)}, {tested.confidence:.0%} CI of the change"
+        f" {ci[0] * 100:+.1f}% to {ci[1] * 100:+.1f}%"
+    )
+    base.display = f"{change:+.1f}% vs baseline ({_p_text(p_value)})"
+    base.ci = (ci[0] * 100.0, ci[1] * 100.0)
+    base.extra = {"n_old": tested.n_old, "n_new": tested.n_new, "ci_confidence": tested.confidence}
+    return base
+
+
+def _throughput_ci(tested: SampleTest) -> tuple[float, float]:
+    """Throughput is 1 / median latency: a latency change r is a throughput change 1/(1+r)-1."""
+    return 1.0 / (1.0 + tested.ci_high) - 1.0, 1.0 / (1.0 + tested.ci_low) - 1.0
+
+
+def _unconfirmed(beyond: bool, p_value: float, alpha: float, confidence: float, label: str) -> str:
+    """Why a change did not count: too small, not significant, or not at the percentile."""
+    if not beyond:
+        return "within tolerance"
+    if p_value >= alpha:
+        return f"within noise ({_p_text(p_value)})"
+    return f"not confirmed: the {confidence:.0%} CI of the {label} change includes 0"
+
+
+def _untested(
+    base: _Judgement,
+    worse: bool,
+    better: bool,
+    tolerance: float,
+    old_samples: Sequence[int] | None,
+    new_samples: Sequence[int] | None,
+) -> _Judgement:
+    """No usable samples on a side: only a change far beyond the tolerance counts.
+
+    Without samples the percentile's noise is unknown; a change of several tolerances
+    is still more than the run-to-run noise of a settled percentile, and letting it pass
+    because a baseline predates raw samples would hide exactly what the gate is for.
+    """
+    sides = [
+        side
+        for side, samples in (("the baseline", old_samples), ("this run", new_samples))
+        if not _usable_samples(samples)
+    ]
+    base.evidence = (
+        f"no samples (fewer than {MIN_SAMPLES_FOR_TEST}) in {' and '.join(sides)}:"
+        " change not tested for significance"
+    )
+    far = abs(base.change or 0.0) > UNTESTED_FACTOR * tolerance
+    if far and worse:
+        base.kind = "regression"
+        base.outcome = f"regression (untested: beyond {UNTESTED_FACTOR:g}x the tolerance)"
+    elif far and better:
+        base.kind, base.outcome = "improvement", "improvement (untested)"
+    else:
+        base.kind, base.outcome = "not comparable", "not comparable"
+    base.display = f"{base.change:+.1f}% vs baseline (untested)"
+    base.untested = True
+    return base
+
+
+def _judge_memory(record: BaselineCheck, check: Check, tolerances: Tolerances) -> _Judgement:
+    old, new = _figures(record, check)
+    change_mb, change_pct = new - old, (new / old - 1.0) * 100.0
+    if tolerances.memory_mb is not None:
+        value, unit, tolerance = change_mb, "MB", tolerances.memory_mb
+        terms = f"{change_mb:+.1f} MB ({change_pct:+.1f}%), tolerance {tolerance:g} MB"
+    else:
+        value, unit, tolerance = change_pct, "%", tolerances.memory_pct
+        terms = f"{change_pct:+.1f}% ({change_mb:+.1f} MB), tolerance {tolerance:g}%"
+    kind = _threshold_kind(value, tolerance, higher_is_worse=True)
+    return _Judgement(
+        kind=kind,
+        headline=f"peak {format_value(old, 'MB')} -> {format_value(new, 'MB')}",
+        terms=terms,
+        evidence="one measurement each, not tested for significance",
+        outcome=_threshold_outcome(kind),
+        display=f"{change_mb:+.1f} MB ({change_pct:+.1f}%) vs baseline",
+        value=value,
+        unit=unit,
+        budget=tolerance,
+        old=old,
+        new=new,
+        change=value,
+        untested=True,
+        extra={"change_mb": change_mb, "change_pct": change_pct},
+    )
+
+
+def _judge_accuracy(record: BaselineCheck, check: Check, tolerances: Tolerances) -> _Judgement:
+    old, new = record.extra.get("optimized"), check.extra.get("optimized")
+    if not _is_number(old) or not _is_number(new):
+        return _not_comparable(record, check, "the optimized accuracy is missing on a side")
+    old_metric, new_metric = record.extra.get("metric"), check.extra.get("metric")
+    if old_metric != new_metric:
+        problem = f"accuracy metric changed from {old_metric} to {new_metric}"
+        return _not_comparable(record, check, problem)
+    old_accuracy, new_accuracy = float(old), float(new)
+    change = new_accuracy - old_accuracy
+    kind = _threshold_kind(change, tolerances.accuracy, higher_is_worse=False)
+    n_old, n_new = record.extra.get("n"), check.extra.get("n")
+    data = f"n={n_new}" if n_old == n_new else f"n={n_old} in the baseline, n={n_new} now"
+    return _Judgement(
+        kind=kind,
+        headline=(
+            f"optimized accuracy {format_value(old_accuracy)} -> {format_value(new_accuracy)}"
+        ),
+        terms=f"{change:+.4g}, tolerance {tolerances.accuracy:g}",
+        evidence=f"evaluation set {data}, not tested for significance",
+        outcome=_threshold_outcome(kind),
+        display=(
+            f"{change:+.4g} vs baseline"
+            f" ({format_value(old_accuracy)} -> {format_value(new_accuracy)})"
+        ),
+        value=change,
+        unit="",
+        budget=tolerances.accuracy,
+        old=old_accuracy,
+        new=new_accuracy,
+        change=change,
+        untested=True,
+    )
+
+
+def _judge_cold_start(record: BaselineCheck, check: Check, tolerances: Tolerances) -> _Judgement:
+    old, new = _figures(record, check)
+    change = (new / old - 1.0) * 100.0
+    kind = _threshold_kind(change, tolerances.cold_start_pct, higher_is_worse=True)
+    runs = f"median of {record.extra.get('n', '?')} and {check.extra.get('n', '?')} runs"
+    return _Judgement(
+        kind=kind,
+        headline=f"cold start median {format_value(old, 'ms')} -> {format_value(new, 'ms')}",
+        terms=f"{change:+.1f}%, tolerance {tolerances.cold_start_pct:g}%",
+        evidence=f"{runs}, not tested for significance",
+        outcome=_threshold_outcome(kind),
+        display=f"{change:+.1f}% vs baseline (median, untested)",
+        value=change,
+        unit="%",
+        budget=tolerances.cold_start_pct,
+        old=old,
+        new=new,
+        change=change,
+        untested=True,
+    )
+
+
+def _threshold_kind(change: float, tolerance: float, *, higher_is_worse: bool) -> Kind:
+    worse = change if higher_is_worse else -change
+    if worse > tolerance:
+        return "regression"
+    if worse < -tolerance:
+        return "improvement"
+    return "unchanged"
+
+
+def _threshold_outcome(kind: Kind) -> str:
+    return "within tolerance" if kind == "unchanged" else kind
+
+
+def _comparison_check(
+    check: Check,
+    key: str,
+    judgement: _Judgement,
+    tolerances: Tolerances,
+    baseline: Baseline,
+    environment_differs: bool,
+) -> Check:
+    comparable = judgement.kind != "not comparable"
+    override = tolerances.overridden(check.name)
+    details = judgement.details(override)
+    if environment_differs:
+        details += " (baseline from another environment)"
+    name = f"regression[{check.name}]"
+    return Check(
+        name=name,
+        metric=REGRESSION_METRIC,
+        value=judgement.value if comparable else None,
+        unit=judgement.unit if comparable else "",
+        budget=judgement.budget if comparable else None,
+        passed=judgement.kind != "regression",
+        provenance=check.provenance,
+        details=details,
+        gating=comparable,
+        nodeid=check.nodeid,
+        extra={
+            **judgement.extra,
+            "kind": judgement.kind,
+            "key": key,
+            "compared_metric": check.metric,
+            "old": judgement.old,
+            "new": judgement.new,
+            "change": judgement.change,
+            "p_value": judgement.p_value,
+            "ci": None if judgement.ci is None else list(judgement.ci),
+            "untested": judgement.untested,
+            "tolerance_override": override,
+            "significance": tolerances.for_check(check.name).significance,
+            "baseline": baseline.describe(),
+            "environment_differs": environment_differs,
+            "display": judgement.display,
+            "notes": [] if comparable else [f"{name}: {judgement.display}"],
+        },
+    )
+
+
+def _one_sided_check(
+    name: str, nodeid: str, key: str, side: Literal["new", "missing"], keys: Sequence[str]
+) -> Check:
+    """INFO for a check only one side has: a new test, or a deleted or deselected one.
+
+    Every such check carries the same summary note, so the terminal shows it once.
+    """
+    if side == "new":
+        details = "new check, no baseline"
+        note = f"{len(keys)} check(s) have no baseline yet"
+    else:
+        details = "in the baseline but not in this run (deleted, renamed or deselected test?)"
+        shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+        note = f"{len(keys)} check(s) in the baseline did not run: {shown}"
+    return Check(
+        name=f"regression[{name}]",
+        metric=REGRESSION_METRIC,
+        value=None,
+        passed=True,
+        details=details,
+        gating=False,
+        nodeid=nodeid,
+        extra={"kind": side, "key": key, "display": details, "notes": [note]},
+    )
+
+
+def _unused_overrides(tolerances: Tolerances, names: Sequence[str]) -> Check | None:
+    """An INFO check naming per-check tolerances that match no check (a typo, usually)."""
+    unused = [name for name in tolerances.per_check if name not in set(names)]
+    if not unused:
+        return None
+    note = (
+        f"regression tolerances are set for {', '.join(map(repr, unused))},"
+        " but no check in this run has that name"
+    )
+    return Check(
+        name="regression_tolerances",
+        metric=REGRESSION_METRIC,
+        value=None,
+        passed=True,
+        details=note,
+        gating=False,
+        extra={"kind": "config", "unused_overrides": unused, "notes": [note]},
+    )
+
+
+def _environment_check(
+    baseline: Baseline,
+    environment: Mapping[str, Any],
+    target: str | None,
+    tolerances: Tolerances,
+) -> Check | None:
+    """A baseline_environment check when the environments differ, else None."""
+    differences = environment_differences(
+        baseline.environment, environment, baseline_target=baseline.target, current_target=target
+    )
+    if not differences:
+        return None
+    refuse = tolerances.on_environment_mismatch == "refuse"
+    consequence = (
+        "not compared (on_environment_mismatch = 'refuse')"
+        if refuse
+        else "compared anyway: a change may come from the machine, not the code"
+    )
+    listing = "; ".join(differences)
+    note = f"baseline {baseline.describe()} is from another environment, {consequence}: {listing}"
+    return Check(
+        name=ENVIRONMENT_CHECK,
+        metric="regression_environment",
+        value=len(differences),
+        passed=not refuse,
+        details=note,
+        gating=refuse,
+        extra={
+            "kind": "environment",
+            "differences": differences,
+            "informational": environment_notes(baseline.environment, environment),
+            "mode": tolerances.on_environment_mismatch,
+            "display": f"environment differs: {listing}",
+            "notes": [note],
+        },
+    )
+
+
+def comparison_summary(checks: Sequence[Check], baseline: Baseline) -> str:
+    """One line for the terminal: ``vs baseline b.json (edge-c, ...): 1 regression, ...``."""
+    kinds = [str(c.extra.get("kind")) for c in checks if c.metric == REGRESSION_METRIC]
+    order = ("regression", "improvement", "unchanged", "not comparable", "new", "missing")
+    counts = [f"{kinds.count(kind)} {kind}" for kind in order if kind in kinds]
+    return f"vs baseline {baseline.describe()}: {', '.join(counts) or 'nothing compared'}"
+
+
+def _p_text(p_value: float) -> str:
+    """``p=2e-09``; a p-value that underflowed a double is shown as a bound."""
+    return "p<1e-300" if p_value <= 0.0 else f"p={p_value:.2g}"
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """A finite int or float (bools are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

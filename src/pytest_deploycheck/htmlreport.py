@@ -1,0 +1,557 @@
+"""The readiness report as one self-contained HTML page: ``report.html``.
+
+Inline CSS and inline SVG only: no script, and no font, stylesheet or image fetched
+from anywhere, so the page reads the same offline, from a CI artifact or an archive.
+It is built from the report.json document alone and the same document gives the same
+page, byte for byte.  Every piece of text from the report is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .mdreport import (
+    Doc,
+    baseline_text,
+    budget_text,
+    change_text,
+    cheapest_text,
+    checks_of,
+    command_text,
+    extra_of,
+    figure_text,
+    fit_rows,
+    price_text,
+    regressions_by_check,
+    run_notes,
+)
+from .verdict import format_value
+
+MAX_CURVE_POINTS = 400  # points of a drawn CDF; keeps a 20 000-call run's page small
+NS_PER_MS = 1e6
+STATUSES = ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
+
+# Chart geometry, in SVG user units.
+WIDTH, HEIGHT = 640, 300
+LEFT, RIGHT, TOP, BOTTOM = 58, 624, 34, 250
+
+RUN_COLOUR, BASELINE_COLOUR, BUDGET_COLOUR = "#0a5fb4", "#c4610a", "#c62828"
+
+CSS = """
+body{margin:0;background:#f3f4f6;color:#1f2328;
+ font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:1100px;margin:0 auto;padding:24px 32px;background:#fff}
+h1{font-size:1.6em;margin:0}
+h2{font-size:1.2em;margin:32px 0 8px;padding-bottom:4px;border-bottom:1px solid #d0d7de}
+h3{font-size:1em;margin:20px 0 4px}
+.muted,figcaption,.sub{color:#57606a}
+.sub{font-size:12px;display:block}
+.banner{border-radius:6px;padding:12px 18px;margin:16px 0;color:#fff}
+.banner.pass{background:#1a7f37}.banner.fail{background:#cf222e}
+.banner strong{font-size:1.25em}
+.banner ul{margin:6px 0 0;padding-left:20px}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa;font-weight:600}
+td.fig{white-space:nowrap}
+tr.target td{font-weight:600}
+.status{font-weight:700;white-space:nowrap}
+.PASS{color:#1a7f37}.FAIL{color:#cf222e}.INCONCLUSIVE{color:#9a6700}.INFO{color:#57606a}
+.declared,.estimated{font-style:italic}
+figure{margin:20px 0}
+figcaption{font-size:13px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:8px 24px}
+.halo{paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}
+svg{max-width:100%;height:auto;font:12px system-ui,sans-serif}
+pre{background:#f6f8fa;padding:8px 12px;border-radius:6px;white-space:pre-wrap}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
+dt{color:#57606a}dd{margin:0}
+"""
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# -- scales and axes ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Maps a data range onto a pixel range, linearly or by powers of ten."""
+
+    low: float
+    high: float
+    start: float
+    end: float
+    log: bool = False
+
+    def _t(self, value: float) -> float:
+        return math.log10(value) if self.log else value
+
+    def __call__(self, value: float) -> float:
+        low, high = self._t(self.low), self._t(self.high)
+        return self.start + (self._t(value) - low) / (high - low) * (self.end - self.start)
+
+    def ticks(self) -> list[float]:
+        return log_ticks(self.low, self.high) if self.log else linear_ticks(self.low, self.high)
+
+
+def linear_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About *count* round numbers (1, 2 or 5 times a power of ten apart) in range."""
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = min((m * magnitude for m in (1, 2, 5, 10)), key=lambda s: abs(math.log(s / raw)))
+    first = math.ceil(low / step)
+    return [round(i * step, 12) for i in range(first, math.floor(high / step) + 1)]
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Powers of ten in range, with 2 and 5 between them when the range is narrow."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    steps = (1, 2, 5) if high / low <= 10**2.5 else (1,)
+    ticks = [m * 10.0**k for k in range(first, last + 1) for m in steps]
+    return [round(t, 12) for t in ticks if low <= t <= high]
+
+
+def latency_scale(values_ms: Sequence[float]) -> Scale:
+    """The x axis: logarithmic when the values span more than a factor of 20."""
+    low, high = min(values_ms), max(values_ms)
+    if low > 0 and high / low > 20:
+        return Scale(low / 1.25, high * 1.25, LEFT, RIGHT, log=True)
+    pad = (high - low) * 0.05 or max(abs(high) * 0.5, 1e-3)
+    return Scale(max(low - pad, 0.0), high + pad, LEFT, RIGHT)
+
+
+def tick_label(value: float) -> str:
+    return f"{value:g}"
+
+
+def x_axis(x: Scale, label: str) -> list[str]:
+    parts = [f'<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="#57606a"/>']
+    for tick in x.ticks():
+        px = x(tick)
+        parts.append(
+            f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{BOTTOM + 4}" stroke="#e6e8eb"/>'
+            f'<text x="{px:.1f}" y="{BOTTOM + 18}" text-anchor="middle">{tick_label(tick)}</text>'
+        )
+    mid = (LEFT + RIGHT) / 2
+    parts.append(f'<text x="{mid:.1f}" y="{BOTTOM + 40}" text-anchor="middle">{esc(label)}</text>')
+    return parts
+
+
+def y_axis(y: Scale) -> list[str]:
+    parts = [f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{BOTTOM}" stroke="#57606a"/>']
+    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
+        py = y(share)
+        parts.append(
+            f'<line x1="{LEFT - 4}" y1="{py:.1f}" x2="{RIGHT}" y2="{py:.1f}" stroke="#e6e8eb"/>'
+            f'<text x="{LEFT - 8}" y="{py + 4:.1f}" text-anchor="end">{share:.0%}</text>'
+        )
+    mid = (TOP + BOTTOM) / 2
+    parts.append(
+        f'<text transform="translate(14 {mid:.1f}) rotate(-90)" text-anchor="middle">'
+        "calls at or below (%)</text>"
+    )
+    return parts
+
+
+# -- the distribution chart ---------------------------------------------------------------
+
+
+def kept_ranks(n: int, limit: int = MAX_CURVE_POINTS) -> list[int]:
+    """Ranks of the sorted samples drawn: all of them, or *limit* evenly spread ones."""
+    if n <= limit:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+
+
+def ecdf_path(sorted_ms: Sequence[float], x: Scale, y: Scale) -> str:
+    """The empirical CDF as a step path; downsampled steps never rise early."""
+    n = len(sorted_ms)
+    parts = [f"M{x(sorted_ms[0]):.1f},{y(0.0):.1f}"]
+    parts += [f"H{x(sorted_ms[r]):.1f}V{y((r + 1) / n):.1f}" for r in kept_ranks(n)]
+    parts.append(f"H{RIGHT}")
+    return "".join(parts)
+
+
+def nearest_rank(sorted_ms: Sequence[float], percentile: float) -> float:
+    rank = max(math.ceil(percentile / 100 * len(sorted_ms)), 1)
+    return sorted_ms[min(rank, len(sorted_ms)) - 1]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """What one chart shows: the run's calls, the budget, the judged percentile."""
+
+    check_name: str
+    samples_ms: list[float]  # sorted
+    baseline_ms: list[float]  # sorted; empty without a baseline
+    budget_ms: float | None
+    percentile: float
+    value_ms: float
+    per_batch: int | None  # the batch size of a throughput check
+    latency_factor: float | None
+
+
+def distribution(check: Doc, regression: Doc | None) -> Distribution | None:
+    """The chart of a check that carries its raw samples, or None."""
+    extra = extra_of(check)
+    samples = sorted(int(s) / NS_PER_MS for s in extra.get("samples_ns") or [])
+    if not samples:
+        return None
+    baseline = extra_of(regression).get("baseline_samples_ns") if regression else None
+    percentile = float(extra.get("percentile") or 95.0)
+    factor = float(extra["latency_factor"]) if extra.get("latency_factor") else None
+    return Distribution(
+        check_name=str(check.get("name")),
+        samples_ms=samples,
+        baseline_ms=sorted(int(s) / NS_PER_MS for s in baseline or []),
+        budget_ms=_host_budget_ms(check, factor),
+        percentile=percentile,
+        value_ms=float(extra.get("value_ms") or nearest_rank(samples, percentile)),
+        per_batch=extra.get("batch") if check.get("metric") == "throughput" else None,
+        latency_factor=factor,
+    )
+
+
+def _host_budget_ms(check: Doc, factor: float | None) -> float | None:
+    # The samples are host timings; the budget they were judged on is in host terms too.
+    extra = extra_of(check)
+    if extra.get("budget_ms") is not None:
+        return float(extra["budget_ms"])
+    budget = check.get("budget")
+    if check.get("unit") == "ms" and isinstance(budget, (int, float)):
+        return float(budget) / (factor or 1.0)
+    return None
+
+
+def chart_svg(dist: Distribution, chart_id: str) -> str:
+    """An accessible SVG: the CDF of per-call times, the budget and the judged percentile."""
+    values = [*dist.samples_ms, *dist.baseline_ms, dist.value_ms]
+    values += [dist.budget_ms] if dist.budget_ms is not None else []
+    x = latency_scale(values)
+    y = Scale(0.0, 1.0, BOTTOM, TOP)
+    parts = [
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"'
+        f' aria-labelledby="{chart_id}-title {chart_id}-desc">',
+        f'<title id="{chart_id}-title">{esc(chart_title(dist))}</title>',
+        f'<desc id="{chart_id}-desc">{esc(describe(dist))}</desc>',
+        *y_axis(y),
+        *x_axis(x, axis_label(dist, x)),
+    ]
+    if dist.baseline_ms:
+        parts.append(_curve(dist.baseline_ms, x, y, BASELINE_COLOUR, dashed=True))
+    parts.append(_curve(dist.samples_ms, x, y, RUN_COLOUR, dashed=False))
+    if dist.budget_ms is not None:
+        parts += budget_line(x(dist.budget_ms), dist.budget_ms)
+    parts += percentile_marker(x(dist.value_ms), y(dist.percentile / 100), dist)
+    parts += legend(dist)
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _curve(sorted_ms: Sequence[float], x: Scale, y: Scale, colour: str, *, dashed: bool) -> str:
+    dash = ' stroke-dasharray="6 3"' if dashed else ""
+    return (
+        f'<path d="{ecdf_path(sorted_ms, x, y)}" fill="none" stroke="{colour}"'
+        f' stroke-width="2"{dash}/>'
+    )
+
+
+def budget_line(px: float, budget_ms: float) -> list[str]:
+    anchor, dx = ("end", -4) if px > (LEFT + RIGHT) / 2 else ("start", 4)
+    return [
+        f'<line class="budget" x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{BOTTOM}"'
+        f' stroke="{BUDGET_COLOUR}" stroke-width="2" stroke-dasharray="4 3"/>',
+        f'<text class="halo" x="{px + dx:.1f}" y="{TOP + 16}" text-anchor="{anchor}"'
+        f' fill="{BUDGET_COLOUR}">budget {esc(format_value(budget_ms, "ms"))}</text>',
+    ]
+
+
+def percentile_marker(px: float, py: float, dist: Distribution) -> list[str]:
+    label = f"p{dist.percentile:g} {format_value(dist.value_ms, 'ms')}"
+    anchor, dx = ("end", -8) if px > (LEFT + RIGHT) / 2 else ("start", 8)
+    return [
+        f'<line x1="{LEFT}" y1="{py:.1f}" x2="{px:.1f}" y2="{py:.1f}" stroke="#1f2328"'
+        ' stroke-dasharray="2 3"/>',
+        f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4.5" fill="#1f2328"/>',
+        f'<text class="halo" x="{px + dx:.1f}" y="{py + 16:.1f}" text-anchor="{anchor}"'
+        f' font-weight="600">{esc(label)}</text>',
+    ]
+
+
+def legend(dist: Distribution) -> list[str]:
+    entries = [(f"this run (n={len(dist.samples_ms)})", RUN_COLOUR, "")]
+    if dist.baseline_ms:
+        entries.append((f"baseline (n={len(dist.baseline_ms)})", BASELINE_COLOUR, "6 3"))
+    if dist.budget_ms is not None:
+        entries.append(("budget", BUDGET_COLOUR, "4 3"))
+    parts, left = [], float(LEFT)
+    for text, colour, dash in entries:
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(
+            f'<line x1="{left:.1f}" y1="14" x2="{left + 22:.1f}" y2="14" stroke="{colour}"'
+            f' stroke-width="2"{dash_attr}/>'
+            f'<text x="{left + 28:.1f}" y="18">{esc(text)}</text>'
+        )
+        left += 40 + 7 * len(text)
+    return parts
+
+
+def chart_title(dist: Distribution) -> str:
+    what = f"time per batch of {dist.per_batch}" if dist.per_batch else "latency per call"
+    return f"{dist.check_name}: {what}, cumulative distribution"
+
+
+def axis_label(dist: Distribution, x: Scale) -> str:
+    what = f"time per batch of {dist.per_batch}" if dist.per_batch else "latency per call"
+    where = " on the host" if dist.latency_factor else ""
+    return f"{what}{where} (ms{', log scale' if x.log else ''})"
+
+
+def describe(dist: Distribution) -> str:
+    """The chart in words, for screen readers and the caption."""
+    n = len(dist.samples_ms)
+    text = (
+        f"{n} calls: p{dist.percentile:g} {format_value(dist.value_ms, 'ms')}"
+        f", median {format_value(nearest_rank(dist.samples_ms, 50), 'ms')}"
+        f", max {format_value(dist.samples_ms[-1], 'ms')}."
+    )
+    if dist.budget_ms is not None:
+        within = sum(1 for s in dist.samples_ms if s <= dist.budget_ms)
+        text += (
+            f" {within} of {n} ({within / n:.0%}) at or below the budget of"
+            f" {format_value(dist.budget_ms, 'ms')}."
+        )
+    if dist.latency_factor:
+        text += (
+            f" Times measured on the host; the budget line is the device budget divided by"
+            f" its latency factor {dist.latency_factor:g}."
+        )
+    if dist.baseline_ms:
+        base = dist.baseline_ms
+        text += (
+            f" Baseline: {len(base)} calls, p{dist.percentile:g}"
+            f" {format_value(nearest_rank(base, dist.percentile), 'ms')}."
+        )
+    return text
+
+
+# -- page sections ----------------------------------------------------------------------
+
+
+def _tag(name: str, body: str, cls: str = "") -> str:
+    attr = f' class="{esc(cls)}"' if cls else ""
+    return f"<{name}{attr}>{body}</{name}>"
+
+
+def table(header: Sequence[str], rows: Iterable[str]) -> str:
+    head = "".join(_tag("th", esc(h)) for h in header)
+    return (
+        f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table>"
+    )
+
+
+def status_cell(status: object) -> str:
+    text = str(status)
+    return _tag("td", esc(text), "status " + (text if text in STATUSES else ""))
+
+
+def header_section(report: Doc) -> str:
+    target = report.get("target") or "no target"
+    parts = [_tag("h1", f"Deploy readiness: {esc(target)}")]
+    device = report.get("target_device")
+    if isinstance(device, Mapping):
+        parts.append(_tag("p", esc(device_summary(device)), "muted"))
+    return "\n".join(parts)
+
+
+def device_summary(device: Doc) -> str:
+    figures = [
+        f"{device['cpus']} CPUs" if device.get("cpus") else "",
+        format_value(device.get("memory_mb"), "MB") if device.get("memory_mb") else "",
+        format_value(device.get("power_w"), "W") if device.get("power_w") else "",
+        {"True": "offline", "False": "online-only"}.get(str(device.get("offline")), ""),
+        price_text(device.get("price_usd")),
+        ", ".join(device.get("execution_providers") or []),
+    ]
+    description = f": {device['description']}" if device.get("description") else ""
+    return f"Target {device.get('name')}{description} ({', '.join(f for f in figures if f)})"
+
+
+def verdict_banner(report: Doc) -> str:
+    verdict = report.get("verdict") or {}
+    candidate = verdict.get("release_candidate") is True
+    counts = verdict.get("counts") or {}
+    tally = " · ".join(f"{esc(v)} {esc(k)}" for k, v in counts.items())
+    reasons = "" if candidate else "".join(_tag("li", esc(r)) for r in verdict.get("reasons") or [])
+    body = (
+        f"<strong>{'✓' if candidate else '✗'} release_candidate: {candidate}</strong>"
+        + (f" <span>— {tally}</span>" if tally else "")
+        + (_tag("ul", reasons) if reasons else "")
+    )
+    return (
+        f'<section class="banner {"pass" if candidate else "fail"}" role="status"'
+        f' aria-label="verdict">{body}</section>'
+    )
+
+
+def checks_section(report: Doc, chart_ids: Mapping[str, str]) -> str:
+    checks = checks_of(report)
+    if not checks:
+        return _tag("h2", "Checks") + _tag("p", "No readiness check ran.")
+    regressions = regressions_by_check(report)
+    header = ["check", "budget", "measured", "provenance", "status"]
+    if regressions:
+        header += ["baseline", "change"]
+    rows = [check_row(c, regressions, chart_ids) for c in checks]
+    return _tag("h2", "Checks") + "\n" + table(header, rows)
+
+
+def check_row(check: Doc, regressions: Mapping[str, Doc], chart_ids: Mapping[str, str]) -> str:
+    name = str(check.get("name"))
+    link = chart_ids.get(name)
+    title = f'<a href="#{link}">{esc(name)}</a>' if link else esc(name)
+    sub = f'<span class="sub">{esc(check["nodeid"])}</span>' if check.get("nodeid") else ""
+    details = check.get("details")
+    detail = f'<span class="sub">{esc(details)}</span>' if details else ""
+    provenance = str(check.get("provenance", "measured"))
+    cells = [
+        _tag("td", title + sub),
+        _tag("td", esc(budget_text(check)), "fig"),
+        _tag("td", esc(figure_text(check)) + detail),
+        _tag("td", esc(provenance), provenance),
+        status_cell(check.get("status", "")),
+    ]
+    if regressions:
+        regression = regressions.get(name)
+        cells += [
+            _tag("td", esc(baseline_text(regression, check)), "fig"),
+            _tag("td", esc(change_text(regression, check)), "fig"),
+        ]
+    return _tag("tr", "".join(cells))
+
+
+def charts_section(charts: Sequence[tuple[str, Distribution]]) -> str:
+    if not charts:
+        return ""
+    figures = [
+        f'<figure id="{chart_id}">\n{chart_svg(dist, chart_id)}\n'
+        f"<figcaption><strong>{esc(chart_title(dist))}.</strong> {esc(describe(dist))}"
+        "</figcaption>\n</figure>"
+        for chart_id, dist in charts
+    ]
+    return _tag("h2", "Latency distributions") + "\n" + _tag("div", "\n".join(figures), "charts")
+
+
+def fit_section(groups: Sequence[Doc]) -> str:
+    if not groups:
+        return ""
+    parts = [_tag("h2", "Device fit")]
+    for group in groups:
+        models = " + ".join(str(m) for m in group.get("models") or [])
+        rows = [fit_row(row) for row in fit_rows(group)]
+        parts += [
+            _tag("h3", esc(models)),
+            _tag("p", "Needs " + esc(group.get("needs", "")), "muted"),
+            table(["device", "status", "price", "why"], rows),
+            _tag("p", esc(cheapest_text(group))),
+        ]
+    return "\n".join(parts)
+
+
+def fit_row(row: Doc) -> str:
+    status = str(row.get("status") or "")
+    device = esc(row.get("device")) + (" (target)" if row.get("is_target") else "")
+    cells = [
+        _tag("td", device),
+        _tag("td", esc(status), "status " + ("PASS" if row.get("fits") else "FAIL")),
+        _tag("td", esc(price_text(row.get("price_usd"))), "fig"),
+        _tag("td", esc("; ".join(str(d) for d in row.get("details") or []))),
+    ]
+    return _tag("tr", "".join(cells), "target" if row.get("is_target") else "")
+
+
+def notes_section(report: Doc) -> str:
+    notes = run_notes(report)
+    if not notes:
+        return ""
+    return _tag("h2", "Notes") + _tag("ul", "".join(_tag("li", esc(n)) for n in notes))
+
+
+def environment_section(report: Doc) -> str:
+    env = report.get("environment") or {}
+    host = env.get("host") or {}
+    packages = env.get("packages") or {}
+    entries = [
+        ("Python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"),
+        *((name, version or "not installed") for name, version in packages.items()),
+        ("Platform", host.get("platform", "?")),
+        (
+            "CPU",
+            f"{host.get('cpu_model', '?')}, {host.get('usable_cpus', '?')} usable of"
+            f" {host.get('logical_cpus', '?')} logical",
+        ),
+        ("Memory", format_value(host.get("memory_total_mb"), "MB")),
+        ("Time", env.get("timestamp", "?")),
+    ]
+    items = "".join(_tag("dt", esc(k)) + _tag("dd", esc(v)) for k, v in entries)
+    parts = [_tag("h2", "Environment"), _tag("dl", items)]
+    if report.get("command_line"):
+        parts += [_tag("h3", "Command line"), _tag("pre", _tag("code", esc(command_text(report))))]
+    files = report.get("evidence_files") or []
+    if files:
+        parts += [
+            _tag("h3", "Evidence files"),
+            _tag("ul", "".join(_tag("li", esc(f)) for f in files)),
+        ]
+    return "\n".join(parts)
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The run's readiness as one HTML page that needs nothing but a browser.
+
+    *report* is the report.json document.  The page holds the verdict and its reasons,
+    every check with its budget and provenance, a cumulative-distribution chart for each
+    check that carries its per-call samples (with the baseline's when a regression check
+    brings them), the device-fit tables, the notes, the environment and the command.
+    """
+    regressions = regressions_by_check(report)
+    charts: list[tuple[str, Distribution]] = []
+    for check in checks_of(report):
+        dist = distribution(check, regressions.get(str(check.get("name"))))
+        if dist is not None:
+            charts.append((f"chart-{len(charts) + 1}", dist))
+    chart_ids = {dist.check_name: chart_id for chart_id, dist in charts}
+    groups = [g for g in report.get("device_fit") or [] if isinstance(g, Mapping)]
+    verdict = (
+        "release candidate"
+        if (report.get("verdict") or {}).get("release_candidate") is True
+        else "not a release candidate"
+    )
+    body = [
+        header_section(report),
+        verdict_banner(report),
+        checks_section(report, chart_ids),
+        charts_section(charts),
+        fit_section(groups),
+        notes_section(report),
+        environment_section(report),
+        _tag("p", "Generated by pytest-deploycheck from report.json.", "muted"),
+    ]
+    title = f"Deploy readiness: {report.get('target') or 'no target'} — {verdict}"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(part for part in body if part)
+        + "\n</main>\n</body>\n</html>\n"
+    )
