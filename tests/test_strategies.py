@@ -336,9 +336,15 @@ def test_perturbed_bounds_float_noise_and_keeps_the_rest(data: st.DataObject, sc
 @FEW
 @given(pair=perturbed(feeds(_fake(("x", "tensor(float)", [8, 8])), values={"x": (-0.5, 0.5)})))
 def test_perturbed_noise_is_dense(pair: tuple[Any, Any]) -> None:
-    """hypothesis arrays are mostly one fill value; the noise must not be."""
+    """hypothesis arrays are mostly one fill value; the noise must not be.
+
+    Values on a bound of the range are clipped back by half the noise draws, so only
+    the values inside the range are sure to move.
+    """
     original, noisy = pair
-    assert (noisy["x"] != original["x"]).mean() >= 0.5
+    inside = (original["x"] > -0.5) & (original["x"] < 0.5)
+    if inside.any():
+        assert (noisy["x"] != original["x"])[inside].mean() >= 0.9
 
 
 @FEW
