@@ -37,7 +37,7 @@ def latency(name: str = "latency_under_80", *, samples_ns: list[int], **fields: 
         "budget_ms": fields.get("budget", 80.0),
         "percentile": 95.0,
         "value_ms": 61.2,
-        "display": "p95 61.2 ms (n=20, 95% CI 59.8–63.0)",
+        "display": "p95 61.2 ms (n=20, 95% CI 59.8\u201363.0)",
         "samples_ns": samples_ns,
         **fields.pop("extra", {}),
     }
@@ -105,11 +105,12 @@ def passing_report() -> dict[str, Any]:
 def failing_report() -> dict[str, Any]:
     return make_report(
         [
-            latency(samples_ns=ms_samples(*range(70, 100)), value=95.0, passed=False),
-            Check("regression[latency_under_80]", metric="regression", value=95.0, unit="ms",
-                  passed=False,
-                  extra={"old": 76.0, "new": 95.0, "change": 0.25, "p_value": 0.001,
-                         "display": "p95 76 → 95 ms",
+            latency(samples_ns=ms_samples(*range(70, 100)), value=98.0, passed=False,
+                    extra={"value_ms": 98.0}),
+            Check("regression[latency_under_80]", metric="regression", value=25.0, unit="%",
+                  budget=10.0, passed=False,
+                  extra={"kind": "regression", "old": 76.0, "new": 95.0, "change": 25.0,
+                         "p_value": 0.001, "display": "+25.0% vs baseline (p=0.001)",
                          "baseline_samples_ns": ms_samples(*range(60, 80))}),
             Check(EVIL, metric="custom", value=3.0, unit="ms", budget=2.0, passed=False,
                   details="<img src=x onerror=alert(1)>",
@@ -154,7 +155,7 @@ def test_a_failing_run_is_a_red_banner_with_its_reasons() -> None:
 
     assert '<section class="banner fail"' in page
     assert "release_candidate: False" in page
-    assert "<li>latency_under_80: 95 ms (budget 80 ms)</li>" in page
+    assert "<li>latency_under_80: 98 ms (budget 80 ms)</li>" in page
 
 
 def test_every_check_is_in_the_table_with_its_provenance() -> None:
@@ -206,9 +207,11 @@ def test_the_baseline_distribution_is_drawn_with_a_legend() -> None:
 def test_the_regression_fills_baseline_and_change_columns() -> None:
     page = render_html(failing_report())
 
-    assert "<th>baseline</th><th>change</th>" in page
-    assert '<td class="fig">76 ms</td><td class="fig">+25.0% (p=0.001)</td>' in page
-    assert "<th>baseline</th>" not in render_html(passing_report())
+    assert '<th scope="col">baseline</th><th scope="col">change</th>' in page
+    assert '<td class="fig">76 ms</td><td class="change">regression: +25.0%' in page
+    assert '<span class="sub FAIL">regression FAIL</span>' in page
+    assert page.count("<tr>") == 1 + 2  # the regression check is in its check's row
+    assert ">baseline</th>" not in render_html(passing_report())
 
 
 def test_an_estimated_latency_is_drawn_in_host_time_against_the_scaled_budget() -> None:

@@ -49,7 +49,7 @@ def latency(passed: bool = True, **extra: Any) -> Check:
         budget=80.0,
         passed=passed,
         extra={
-            "display": f"p95 {61.2 if passed else 95.0} ms (n=412, 95% CI 59.8–63.0)",
+            "display": f"p95 {61.2 if passed else 95.0} ms (n=412, 95% CI 59.8\u201363.0)",
             "notes": ["host has 2 usable CPUs, target has 4: measured with 2"],
             "samples_ns": [60_000_000, 61_000_000, 62_000_000],
             **extra,
@@ -58,18 +58,21 @@ def latency(passed: bool = True, **extra: Any) -> Check:
 
 
 def regression(passed: bool) -> Check:
+    """A comparison check as gates.py records it: the change in % against a tolerance."""
     return check(
         "regression[latency_under_80]",
         metric="regression",
-        value=95.0,
+        value=25.0,
+        unit="%",
+        budget=10.0,
         passed=passed,
         extra={
+            "kind": "regression" if not passed else "unchanged",
             "old": 76.0,
             "new": 95.0,
-            "change": 0.25,
-            "kind": "latency",
+            "change": 25.0,
             "p_value": 0.0012,
-            "display": "p95 76 → 95 ms (+25%, p=0.0012)",
+            "display": "+25.0% vs baseline (p=0.0012)",
         },
     )
 
@@ -138,7 +141,7 @@ def test_a_failing_run_lists_its_reasons_under_the_false_verdict() -> None:
 
     assert "❌ **release_candidate: False**\n" in text
     assert "- latency_under_80: 95 ms (budget 80 ms)" in text
-    assert "- regression[latency_under_80]: 95 ms" in text
+    assert "- regression[latency_under_80]: 25 % (budget 10 %)" in text
 
 
 def test_the_checks_table_has_budget_figure_and_verdict_per_check() -> None:
@@ -146,7 +149,8 @@ def test_the_checks_table_has_budget_figure_and_verdict_per_check() -> None:
 
     assert table[0] == "| check | budget | measured | baseline | change | verdict |"
     assert table[2] == (
-        "| latency_under_80 | 80 ms | p95 61.2 ms (n=412, 95% CI 59.8–63.0) | — | — | ✅ PASS |"
+        "| latency_under_80 | 80 ms | p95 61.2 ms (n=412, 95% CI 59.8\u201363.0)"
+        " | — | — | ✅ PASS |"
     )
     assert "| memory_under_1000 | 1000 MB | 700 MB (declared) | — | — | ✅ PASS |" in table
     assert "| has_failure_cases | — | failure_cases.md written | — | — | ✅ PASS |" in table
@@ -163,31 +167,59 @@ def test_a_regression_check_fills_baseline_and_change_of_its_check() -> None:
     table = rows(readiness_markdown(failing_report()))
 
     assert table[2] == (
-        "| latency_under_80 | 80 ms | p95 95.0 ms (n=412, 95% CI 59.8–63.0)"
-        " | 76 ms | +25.0% (p=0.0012) | ❌ FAIL |"
+        "| latency_under_80 | 80 ms | p95 95.0 ms (n=412, 95% CI 59.8\u201363.0) | 76 ms"
+        " | regression: +25.0% vs baseline (p=0.0012) | ❌ FAIL · regression ❌ FAIL |"
     )
-    assert table[3].startswith("| regression[latency_under_80] | — | p95 76 → 95 ms")
+    assert not any(row.startswith("| regression[") for row in table)
 
 
-def test_a_zero_baseline_shows_the_difference_not_a_ratio() -> None:
+def test_a_regression_check_without_its_check_keeps_its_own_row() -> None:
+    missing = check(
+        "regression[old_check]",
+        metric="regression",
+        value=None,
+        unit="",
+        gating=False,
+        extra={"kind": "missing", "display": "not run this time"},
+    )
+
+    table = rows(readiness_markdown(make_report([latency(), missing])))
+
+    assert table[3] == "| regression[old_check] | — | not run this time | — | — | ℹ️ INFO |"  # noqa: RUF001
+
+
+def test_without_its_words_a_change_is_computed_from_the_two_figures() -> None:
     drop = check("accuracy_drop_ok", metric="accuracy_drop", value=0.004, unit="", budget=0.01)
     base = check("regression[accuracy_drop_ok]", metric="regression", value=0.004, unit="",
-                 extra={"old": 0.0, "new": 0.004})  # fmt: skip
+                 extra={"kind": "unchanged", "old": 0.0, "new": 0.004})  # fmt: skip
+    memory = check("memory_under_512", metric="peak_memory", value=110.0, unit="MB")
+    grown = check(
+        "regression[memory_under_512]",
+        metric="regression",
+        value=10.0,
+        unit="%",
+        passed=False,
+        extra={"kind": "regression", "old": 100.0, "new": 110.0, "p_value": 0.5},
+    )
 
-    table = rows(readiness_markdown(make_report([drop, base])))
+    table = rows(readiness_markdown(make_report([drop, base, memory, grown])))
 
-    assert table[2] == "| accuracy_drop_ok | 0.01 | 0.004 | 0 | +0.004 | ✅ PASS |"
+    assert table[2] == "| accuracy_drop_ok | 0.01 | 0.004 | 0 | unchanged: +0.004 | ✅ PASS |"
+    assert table[3] == (
+        "| memory_under_512 | — | 110 MB | 100 MB | regression: +10.0% (p=0.5)"
+        " | ✅ PASS · regression ❌ FAIL |"
+    )
 
 
 def test_pipes_and_markup_are_escaped_in_cells_and_reasons() -> None:
     text = readiness_markdown(failing_report())
 
     assert "<script" not in text
-    assert "| evil\\|&lt;script&gt;alert(1)&lt;/script&gt; | 2 ms | 3 ms |" in text
+    assert "| evil\\|&lt;script>alert(1)&lt;/script> | 2 ms | 3 ms |" in text
     assert (
-        "- evil\\|&lt;script&gt;alert(1)&lt;/script&gt;: 3 ms (budget 2 ms)"
-        " - a \\| b &lt;b&gt;bold&lt;/b&gt;\n"
-    ) in text
+        "- evil\\|&lt;script>alert(1)&lt;/script>: 3 ms (budget 2 ms) - a \\| b &lt;b>bold&lt;/b>\n"
+        in text
+    )
     for row in rows(text):
         assert row.replace("\\|", "").count("|") == 7, row
 
@@ -220,6 +252,17 @@ def test_notes_appear_once_and_evidence_and_command_are_listed() -> None:
     assert "Run on AMD EPYC (2 usable CPUs), Python 3.11.7, onnxruntime 1.17.0" in text
     assert "numpy" not in text  # not installed: nothing to say
     assert text.endswith("at 2026-01-02T03:04:05+00:00.\n")
+
+
+def test_the_command_and_directory_are_literal_code_spans() -> None:
+    report = passing_report()
+    report["command_line"] = ["pytest", "-k", "a or `b`|c"]
+    report["evidence_dir"] = "/ci/evidence"
+
+    text = readiness_markdown(report)
+
+    assert "In `/ci/evidence`:\n\n- metrics.csv\n" in text
+    assert "Reproduce: ``pytest -k 'a or `b`|c'``" in text
 
 
 def test_the_same_report_gives_the_same_text() -> None:

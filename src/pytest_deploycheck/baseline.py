@@ -197,11 +197,15 @@ def save_baseline(path: Path, document: Mapping[str, Any]) -> None:
 def load_baseline(path: Path) -> Baseline:
     """Read and validate a baseline; any problem is one :class:`BaselineError` line."""
     path = Path(path)
-    document = _read_json(path)
+    return parse_baseline(_read_json(path), source=path)
+
+
+def parse_baseline(document: Any, *, source: Path | None = None) -> Baseline:
+    """Validate a baseline document already parsed from JSON (see :func:`load_baseline`)."""
     try:
-        return _parse(document, path)
+        return _parse(document, source)
     except _Invalid as problem:
-        raise BaselineError(f"{path}: {problem}") from None
+        raise BaselineError(f"{source or 'baseline'}: {problem}") from None
 
 
 class _Invalid(Exception):
@@ -235,7 +239,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _parse(document: Any, path: Path) -> Baseline:
+def _parse(document: Any, source: Path | None) -> Baseline:
     if not isinstance(document, dict):
         raise _Invalid(f"expected a JSON object, got {_json_type(document)}")
     _check_schema(document)
@@ -257,7 +261,7 @@ def _parse(document: Any, path: Path) -> Baseline:
         if check.key in checks:
             raise _Invalid(f"checks[{index}]: duplicate key {check.key!r}")
         checks[check.key] = check
-    return Baseline(target, environment, created, checks, version, path)
+    return Baseline(target, environment, created, checks, version, source)
 
 
 def _check_schema(document: Mapping[str, Any]) -> None:

@@ -26,8 +26,10 @@ from .mdreport import (
     figure_text,
     fit_rows,
     price_text,
+    regression_status,
     regressions_by_check,
     run_notes,
+    table_rows,
 )
 from .verdict import format_value
 
@@ -36,8 +38,8 @@ NS_PER_MS = 1e6
 STATUSES = ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
 
 # Chart geometry, in SVG user units.
-WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 58, 624, 34, 250
+WIDTH, HEIGHT = 640, 310
+LEFT, RIGHT, TOP, BOTTOM = 58, 624, 46, 260
 
 RUN_COLOUR, BASELINE_COLOUR, BUDGET_COLOUR = "#0a5fb4", "#c4610a", "#c62828"
 
@@ -49,7 +51,7 @@ h1{font-size:1.6em;margin:0}
 h2{font-size:1.2em;margin:32px 0 8px;padding-bottom:4px;border-bottom:1px solid #d0d7de}
 h3{font-size:1em;margin:20px 0 4px}
 .muted,figcaption,.sub{color:#57606a}
-.sub{font-size:12px;display:block}
+.sub{font-size:12px;display:block;overflow-wrap:break-word}
 .banner{border-radius:6px;padding:12px 18px;margin:16px 0;color:#fff}
 .banner.pass{background:#1a7f37}.banner.fail{background:#cf222e}
 .banner strong{font-size:1.25em}
@@ -58,6 +60,9 @@ table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}
 td.fig{white-space:nowrap}
+summary{cursor:pointer}
+td.change{min-width:13em}
+.scroll{overflow-x:auto}
 tr.target td{font-weight:600}
 .status{font-weight:700;white-space:nowrap}
 .PASS{color:#1a7f37}.FAIL{color:#cf222e}.INCONCLUSIVE{color:#9a6700}.INFO{color:#57606a}
@@ -65,7 +70,6 @@ tr.target td{font-weight:600}
 figure{margin:20px 0}
 figcaption{font-size:13px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:8px 24px}
-.halo{paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}
 svg{max-width:100%;height:auto;font:12px system-ui,sans-serif}
 pre{background:#f6f8fa;padding:8px 12px;border-radius:6px;white-space:pre-wrap}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
@@ -263,25 +267,34 @@ def _curve(sorted_ms: Sequence[float], x: Scale, y: Scale, colour: str, *, dashe
     )
 
 
+HALO = ' paint-order="stroke" stroke="#fff" stroke-width="4" stroke-linejoin="round"'
+
+
 def budget_line(px: float, budget_ms: float) -> list[str]:
-    anchor, dx = ("end", -4) if px > (LEFT + RIGHT) / 2 else ("start", 4)
+    """A dashed vertical line, labelled above the plot where no curve can cover it."""
+    anchor = "end" if px > RIGHT - 60 else "start" if px < LEFT + 60 else "middle"
     return [
-        f'<line class="budget" x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{BOTTOM}"'
+        f'<line class="budget" x1="{px:.1f}" y1="{TOP - 2}" x2="{px:.1f}" y2="{BOTTOM}"'
         f' stroke="{BUDGET_COLOUR}" stroke-width="2" stroke-dasharray="4 3"/>',
-        f'<text class="halo" x="{px + dx:.1f}" y="{TOP + 16}" text-anchor="{anchor}"'
-        f' fill="{BUDGET_COLOUR}">budget {esc(format_value(budget_ms, "ms"))}</text>',
+        f'<text x="{px:.1f}" y="{TOP - 6}" text-anchor="{anchor}" fill="{BUDGET_COLOUR}">'
+        f"budget {esc(format_value(budget_ms, 'ms'))}</text>",
     ]
 
 
 def percentile_marker(px: float, py: float, dist: Distribution) -> list[str]:
+    """The judged percentile: a dot on the curve, labelled below and to its right.
+
+    Below and right of a point on a CDF lies only the part of the curve that is slower
+    and rarer, so the label stays clear of it unless the point is at the right edge.
+    """
     label = f"p{dist.percentile:g} {format_value(dist.value_ms, 'ms')}"
-    anchor, dx = ("end", -8) if px > (LEFT + RIGHT) / 2 else ("start", 8)
+    anchor, dx = ("end", -8) if px > RIGHT - 110 else ("start", 8)
     return [
         f'<line x1="{LEFT}" y1="{py:.1f}" x2="{px:.1f}" y2="{py:.1f}" stroke="#1f2328"'
         ' stroke-dasharray="2 3"/>',
         f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4.5" fill="#1f2328"/>',
-        f'<text class="halo" x="{px + dx:.1f}" y="{py + 16:.1f}" text-anchor="{anchor}"'
-        f' font-weight="600">{esc(label)}</text>',
+        f'<text x="{px + dx:.1f}" y="{py + 16:.1f}" text-anchor="{anchor}"'
+        f' font-weight="600"{HALO}>{esc(label)}</text>',
     ]
 
 
@@ -351,17 +364,19 @@ def _tag(name: str, body: str, cls: str = "") -> str:
 
 
 def table(header: Sequence[str], rows: Iterable[str]) -> str:
-    head = "".join(_tag("th", esc(h)) for h in header)
+    head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
     return (
-        f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+        f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
         + "\n".join(rows)
-        + "\n</tbody></table>"
+        + "\n</tbody></table></div>"
     )
 
 
-def status_cell(status: object) -> str:
+def status_cell(status: object, regression: str = "") -> str:
+    """The status, coloured; a failed or unsettled regression gate is named below it."""
     text = str(status)
-    return _tag("td", esc(text), "status " + (text if text in STATUSES else ""))
+    extra = f'<span class="sub {regression}">regression {regression}</span>' if regression else ""
+    return _tag("td", esc(text) + extra, "status " + (text if text in STATUSES else ""))
 
 
 def header_section(report: Doc) -> str:
@@ -404,39 +419,53 @@ def verdict_banner(report: Doc) -> str:
 
 
 def checks_section(report: Doc, chart_ids: Mapping[str, str]) -> str:
-    checks = checks_of(report)
-    if not checks:
+    rows = table_rows(checks_of(report), report)
+    if not rows:
         return _tag("h2", "Checks") + _tag("p", "No readiness check ran.")
-    regressions = regressions_by_check(report)
+    compared = any(regression is not None for _, regression in rows)
     header = ["check", "budget", "measured", "provenance", "status"]
-    if regressions:
-        header += ["baseline", "change"]
-    rows = [check_row(c, regressions, chart_ids) for c in checks]
-    return _tag("h2", "Checks") + "\n" + table(header, rows)
+    header += ["baseline", "change"] if compared else []
+    body = [check_row(c, r, chart_ids.get(str(c.get("name"))), compared) for c, r in rows]
+    return _tag("h2", "Checks") + "\n" + table(header, body)
 
 
-def check_row(check: Doc, regressions: Mapping[str, Doc], chart_ids: Mapping[str, str]) -> str:
-    name = str(check.get("name"))
-    link = chart_ids.get(name)
-    title = f'<a href="#{link}">{esc(name)}</a>' if link else esc(name)
-    sub = f'<span class="sub">{esc(check["nodeid"])}</span>' if check.get("nodeid") else ""
-    details = check.get("details")
-    detail = f'<span class="sub">{esc(details)}</span>' if details else ""
+def check_row(check: Doc, regression: Doc | None, chart_id: str | None, compared: bool) -> str:
+    """One check; with a baseline, the regression check that compares it fills the end."""
+    name = esc(check.get("name"))
+    title = f'<a href="#{chart_id}">{name}</a>' if chart_id else name
     provenance = str(check.get("provenance", "measured"))
     cells = [
-        _tag("td", title + sub),
+        _tag("td", title + _nodeid(check.get("nodeid"))),
         _tag("td", esc(budget_text(check)), "fig"),
-        _tag("td", esc(figure_text(check)) + detail),
+        _tag("td", esc(figure_text(check)) + _sub(check.get("details"))),
         _tag("td", esc(provenance), provenance),
-        status_cell(check.get("status", "")),
+        status_cell(check.get("status", ""), regression_status(regression)),
     ]
-    if regressions:
-        regression = regressions.get(name)
+    if compared:
+        words = esc(change_text(regression, check))
+        if regression is not None:
+            gate = f"{regression.get('name')}: {regression.get('details') or ''}"
+            words += _folded("how it was judged", esc(gate))
         cells += [
             _tag("td", esc(baseline_text(regression, check)), "fig"),
-            _tag("td", esc(change_text(regression, check)), "fig"),
+            _tag("td", words, "change"),
         ]
     return _tag("tr", "".join(cells))
+
+
+def _sub(text: object) -> str:
+    return f'<span class="sub">{esc(text)}</span>' if text else ""
+
+
+def _nodeid(nodeid: object) -> str:
+    # Break a long test id at its separators, never inside a name.
+    breakable = esc(nodeid).replace("::", "::<wbr>").replace("/", "/<wbr>")
+    return f'<span class="sub">{breakable}</span>' if nodeid else ""
+
+
+def _folded(summary: str, body: str) -> str:
+    """Text a reader opens when they want it; <details> needs no script."""
+    return f'<details class="sub"><summary>{summary}</summary>{body}</details>'
 
 
 def charts_section(charts: Sequence[tuple[str, Distribution]]) -> str:
@@ -499,7 +528,10 @@ def environment_section(report: Doc) -> str:
             f"{host.get('cpu_model', '?')}, {host.get('usable_cpus', '?')} usable of"
             f" {host.get('logical_cpus', '?')} logical",
         ),
-        ("Memory", format_value(host.get("memory_total_mb"), "MB")),
+        (
+            "Memory",
+            format_value(host["memory_total_mb"], "MB") if host.get("memory_total_mb") else "?",
+        ),
         ("Time", env.get("timestamp", "?")),
     ]
     items = "".join(_tag("dt", esc(k)) + _tag("dd", esc(v)) for k, v in entries)

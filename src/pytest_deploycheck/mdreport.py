@@ -17,7 +17,6 @@ from .verdict import format_value
 
 NO_FIGURE = "—"
 STATUS_ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️", "INFO": "ℹ️"}  # noqa: RUF001
-REGRESSION_METRIC = "regression"
 FIT_METRIC = "device_fit"
 
 Doc = Mapping[str, Any]
@@ -45,10 +44,6 @@ def table_checks(report: Doc) -> list[Doc]:
     return [c for c in checks_of(report) if c.get("gating", True) or c.get("metric") != FIT_METRIC]
 
 
-def regression_name(check_name: str) -> str:
-    return f"regression[{check_name}]"
-
-
 def regressions_by_check(report: Doc) -> dict[str, Doc]:
     """Each regression check, keyed by the name of the check it compares with a baseline."""
     found: dict[str, Doc] = {}
@@ -57,6 +52,18 @@ def regressions_by_check(report: Doc) -> dict[str, Doc]:
         if name.startswith("regression[") and name.endswith("]"):
             found[name[len("regression[") : -1]] = check
     return found
+
+
+def table_rows(checks: Sequence[Doc], report: Doc) -> list[tuple[Doc, Doc | None]]:
+    """Each of *checks* with the regression check that compares it with the baseline.
+
+    A regression check is shown in the row of the check it compares, not in a row of its
+    own; one whose check did not run this time (or a run-wide one) keeps its own row.
+    """
+    regressions = regressions_by_check(report)
+    names = [str(c.get("name")) for c in checks]
+    folded = {f"regression[{name}]" for name in names if name in regressions}
+    return [(c, regressions.get(n)) for c, n in zip(checks, names, strict=True) if n not in folded]
 
 
 def figure_text(check: Doc) -> str:
@@ -78,28 +85,28 @@ def budget_text(check: Doc) -> str:
 
 
 def baseline_text(regression: Doc | None, check: Doc) -> str:
-    """The baseline's figure, in the unit of the check it is compared with."""
-    if regression is None:
-        return NO_FIGURE
-    old = extra_of(regression).get("old")
-    if old is None:
-        return NO_FIGURE
-    return format_value(old, regression.get("unit") or check.get("unit", ""))
+    """The baseline's figure (``extra["old"]``), in the unit of the check it is compared with."""
+    old = extra_of(regression).get("old") if regression is not None else None
+    return NO_FIGURE if old is None else format_value(old, check.get("unit", ""))
 
 
 def change_text(regression: Doc | None, check: Doc) -> str:
-    """``+12.3% (p=0.003)``: relative when the baseline is non-zero, else the difference."""
+    """The regression check's kind and words: ``regression: +12.3% vs baseline (p=0.003)``."""
     if regression is None:
         return NO_FIGURE
     extra = extra_of(regression)
+    text = str(extra.get("display") or _computed_change(extra, check))
+    kind = extra.get("kind")
+    return f"{kind}: {text}" if isinstance(kind, str) and text != NO_FIGURE else text
+
+
+def _computed_change(extra: Doc, check: Doc) -> str:
+    """Relative when the baseline is non-zero, else the difference; then the p-value."""
     old, new = _number(extra.get("old")), _number(extra.get("new"))
-    if old is not None and new is not None:
-        unit = regression.get("unit") or check.get("unit", "")
-        text = f"{(new - old) / abs(old):+.1%}" if old else _signed(format_value(new - old, unit))
-    elif extra.get("change") is not None:
-        text = str(extra["change"])
-    else:
-        return str(extra.get("display") or NO_FIGURE)
+    if old is None or new is None:
+        return NO_FIGURE
+    unit = check.get("unit", "")
+    text = f"{(new - old) / abs(old):+.1%}" if old else _signed(format_value(new - old, unit))
     p_value = _number(extra.get("p_value"))
     return text if p_value is None else f"{text} (p={p_value:.2g})"
 
@@ -118,6 +125,12 @@ def status_text(check: Doc) -> str:
     status = str(check.get("status", ""))
     icon = STATUS_ICONS.get(status, "")
     return f"{icon} {status}".strip()
+
+
+def regression_status(regression: Doc | None) -> str:
+    """The status of a regression check worth showing beside its check's: not a pass."""
+    status = "" if regression is None else str(regression.get("status"))
+    return status if status in ("FAIL", "INCONCLUSIVE") else ""
 
 
 def run_notes(report: Doc) -> list[str]:
@@ -150,9 +163,9 @@ def price_text(price: object) -> str:
 def cheapest_text(group: Doc) -> str:
     cheapest = group.get("cheapest_fit")
     if not isinstance(cheapest, Mapping):
-        return "no device in the table fits"
+        return "No device in the table fits"
     price = price_text(cheapest.get("price_usd"))
-    return f"cheapest device that fits: {cheapest.get('device')} ({price})"
+    return f"Cheapest device that fits: {cheapest.get('device')} ({price})"
 
 
 def command_text(report: Doc) -> str:
@@ -170,7 +183,7 @@ def environment_line(report: Doc) -> str:
         *(f"{name} {version}" for name, version in packages.items() if version),
     ]
     when = f" at {env['timestamp']}" if env.get("timestamp") else ""
-    return f"run on {', '.join(parts)}{when}"
+    return f"Run on {', '.join(parts)}{when}"
 
 
 # -- Markdown ------------------------------------------------------------------------
@@ -179,7 +192,8 @@ def environment_line(report: Doc) -> str:
 def cell(text: object) -> str:
     """Text safe inside a Markdown table cell (and anywhere else in the summary)."""
     value = " ".join(str(text).split())
-    return value.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    # "<" is all markup needs to start; ">" is left readable (``0.98 -> 0.98``).
+    return value.replace("|", "\\|").replace("<", "&lt;")
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -209,10 +223,11 @@ def _checks_section(report: Doc) -> list[str]:
     checks = table_checks(report)
     if not checks:
         return ["No readiness check ran."]
-    regressions = regressions_by_check(report)
     rows = []
-    for check in checks:
-        regression = regressions.get(str(check.get("name")))
+    for check, regression in table_rows(checks, report):
+        verdict = status_text(check)
+        if status := regression_status(regression):
+            verdict += f" · regression {STATUS_ICONS[status]} {status}"
         rows.append(
             (
                 str(check.get("name")),
@@ -220,7 +235,7 @@ def _checks_section(report: Doc) -> list[str]:
                 measured_text(check),
                 baseline_text(regression, check),
                 change_text(regression, check),
-                status_text(check),
+                verdict,
             )
         )
     header = ("check", "budget", "measured", "baseline", "change", "verdict")
@@ -243,7 +258,7 @@ def _fit_section(group: Doc) -> list[str]:
         "",
         *_table(("device", "status", "price"), rows),
         "",
-        _sentence(cheapest_text(group)) + ".",
+        cell(cheapest_text(group)) + ".",
     ]
 
 
@@ -254,29 +269,23 @@ def _notes_section(report: Doc) -> list[str]:
 
 def _evidence_section(report: Doc) -> list[str]:
     lines = ["### Evidence", ""]
+    if report.get("evidence_dir"):
+        lines += [f"In {_code_span(str(report['evidence_dir']))}:", ""]
     files = report.get("evidence_files") or []
     lines += [f"- {cell(name)}" for name in files]
-    if report.get("evidence_dir"):
-        lines += [f"- in {cell(report['evidence_dir'])}"]
-    if files or report.get("evidence_dir"):
-        lines.append("")
+    lines += [""] if files else []
     if report.get("command_line"):
         lines += [f"Reproduce: {_code_span(command_text(report))}", ""]
-    lines.append(_sentence(environment_line(report)) + ".")
+    lines.append(cell(environment_line(report)) + ".")
     return lines
 
 
 def _code_span(text: str) -> str:
-    # A fence longer than any run of backticks inside; a pipe still needs its escape.
+    """Literal text, outside tables: a fence longer than any run of backticks inside."""
     runs = "".join(ch if ch == "`" else " " for ch in text).split()
     fence = "`" * (max((len(run) for run in runs), default=0) + 1)
-    escaped = text.replace("|", "\\|")
     pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{escaped}{pad}{fence}"
-
-
-def _sentence(text: str) -> str:
-    return cell(text[:1].upper() + text[1:])
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def readiness_markdown(report: Mapping[str, Any]) -> str:

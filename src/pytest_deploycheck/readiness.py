@@ -28,6 +28,9 @@ from .evidence import (
 from .fitcheck import FitRequest, judge_fit
 from .verdict import Verdict, decide, format_value
 
+SUMMARY_FILE = "summary.md"
+HTML_FILE = "report.html"
+REPORT_FILES = ("metrics.csv", "report.json", SUMMARY_FILE, HTML_FILE)
 FIT_METRIC = "device_fit"
 MEMORY_METRIC = "peak_memory"
 
@@ -78,6 +81,8 @@ class RunOutcome:
     evidence_dir: Path | None
     evidence_files: list[str]
     evidence_error: str | None = None
+    step_summary_error: str | None = None
+    saved_baseline: str | None = None
 
 
 class ReadinessRun:
@@ -90,7 +95,14 @@ class ReadinessRun:
         evidence_dir: Path | None,
         project_dir: Path,
         command_line: Sequence[str] = (),
+        *,
+        baseline: Path | None = None,
+        save_baseline: Path | None = None,
+        step_summary: Path | None = None,
     ) -> None:
+        self.baseline = baseline
+        self.save_baseline = save_baseline
+        self.step_summary = step_summary
         self.config = config
         self.target = target
         self.evidence_dir = evidence_dir
@@ -116,32 +128,92 @@ class ReadinessRun:
     def finish(self, *, write: bool = True) -> RunOutcome:
         """Add the session-level checks, decide, and write the evidence files."""
         checks = rejudge_fit_with_measured_memory(self.checks, self.config, self.target)
+        checks += self._baseline_checks(checks)
         sections = [str(c.extra[FAILURE_CASES_KEY]) for c in checks if FAILURE_CASES_KEY in c.extra]
-        produced = ["metrics.csv", "report.json", *([FAILURE_CASES_FILE] if sections else [])]
+        produced = [*REPORT_FILES, *([FAILURE_CASES_FILE] if sections else [])]
         if self.evidence_dir is not None:
             checks += [
                 required_evidence_check(name, self.evidence_dir, self.project_dir, produced)
                 for name in self.config.required_evidence
             ]
         verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
-        groups = fit_groups(checks)
-        outcome = RunOutcome(verdict, checks, groups, self.evidence_dir, [])
+        outcome = RunOutcome(verdict, checks, fit_groups(checks), self.evidence_dir, [])
         if write and self.evidence_dir is not None:
             try:
-                outcome.evidence_files = write_evidence(
-                    self.evidence_dir, checks, self.report(outcome)
-                )
-                if sections:
-                    handwritten = self.project_dir / FAILURE_CASES_FILE
-                    document = failure_cases_document(
-                        sections, handwritten if handwritten.is_file() else None
-                    )
-                    atomic_write_text(self.evidence_dir / FAILURE_CASES_FILE, document)
-                    outcome.evidence_files.append(FAILURE_CASES_FILE)
-                outcome.evidence_files += self._present_extras(produced)
+                self._write(outcome, sections, produced)
             except OSError as exc:
                 outcome.evidence_error = f"{self.evidence_dir}: {exc.strerror or exc}"
+        if write and self.save_baseline is not None:
+            outcome.saved_baseline = self._save_baseline(outcome)
         return outcome
+
+    def _write(self, outcome: RunOutcome, sections: Sequence[str], produced: Sequence[str]) -> None:
+        """Every evidence file, each written atomically."""
+        from .htmlreport import render_html
+        from .mdreport import append_step_summary, readiness_markdown
+
+        assert self.evidence_dir is not None
+        report = self.report(outcome)
+        written = [*REPORT_FILES, *([FAILURE_CASES_FILE] if sections else [])]
+        listed = {**report, "evidence_files": written, "evidence_dir": str(self.evidence_dir)}
+        outcome.evidence_files = write_evidence(self.evidence_dir, outcome.checks, report)
+        markdown = readiness_markdown(listed)
+        atomic_write_text(self.evidence_dir / SUMMARY_FILE, markdown)
+        atomic_write_text(self.evidence_dir / HTML_FILE, render_html(listed))
+        outcome.evidence_files += [SUMMARY_FILE, HTML_FILE]
+        if sections:
+            handwritten = self.project_dir / FAILURE_CASES_FILE
+            document = failure_cases_document(
+                sections, handwritten if handwritten.is_file() else None
+            )
+            atomic_write_text(self.evidence_dir / FAILURE_CASES_FILE, document)
+            outcome.evidence_files.append(FAILURE_CASES_FILE)
+        outcome.evidence_files += self._present_extras(produced)
+        if self.step_summary is not None:
+            outcome.step_summary_error = append_step_summary(self.step_summary, markdown)
+
+    def _baseline_checks(self, checks: Sequence[Check]) -> list[Check]:
+        """Regression checks against the saved baseline, when there is one."""
+        if self.baseline is None:
+            return []
+        from .baseline import BaselineError, load_baseline
+        from .gates import Tolerances, compare_to_baseline
+
+        if not self.baseline.is_file():
+            return [
+                _baseline_note(
+                    f"no baseline at {self.baseline} yet: nothing compared"
+                    f" (create it with --deploy-save {self.baseline})"
+                )
+            ]
+        try:
+            baseline = load_baseline(self.baseline)
+        except BaselineError as exc:
+            return [
+                Check(
+                    "baseline",
+                    metric="baseline",
+                    value=str(self.baseline),
+                    passed=False,
+                    details=str(exc),
+                )
+            ]
+        where = f"{self.config.source.name if self.config.source else 'config'}"
+        tolerances = Tolerances.from_mapping(self.config.regression, f"{where} [regression]")
+        return compare_to_baseline(
+            checks, baseline, tolerances, environment=environment(), target=self.target
+        )
+
+    def _save_baseline(self, outcome: RunOutcome) -> str:
+        from .baseline import build_baseline, save_baseline
+
+        assert self.save_baseline is not None
+        document = build_baseline(outcome.checks, target=self.target, environment=environment())
+        try:
+            save_baseline(self.save_baseline, document)
+        except OSError as exc:
+            return f"baseline not saved: {self.save_baseline}: {exc.strerror or exc}"
+        return f"baseline saved: {self.save_baseline} ({len(document['checks'])} checks)"
 
     def _present_extras(self, produced: Sequence[str]) -> list[str]:
         """Required files that are not ours: copied in from the project if need be.
@@ -176,6 +248,18 @@ class ReadinessRun:
             "command_line": self.command_line,
             "environment": environment(),
         }
+
+
+def _baseline_note(text: str) -> Check:
+    return Check(
+        "baseline",
+        metric="baseline",
+        value=None,
+        passed=True,
+        gating=False,
+        details=text,
+        extra={"notes": [text]},
+    )
 
 
 def measured_memory(checks: Sequence[Check]) -> dict[str, float]:
@@ -236,6 +320,10 @@ def summary_lines(outcome: RunOutcome, device_order: Sequence[str]) -> list[str]
     lines += [f"note: {note}" for note in notes]
     lines.append(f"release_candidate: {outcome.verdict.release_candidate}")
     lines += [f"  - {reason}" for reason in outcome.verdict.reasons]
+    if outcome.saved_baseline:
+        lines.append(outcome.saved_baseline)
+    if outcome.step_summary_error:
+        lines.append(f"GITHUB_STEP_SUMMARY not written: {outcome.step_summary_error}")
     if outcome.evidence_error:
         lines.append(f"evidence not written: {outcome.evidence_error}")
     elif outcome.evidence_dir is not None and outcome.evidence_files:

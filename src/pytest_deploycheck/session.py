@@ -7,8 +7,10 @@ configuration never pays for them.  Per-item state lives in ``item.stash``.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,6 +65,9 @@ class DeploySession:
             settings.evidence_dir,
             settings.project_dir,
             command_line=["pytest", *config.invocation_params.args],
+            baseline=settings.baseline,
+            save_baseline=settings.save_baseline,
+            step_summary=_step_summary_path(),
         )
         self.outcome: RunOutcome | None = None
         set_budget_defaults(settings.config.budgets.as_dict())
@@ -282,6 +287,12 @@ class DeploySession:
                 terminalreporter.write_line(line, green=good, red=not good, bold=True)
             else:
                 terminalreporter.write_line(line)
+
+
+def _step_summary_path() -> Path | None:
+    """GitHub Actions' job summary file, where the readiness table is appended."""
+    value = os.environ.get("GITHUB_STEP_SUMMARY")
+    return Path(value) if value else None
 
 
 def junit_properties(checks: list[Check]) -> list[tuple[str, object]]:
