@@ -1,0 +1,212 @@
+"""Baselines, regression gates and CI-native output, as users run them."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+CONFIG = """
+[tool.deploycheck]
+target = "host"
+{top}
+
+[[tool.deploycheck.devices]]
+name = "host"
+memory_mb = 100000
+cpus = 1
+{regression}
+"""
+
+# The workload sleeps: the baseline run 1 ms a call, a "slowed" run 6 ms.  The gap is
+# far wider than any scheduling noise, so the outcome does not depend on the machine.
+TESTS = """
+import os
+import time
+import pytest
+
+@pytest.mark.latency_under(10_000, min_samples=150, max_samples=150, warmup=2)
+def test_request(deploy_target):
+    time.sleep(float(os.environ.get("REQUEST_S", "0.001")))
+"""
+
+
+def make_project(pytester: pytest.Pytester, top: str = "", regression: str = "") -> None:
+    pytester.makepyprojecttoml(CONFIG.format(top=top, regression=regression))
+    pytester.makepyfile(test_user_requests=TESTS)
+
+
+def evidence(pytester: pytest.Pytester) -> Path:
+    return pytester.path / "deploycheck-evidence" / "host"
+
+
+def save_baseline(pytester: pytest.Pytester) -> Path:
+    path = pytester.path / "baselines" / "main.json"
+    result = pytester.runpytest(f"--deploy-save={path}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"baseline saved: {path} (1 checks)"])
+    return path
+
+
+def test_a_saved_baseline_is_versioned_json_with_raw_samples(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    document = json.loads(save_baseline(pytester).read_text())
+    assert document["schema"] == "pytest-deploycheck/baseline"
+    assert document["version"] == 1
+    assert document["target"] == "host"
+    assert document["environment"]["host"]["logical_cpus"] >= 1
+    (check,) = document["checks"]
+    assert check["name"] == "latency_under_10000"
+    assert len(check["samples_ns"]) == 150
+
+
+def test_the_same_workload_is_no_regression(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    baseline = save_baseline(pytester)
+    result = pytester.runpytest(f"--deploy-baseline={baseline}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["regression[[]latency_under_10000[]]*PASS", "release_candidate: True"]
+    )
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_a_slowdown_is_a_failing_regression_and_fails_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_project(pytester)
+    baseline = save_baseline(pytester)
+    monkeypatch.setenv("REQUEST_S", "0.006")
+    result = pytester.runpytest(f"--deploy-baseline={baseline}")
+    result.assert_outcomes(passed=1)  # the budget itself is met
+    result.stdout.fnmatch_lines(
+        [
+            "regression[[]latency_under_10000[]]*% vs baseline (p=*)*FAIL",
+            "release_candidate: False",
+            "  - regression[[]latency_under_10000[]]: * (budget 10 %) - p95 * ms -> * ms"
+            " (+*%, tolerance 10%; *): regression",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    summary = (evidence(pytester) / "summary.md").read_text()
+    assert "| check | budget | measured | baseline | change | verdict |" in summary
+    assert "regression" in summary
+
+
+def test_a_speed_up_is_shown_as_an_improvement(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_project(pytester)
+    monkeypatch.setenv("REQUEST_S", "0.006")
+    baseline = save_baseline(pytester)
+    monkeypatch.setenv("REQUEST_S", "0.001")
+    result = pytester.runpytest(f"--deploy-baseline={baseline}")
+    assert result.ret == pytest.ExitCode.OK
+    report = json.loads((evidence(pytester) / "report.json").read_text())
+    (comparison,) = [c for c in report["checks"] if c["metric"] == "regression"]
+    assert comparison["extra"]["kind"] == "improvement"
+    assert comparison["passed"] is True
+
+
+def test_tolerances_come_from_the_config_per_check(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    regression = (
+        "[tool.deploycheck.regression]\nlatency_pct = 10\n"
+        "[tool.deploycheck.regression.checks.latency_under_10000]\nlatency_pct = 5000\n"
+    )
+    make_project(pytester, regression=regression)
+    baseline = save_baseline(pytester)
+    monkeypatch.setenv("REQUEST_S", "0.006")
+    result = pytester.runpytest(f"--deploy-baseline={baseline}")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["regression[[]latency_under_10000[]]*budget 5000 %*PASS"])
+
+
+def test_another_environment_is_said_prominently_or_refused(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    baseline = save_baseline(pytester)
+    document = json.loads(baseline.read_text())
+    document["environment"]["host"]["cpu_model"] = "Another CPU 9000"
+    baseline.write_text(json.dumps(document))
+    warned = pytester.runpytest(f"--deploy-baseline={baseline}")
+    warned.stdout.fnmatch_lines(["note: *Another CPU 9000*"])
+    assert warned.ret == pytest.ExitCode.OK
+
+    make_project(
+        pytester, regression='[tool.deploycheck.regression]\non_environment_mismatch = "refuse"'
+    )
+    refused = pytester.runpytest(f"--deploy-baseline={baseline}")
+    refused.stdout.fnmatch_lines(["*Another CPU 9000*", "release_candidate: False"])
+    assert refused.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_baseline_named_in_the_config_may_not_exist_yet(pytester: pytest.Pytester) -> None:
+    make_project(pytester, top='baseline = "baselines/main.json"')
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["note: no baseline at *main.json yet: nothing compared*"])
+
+
+def test_a_missing_baseline_on_the_command_line_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    make_project(pytester)
+    result = pytester.runpytest("--deploy-baseline=nowhere.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --deploy-baseline nowhere.json: file not found*"])
+
+
+def test_a_corrupt_baseline_fails_the_verdict_in_one_line(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    (pytester.path / "base.json").write_text("{not json")
+    result = pytester.runpytest("--deploy-baseline=base.json")
+    result.stdout.fnmatch_lines(["  - baseline: *base.json*: base.json: *JSON*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_false_verdict_fails_the_run_even_when_every_test_passed(
+    pytester: pytest.Pytester,
+) -> None:
+    make_project(pytester, top='required_evidence = ["model_card.md"]')
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["release_candidate: False", "  - has_model_card: *"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_github_step_summary_gets_the_readiness_table(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_project(pytester)
+    step_summary = pytester.path / "step_summary.md"
+    step_summary.write_text("# Earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    pytester.runpytest().assert_outcomes(passed=1)
+    text = step_summary.read_text()
+    assert text.startswith("# Earlier step\n")
+    assert "Deploy readiness: host" in text
+    assert "| latency_under_10000 |" in text
+
+
+def test_junit_xml_carries_each_checks_figures(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    pytester.runpytest("--junitxml=junit.xml").assert_outcomes(passed=1)
+    root = ET.parse(pytester.path / "junit.xml").getroot()
+    properties = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert properties["deploycheck.latency_under_10000.status"] == "PASS"
+    assert properties["deploycheck.latency_under_10000.unit"] == "ms"
+    assert properties["deploycheck.latency_under_10000.provenance"] == "measured"
+    assert float(properties["deploycheck.latency_under_10000.value"]) > 0
+
+
+def test_the_html_report_is_self_contained(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    pytester.runpytest().assert_outcomes(passed=1)
+    page = (evidence(pytester) / "report.html").read_text()
+    assert "release_candidate" in page and "latency_under_10000" in page
+    assert "<svg" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
