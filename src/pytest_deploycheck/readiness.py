@@ -193,7 +193,7 @@ class ReadinessRun:
                 Check(
                     "baseline",
                     metric="baseline",
-                    value=str(self.baseline),
+                    value="unreadable",
                     passed=False,
                     details=str(exc),
                 )
