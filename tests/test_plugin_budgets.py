@@ -254,7 +254,7 @@ def test_batched(deploy_model, deploy_batch):
         [
             "*test_batched[[]batch1[]] PASSED*",
             "*test_batched[[]batch8[]] PASSED*",
-            "throughput_over_0.001[[]batch=1[]]*items/s at batch 1 (p50 * ms per batch, n=*PASS",
+            "throughput_over_0.001[[]batch=1[]]*items/s at batch 1 (p50 * ms per batch, n=50)*PASS",
             "throughput_over_0.001[[]batch=8[]]*items/s at batch 8 (p50 * ms per batch, n=*PASS",
         ]
     )
