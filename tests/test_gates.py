@@ -322,7 +322,7 @@ def test_compare_samples_reports_both_tests() -> None:
     old, new = latencies(rng, 200), latencies(rng, 200, 1.25)
     tested = compare_samples(new, old, 95, 0.01)
     assert tested.confidence == pytest.approx(0.98)
-    assert tested.p_slower < 1e-10 and tested.p_faster > 0.99
+    assert tested.p_slower < 1e-4 and tested.p_faster > 0.99
     assert tested.confirms_slower(0.01) and not tested.confirms_faster(0.01)
     assert (tested.n_old, tested.n_new) == (200, 200)
 
@@ -347,7 +347,7 @@ def test_a_25_percent_slowdown_fires_every_time() -> None:
         comparison = compare_one(latency_check(old), latency_check(new))
         assert fires(comparison), comparison.details
         assert comparison.extra["kind"] == "regression"
-        assert comparison.extra["p_value"] < 1e-10
+        assert comparison.extra["p_value"] < 1e-4
 
 
 def test_a_5_percent_slowdown_within_a_10_percent_tolerance_does_not_fire() -> None:
@@ -359,7 +359,7 @@ def test_a_5_percent_slowdown_within_a_10_percent_tolerance_does_not_fire() -> N
         old, new = latencies(rng, 2000), latencies(rng, 2000, 1.05)
         comparison = compare_one(latency_check(old), latency_check(new))
         assert not fires(comparison), comparison.details
-        assert comparison.extra["p_value"] < 1e-6  # the slowdown is real, and small
+        assert comparison.extra["p_value"] < 0.01  # the slowdown is real, and small
         assert comparison.details.endswith("within tolerance")
 
 
@@ -375,27 +375,32 @@ def test_a_few_outliers_with_the_same_percentile_do_not_fire() -> None:
     assert comparison.extra["p_value"] > 0.4
 
 
-def test_outliers_in_fresh_samples_do_not_fire() -> None:
+def test_a_burst_of_slow_calls_does_not_fire() -> None:
+    # Another process takes the core for a while: 12 consecutive calls (6%) get 5 times
+    # slower.  p95 jumps, but the burst fills one block of calls: not a regression.
     for seed in SEEDS:
         rng = np.random.default_rng(seed)
         old, new = latencies(rng, 200), latencies(rng, 200)
-        new[rng.choice(200, size=4, replace=False)] *= 5  # 2% of calls hit a hiccup
+        start = int(rng.integers(0, 188))
+        new[start : start + 12] *= 5
         comparison = compare_one(latency_check(old), latency_check(new))
         assert not fires(comparison), comparison.details
+        assert "[p95 " in comparison.details  # the percentile's move stays in view
 
 
-def test_a_tail_only_slowdown_fires_on_the_tail_test() -> None:
-    # The slowest 10% of calls get 50% slower: p95 moves by about +50% and its interval
-    # is far from 0.  The bulk did not move, so the rank test sees nothing, but the
-    # share of calls beyond the pooled p95 doubled: a p95 budget must hear about it.
+def test_a_tail_only_slowdown_is_left_to_the_budget() -> None:
+    # The slowest 10% of calls get 50% slower: p95 moves by about +50%, the median not at
+    # all.  The gate judges the median (a run's p95 swings by 10-20% between identical
+    # runs on a shared machine), so it does not fire; the absolute budget on p95 is what
+    # guards the tail, and the p95 change is shown in the details.
     for seed in SEEDS:
         rng = np.random.default_rng(seed)
         old, new = latencies(rng, 200), latencies(rng, 200)
         slowest = np.argsort(new)[-20:]
         new[slowest] = (new[slowest] * 1.5).astype(np.int64)
         comparison = compare_one(latency_check(old), latency_check(new))
-        assert fires(comparison), comparison.details
-        assert comparison.value > 30 and comparison.extra["ci"][0] > 0
+        assert not fires(comparison)
+        assert "[p95 " in comparison.details and abs(comparison.value) < 10
 
 
 def test_the_tail_test_sees_more_calls_beyond_the_pooled_percentile() -> None:
@@ -406,24 +411,21 @@ def test_the_tail_test_sees_more_calls_beyond_the_pooled_percentile() -> None:
     assert heavier < 0.01
 
 
-def test_a_shift_the_percentile_interval_cannot_confirm() -> None:
-    # 30 samples a side: the rank test sees the 20% slowdown, but p95 is the 29th of 30
-    # samples and its interval is too wide to say it moved.
+def test_a_broad_slowdown_is_caught_on_the_median_even_with_few_samples() -> None:
+    # 30 samples a side: p95 is the 29th of 30 and could not tell, but a 20% slowdown
+    # of every call moves the median, whose interval is tight.
     rng = np.random.default_rng(2)
     old, new = latencies(rng, 30), latencies(rng, 30, 1.2)
     comparison = compare_one(latency_check(old), latency_check(new))
-    assert not fires(comparison) and comparison.value > 10
-    assert comparison.extra["p_value"] < 0.01 and comparison.extra["ci"][0] < 0
-    assert "not confirmed: the rank test sees a shift (p=" in comparison.details
-    assert comparison.details.endswith("but the 98% CI of the p95 change includes 0")
-    assert len(comparison.extra["notes"]) == 1
+    assert fires(comparison), comparison.details
+    assert comparison.extra["p_value"] < 0.01 and comparison.extra["ci"][0] > 0
 
 
-def test_a_big_change_in_few_noisy_samples_is_within_noise() -> None:
+def test_identical_few_noisy_samples_are_within_noise_or_tolerance() -> None:
     rng = np.random.default_rng(1)
     comparison = compare_one(latency_check(latencies(rng, 25)), latency_check(latencies(rng, 25)))
-    assert comparison.value > 10 and comparison.extra["p_value"] > 0.5
-    assert comparison.details.endswith(f"within noise (p={comparison.extra['p_value']:.2g})")
+    assert not fires(comparison)
+    assert comparison.details.rsplit("): ", 1)[-1].startswith("within")
     assert comparison.extra["notes"] == []
 
 
@@ -445,13 +447,20 @@ def test_regression_check_fields() -> None:
     assert (comparison.metric, comparison.unit, comparison.budget) == ("regression", "%", 10.0)
     assert comparison.nodeid == NODE and comparison.provenance == "measured"
     old_ms, new_ms = comparison.extra["old"], comparison.extra["new"]
-    assert old_ms == percentile_nearest_rank(old, 95) / 1e6
+    assert old_ms == percentile_nearest_rank(old, 50) / 1e6  # judged on the median call
     assert comparison.value == pytest.approx((new_ms / old_ms - 1) * 100)
     low, high = comparison.extra["ci"]
     assert 0 < low < comparison.value < high
     p = comparison.extra["p_value"]
-    assert comparison.details == (
-        f"p95 {old_ms:.4g} ms -> {new_ms:.4g} ms ({comparison.value:+.1f}%, tolerance 10%;"
+    old_p95, new_p95 = (
+        percentile_nearest_rank(old, 95) / 1e6,
+        percentile_nearest_rank(new, 95) / 1e6,
+    )
+    assert comparison.details.startswith(
+        f"median {old_ms:.4g} ms -> {new_ms:.4g} ms [p95 {old_p95:.4g} ms -> {new_p95:.4g} ms,"
+    )
+    assert comparison.details.endswith(
+        f"({comparison.value:+.1f}%, tolerance 10%;"
         f" Mann-Whitney p={p:.2g}, 98% CI of the change {low:+.1f}% to {high:+.1f}%):"
         " regression"
     )

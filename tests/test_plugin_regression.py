@@ -86,7 +86,7 @@ def test_a_slowdown_is_a_failing_regression_and_fails_the_run(
         [
             "regression[[]latency_under_10000[]]*% vs baseline (p=*)*FAIL",
             "release_candidate: False",
-            "  - regression[[]latency_under_10000[]]: * (budget 10 %) - p95 * ms -> * ms"
+            "  - regression[[]latency_under_10000[]]: * (budget 10 %) - median * ms -> * ms [[]p95*"
             " (+*%, tolerance 10%; *): regression",
         ]
     )

@@ -4,32 +4,33 @@ One comparison check per check that both runs have, named ``regression[NAME]``: 
 fails on a regression beyond the tolerance, passes otherwise, and says which way the
 figure moved (``extra["kind"]``: regression, improvement, unchanged, not comparable).
 
-**Latency** (and throughput, which is judged on the median call latency) fires only
-when all three hold:
+**Latency** (and throughput, which is judged on the median call latency) is judged on
+the **median call** and fires only when all three hold:
 
-1. the nearest-rank percentile got worse by more than the tolerance (10% by default);
-2. a one-sided **Mann-Whitney U** test says the new samples are slower (p below the
-   significance, 0.01 by default);
-3. a seeded **bootstrap** interval of the percentile's relative change lies above 0
-   (its lower bound is the one-sided 1 - significance bound, so the interval shown is
-   the two-sided 1 - 2 x significance one: 98% by default).
+1. the median got worse by more than the tolerance (10% by default);
+2. a one-sided **Mann-Whitney U** test on the medians of blocks of consecutive calls, or
+   the same test on the blocks' share of calls beyond the pooled median, says the new
+   run is slower (p below the significance, 0.01 by default);
+3. a seeded **bootstrap** interval of the median's relative change lies above 0 (its
+   lower bound is the one-sided 1 - significance bound, so the interval shown is the
+   two-sided 1 - 2 x significance one: 98% by default).
 
-Why both tests: the rank test looks at the whole distribution, so it is powerful and
-robust to a few outliers, but it tests a *shift*, not the percentile a budget is set on;
-the bootstrap judges the percentile itself, but a high percentile of a few hundred
-samples rests on a handful of them and its interval alone is fragile.  Requiring both
-means a gate fires on a slowdown that is broad *and* reaches the percentile; noise, a
-few outliers, or a shift too small to matter do not fire it.  The price is caution: a
-slowdown confined to the slowest few percent barely moves the ranks, so the rank test
-rarely confirms it at any sample count.  A change beyond the tolerance that only one of
-the two tests supports passes as "not confirmed", with both figures in its details and
-a note in the summary: never silently.
+Why the median, when the budget is on a percentile: on a shared machine a run's p95
+swings by 10-20% between identical runs, because bursts from other processes land in
+the tail, while the median moves by about 2%
+(``benchmarks/bench_regression_gate.py``; see ``benchmarks/REGRESSION_GATE.md``).  A
+gate on p95 either fires on that noise or needs a tolerance too wide to catch a 25%
+slowdown.  The tail is still guarded, by the absolute budget on the percentile, and the
+percentile's change is printed beside the median's.
 
-What the tests do not cover: both treat each run's samples as independent draws, and
-say nothing about drift *between* runs (another load on the CI machine, thermal state).
-With thousands of samples a 2% drift is highly "significant"; the tolerance is what
-guards against it.  Significance keeps sampling noise out, the tolerance keeps
-run-to-run drift out; a regression has to clear both.
+Why blocks: slow calls come in bursts, so consecutive samples are not independent, and
+a test on single samples calls one burst "highly significant".  Cut into 20 blocks of
+consecutive calls, a burst moves one or two blocks; a slower model moves all of them.
+
+Why two checks (a test and an interval): the rank test is powerful and robust but tests
+a shift; the bootstrap judges the median itself.  Significance keeps sampling noise
+out; the tolerance keeps run-to-run drift (another load on the CI machine, thermal
+state) out; a regression has to clear both.
 
 When either side has no samples, or fewer than :data:`MIN_SAMPLES_FOR_TEST` (the rank
 test's normal approximation needs about 20 each), only the percentile values are
@@ -338,20 +339,54 @@ def compare_samples(
     percentile: float,
     significance: float,
 ) -> SampleTest:
-    """Mann-Whitney both ways and the bootstrap interval whose ends are one-sided bounds."""
+    """The rank and tail tests on blocks of consecutive calls, and the bootstrap interval.
+
+    Slow calls on a shared machine come in bursts (another process takes the core for
+    tens of milliseconds), so consecutive samples are not independent: a test on single
+    samples calls one burst "highly significant".  Each run is cut, in call order, into
+    blocks; the rank test compares the blocks' medians and the tail test the blocks'
+    share of calls beyond the pooled percentile.  A burst then moves one or two blocks
+    and is not significant, while a slowdown of the model moves every block.
+    """
     confidence = 1.0 - 2.0 * significance
     low, high = bootstrap_percentile_change(new, old, percentile, confidence=confidence)
+    new_blocks, old_blocks = _blocks(new), _blocks(old)
+    threshold = percentile_nearest_rank(np.concatenate([_values(new), _values(old)]), percentile)
+    new_tail = [float((block > threshold).mean()) for block in new_blocks]
+    old_tail = [float((block > threshold).mean()) for block in old_blocks]
+    new_medians = [float(np.median(block)) for block in new_blocks]
+    old_medians = [float(np.median(block)) for block in old_blocks]
     return SampleTest(
-        p_slower=mann_whitney_greater(new, old),
-        p_faster=mann_whitney_greater(old, new),
+        p_slower=mann_whitney_greater(new_medians, old_medians),
+        p_faster=mann_whitney_greater(old_medians, new_medians),
         ci_low=low,
         ci_high=high,
         confidence=confidence,
         n_old=len(old),
         n_new=len(new),
-        tail_p_slower=tail_exceedance_greater(new, old, percentile),
-        tail_p_faster=tail_exceedance_greater(old, new, percentile),
+        tail_p_slower=mann_whitney_greater(new_tail, old_tail),
+        tail_p_faster=mann_whitney_greater(old_tail, new_tail),
     )
+
+
+# Latency regressions are judged on the median call, not on the budget's percentile: on
+# a shared machine a run's p95 swings by 10-20% between identical runs (bursts from
+# other processes land in the tail), while its median moves by about 2%.  Measured with
+# benchmarks/bench_regression_gate.py: p95-based, 53 of 380 identical-run pairs fired
+# and 342 of 400 real 25% slowdowns were caught; median-based, 0 of 380 and 400 of 400.
+# The tail stays guarded by the absolute budget on the percentile itself.
+LATENCY_GATE_PERCENTILE = 50.0
+BLOCKS = 20
+MIN_BLOCK = 5
+
+
+def _blocks(samples: Sequence[float] | npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
+    """Consecutive calls in up to 20 blocks of at least 5 (single calls when fewer)."""
+    values = _values(samples)
+    count = min(BLOCKS, max(values.size // MIN_BLOCK, 1))
+    if count < BLOCKS // 2:
+        return [values[i : i + 1] for i in range(values.size)]
+    return list(np.array_split(values, count))
 
 
 def tail_exceedance_greater(
@@ -588,12 +623,14 @@ def _judge_sampled(
     if not (_usable_samples(record.samples_ns) and _usable_samples(new_samples)):
         return _untested(base, worse, better, tolerance, record.samples_ns, new_samples)
     assert record.samples_ns is not None and new_samples is not None
-    tested = compare_samples(
-        _scaled(new_samples, check.extra),
-        _scaled(record.samples_ns, record.extra),
-        percentile,
-        tolerances.significance,
-    )
+    new_scaled = _scaled(new_samples, check.extra)
+    old_scaled = _scaled(record.samples_ns, record.extra)
+    if higher_is_worse:
+        # Judged on the median call: see LATENCY_GATE_PERCENTILE.
+        base, worse, better = _on_the_median(base, old_scaled, new_scaled, tolerance, label)
+        percentile, label = LATENCY_GATE_PERCENTILE, "median"
+        change = base.change if base.change is not None else change
+    tested = compare_samples(new_scaled, old_scaled, percentile, tolerances.significance)
     # Throughput is tested as the median call latency; the interval is shown in its terms.
     ci = (tested.ci_low, tested.ci_high) if higher_is_worse else _throughput_ci(tested)
     p_value = tested.p_slower if (change >= 0) == higher_is_worse else tested.p_faster
@@ -616,6 +653,24 @@ def _judge_sampled(
     base.ci = (ci[0] * 100.0, ci[1] * 100.0)
     base.extra = {"n_old": tested.n_old, "n_new": tested.n_new, "ci_confidence": tested.confidence}
     return base
+
+
+def _on_the_median(
+    base: _Judgement, old: FloatArray, new: FloatArray, tolerance: float, label: str
+) -> tuple[_Judgement, bool, bool]:
+    """The judgement re-based on the median call; the budget percentile stays in view."""
+    old_median = percentile_nearest_rank(old, 50) / 1e6
+    new_median = percentile_nearest_rank(new, 50) / 1e6
+    change = (new_median / old_median - 1.0) * 100.0
+    base.headline = (
+        f"median {format_value(old_median, 'ms')} -> {format_value(new_median, 'ms')}"
+        f" [{label} {format_value(base.old, 'ms')} -> {format_value(base.new, 'ms')},"
+        f" {base.change:+.1f}%]"
+    )
+    base.terms = f"{change:+.1f}%, tolerance {tolerance:g}%"
+    base.value = base.change = change
+    base.old, base.new = old_median, new_median
+    return base, change > tolerance, change < -tolerance
 
 
 def _throughput_ci(tested: SampleTest) -> tuple[float, float]:
