@@ -1,23 +1,48 @@
 """Entry point of the child process that measures one test's memory.
 
-Run as ``python -m pytest_deploycheck._memory_child NODEID [pytest args]`` with
+Run by file path, ``python .../_memory_child.py NODEID [pytest args]``, with
 ``DEPLOYCHECK_MEMORY_CHILD`` naming the JSON file to write.  The resident set size is
-read before pytest is imported, so the bare interpreter can be told apart from the
-test harness and from the workload.
+read first thing, before this package (which imports pytest) or pytest itself is
+imported, so the bare interpreter can be told apart from the test harness and from the
+workload.  (``python -m`` would import the package before this file runs.)
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
-from typing import Any
 
-from pytest_deploycheck.memory import CHILD_ENV, current_rss_bytes, peak_rss_bytes, write_probe
 
-INTERPRETER_BYTES = current_rss_bytes()
+def _interpreter_bytes() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: read it the portable way, a little later
+        return -1
 
-import pytest  # noqa: E402  (imported after the interpreter's own footprint is read)
+
+INTERPRETER_BYTES = _interpreter_bytes()
+
+import sys  # noqa: E402
+
+# Run by path, Python put this package's folder first on sys.path, where its modules
+# (config, stats, memory...) would shadow any top-level module of the same name.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+from pytest_deploycheck.memory import (  # noqa: E402
+    CHILD_ENV,
+    current_rss_bytes,
+    peak_rss_bytes,
+    write_probe,
+)
+
+if INTERPRETER_BYTES < 0:
+    INTERPRETER_BYTES = current_rss_bytes()
 
 
 class Probe:

@@ -9,7 +9,6 @@ half-way through a run.  This module imports no pytest: the plugin turns
 
 from __future__ import annotations
 
-import difflib
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -459,12 +458,16 @@ def _validate_table(
 
 
 def _unknown_key_message(key: str, schema: Mapping[str, _Key]) -> str:
+    import difflib  # only on the error path: it is slow to import
+
     close = difflib.get_close_matches(key, list(schema), n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown key {key!r}; {hint}valid keys: {', '.join(schema)}"
 
 
 def _unknown_name_message(kind: str, name: str, valid: Sequence[str], where: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listing = ", ".join(valid) if valid else f"none: add a {kind}s table"

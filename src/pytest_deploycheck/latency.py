@@ -371,7 +371,9 @@ def _timed_phase(
     on_progress: Callable[[int, float], None] | None,
 ) -> _Run:
     """Collect the samples with garbage collection off, so no pause lands in a call."""
-    gc.collect()
+    # The young generations only: enough to start without a pending collection, and a
+    # full collection of a big test process can take longer than the measurement.
+    gc.collect(1)
     was_enabled = gc.isenabled()
     gc.disable()
     try:

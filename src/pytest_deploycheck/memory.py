@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 CHILD_ENV = "DEPLOYCHECK_MEMORY_CHILD"
+# Started by path, not with -m: -m would import this package (and pytest) before the
+# child could read the bare interpreter's footprint.
+CHILD_SCRIPT = Path(__file__).with_name("_memory_child.py")
 REPEAT_ENV = "DEPLOYCHECK_MEMORY_REPEAT"
 MB = 1e6
 
@@ -99,7 +102,7 @@ def measure_in_child(
     with tempfile.TemporaryDirectory(prefix="deploycheck-memory-") as tmp:
         out = Path(tmp) / "probe.json"
         env = {**os.environ, CHILD_ENV: str(out), REPEAT_ENV: str(repeat)}
-        command = [sys.executable, "-m", "pytest_deploycheck._memory_child", nodeid, *pytest_args]
+        command = [sys.executable, str(CHILD_SCRIPT), nodeid, *pytest_args]
         try:
             completed = subprocess.run(
                 command,

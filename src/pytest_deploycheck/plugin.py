@@ -16,8 +16,10 @@ import pytest
 from . import fitcheck
 from .budgets import BUDGET_MARKERS
 from .config import ConfigError, DeployConfig, Device
-from .session import DEPLOY_MARKERS, DeploySession, budget_request
 from .settings import ENV_CONFIG, ENV_TARGET, resolve_settings
+
+if TYPE_CHECKING:
+    from .session import DeploySession
 
 GROUP = "deploycheck"
 TARGET_HELP = (
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from .runtime import DeployModel
 
 MARKERS = (fitcheck.HELP, *(marker.help for marker in BUDGET_MARKERS.values()))
+DEPLOY_MARKERS = frozenset({"device_fit", *BUDGET_MARKERS})
 
 STATE_KEY = pytest.StashKey["DeploySession | None"]()
 
@@ -83,7 +86,13 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as exc:
         raise pytest.UsageError(*exc.args) from None
-    session = None if settings is None else DeploySession(config, settings)
+    session = None
+    if settings is not None:
+        # Imported only for configured projects: the run-time machinery (readiness,
+        # evidence, measurement) costs start-up time unrelated suites must not pay.
+        from .session import DeploySession
+
+        session = DeploySession(config, settings)
     config.stash[STATE_KEY] = session
     if session is not None:
         config.pluginmanager.register(session, "deploycheck-session")
@@ -137,6 +146,8 @@ def _parametrize_devices(metafunc: pytest.Metafunc, config: DeployConfig) -> Non
 
 def _check_budget_marker(metafunc: pytest.Metafunc, config: DeployConfig, name: str) -> None:
     nodeid = metafunc.definition.nodeid
+    from .session import budget_request
+
     request = budget_request(metafunc.definition, name, config)
     model = request.options.get("model")
     if model is not None and model not in config.models:

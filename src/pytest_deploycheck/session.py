@@ -19,6 +19,7 @@ from . import budgetchecks, fitcheck, memory
 from .budgets import BUDGET_MARKERS, BudgetMarkerError, BudgetRequest, parse_budget_marker
 from .checks import Check, CheckRecorder, recording, set_budget_defaults
 from .config import DeployConfig, Device
+from .plugin import DEPLOY_MARKERS
 from .readiness import ReadinessRun, RunOutcome, summary_lines
 from .settings import Settings
 from .verdict import describe_failure
@@ -34,7 +35,6 @@ DEPLOY_FIXTURES = frozenset(
         "deploy_batch",
     }
 )
-DEPLOY_MARKERS = frozenset({"device_fit", *BUDGET_MARKERS})
 TIMED_MARKERS = ("latency_under", "throughput_over")
 
 
