@@ -135,7 +135,10 @@ def pyproject_text(*, deploycheck: bool = True) -> str:
     """A project whose one device sets no cpus, so the plugin pins nothing."""
     if not deploycheck:
         return '[project]\nname = "bench-suite"\nversion = "0"\n'
-    return f'[tool.deploycheck]\ntarget = "{TARGET}"\n\n[[tool.deploycheck.devices]]\nname = "{TARGET}"\n'
+    return (
+        f'[tool.deploycheck]\ntarget = "{TARGET}"\n\n'
+        f'[[tool.deploycheck.devices]]\nname = "{TARGET}"\n'
+    )
 
 
 def workload_header(model: Path) -> str:
@@ -243,20 +246,21 @@ def cpu_model() -> str:
 def print_header(title: str) -> None:
     v = versions()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"== {title}")
     print(
-        f"   {cpu_model()}, {cpus} usable CPUs; python {v['python']},"
-        f" onnxruntime {v['onnxruntime']}, numpy {v['numpy']}; 1 intra-op thread"
+        f"   {cpu_model()}, {cpus} usable CPUs (load average {load:.2f}); python"
+        f" {v['python']}, onnxruntime {v['onnxruntime']}, numpy {v['numpy']}; 1 intra-op thread"
     )
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     line = "  ".join(f"{h:<{w}}" for h, w in zip(headers, widths, strict=True))
     print(line)
     print("  ".join("-" * w for w in widths))
     for row in rows:
-        print("  ".join(f"{str(c):<{w}}" for c, w in zip(row, widths, strict=True)))
+        print("  ".join(f"{c!s:<{w}}" for c, w in zip(row, widths, strict=True)))
 
 
 def goal_line(goal: str, met: bool, detail: str) -> str:
