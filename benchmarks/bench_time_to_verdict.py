@@ -105,7 +105,7 @@ def young_generations_only() -> Iterator[None]:
     """
     real = latency.gc
     latency.gc = SimpleNamespace(  # type: ignore[assignment]
-        collect=lambda: real.collect(1),
+        collect=lambda *args: real.collect(1),
         isenabled=real.isenabled,
         disable=real.disable,
         enable=real.enable,
