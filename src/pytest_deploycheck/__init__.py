@@ -1,16 +1,33 @@
 """pytest-deploycheck: deployment acceptance tests for ML models on ONNX Runtime.
 
-Importing the package is cheap: it is loaded at every pytest start-up through the
-plugin entry point, so nothing here imports numpy or onnxruntime.
+This package is imported at every pytest start-up through the plugin entry point, also
+in projects that never use it, so every public name is loaded on first use.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from .checks import Check, record_check
-from .config import ConfigError, DeployConfig, Device, ModelSpec
-from .markers import cold_start_under, latency_under, memory_under, throughput_over
+if TYPE_CHECKING:
+    from .accuracy import assert_accuracy_drop
+    from .checks import Check, record_check
+    from .config import ConfigError, DeployConfig, Device, ModelSpec
+    from .markers import cold_start_under, latency_under, memory_under, throughput_over
+
+_PUBLIC = {
+    "Check": "checks",
+    "record_check": "checks",
+    "ConfigError": "config",
+    "DeployConfig": "config",
+    "Device": "config",
+    "ModelSpec": "config",
+    "assert_accuracy_drop": "accuracy",
+    "cold_start_under": "markers",
+    "latency_under": "markers",
+    "memory_under": "markers",
+    "throughput_over": "markers",
+}
 
 __all__ = [
     "Check",
@@ -28,10 +45,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded on first use: the accuracy module imports numpy, and this package is
-    # imported at every pytest start-up.
-    if name == "assert_accuracy_drop":
-        from .accuracy import assert_accuracy_drop
-
-        return assert_accuracy_drop
-    raise AttributeError(f"module 'pytest_deploycheck' has no attribute {name!r}")
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_deploycheck' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

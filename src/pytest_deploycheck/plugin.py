@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import fitcheck
-from .budgets import BUDGET_MARKERS
-from .config import ConfigError, DeployConfig, Device
-from .settings import ENV_CONFIG, ENV_TARGET, resolve_settings
+from .names import ENV_CONFIG, ENV_TARGET, HELP_LINES, MARKER_NAMES
 
 if TYPE_CHECKING:
+    from .config import DeployConfig, Device
     from .session import DeploySession
 
 GROUP = "deploycheck"
@@ -48,8 +46,8 @@ if TYPE_CHECKING:
     from .modelset import ModelSet
     from .runtime import DeployModel
 
-MARKERS = (fitcheck.HELP, *(marker.help for marker in BUDGET_MARKERS.values()))
-DEPLOY_MARKERS = frozenset({"device_fit", *BUDGET_MARKERS})
+MARKERS = HELP_LINES
+DEPLOY_MARKERS = frozenset(MARKER_NAMES)
 
 STATE_KEY = pytest.StashKey["DeploySession | None"]()
 
@@ -72,6 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    if not _may_be_configured(config):
+        config.stash[STATE_KEY] = None
+        return
+    from .config import ConfigError
+    from .settings import resolve_settings
+
     try:
         settings = resolve_settings(
             rootdir=config.rootpath,
@@ -96,6 +100,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = session
     if session is not None:
         config.pluginmanager.register(session, "deploycheck-session")
+
+
+def _may_be_configured(config: pytest.Config) -> bool:
+    """Whether this run could use deploycheck at all, decided without parsing anything.
+
+    A suite that never uses the plugin stops here, so it imports none of the
+    configuration machinery; anything that could configure a run goes the full way.
+    """
+    asked = any(
+        config.getoption(name)
+        for name in ("deploy_target", "deploy_config", "deploy_baseline", "deploy_save")
+    )
+    if asked or config.getini("deploy_config") or os.environ.get(ENV_TARGET):
+        return True
+    if os.environ.get(ENV_CONFIG) or (config.rootpath / "deploycheck.toml").is_file():
+        return True
+    pyproject = config.rootpath / "pyproject.toml"
+    try:
+        return b"tool.deploycheck" in pyproject.read_bytes()
+    except OSError:
+        return False
 
 
 def _session(config: pytest.Config) -> DeploySession:
@@ -136,6 +161,8 @@ def _parametrize_devices(metafunc: pytest.Metafunc, config: DeployConfig) -> Non
     where = f"{metafunc.definition.nodeid}: @pytest.mark.device_fit"
     if "deploy_device" not in metafunc.fixturenames:
         pytest.fail(f"{where} needs the test to take the deploy_device argument", pytrace=False)
+    from . import fitcheck
+
     problem = fitcheck.marker_problem(marker.args, marker.kwargs, config)
     if problem:
         pytest.fail(f"{metafunc.definition.nodeid}: {problem}", pytrace=False)
@@ -145,9 +172,10 @@ def _parametrize_devices(metafunc: pytest.Metafunc, config: DeployConfig) -> Non
 
 
 def _check_budget_marker(metafunc: pytest.Metafunc, config: DeployConfig, name: str) -> None:
-    nodeid = metafunc.definition.nodeid
+    from .config import ConfigError
     from .session import budget_request
 
+    nodeid = metafunc.definition.nodeid
     request = budget_request(metafunc.definition, name, config)
     model = request.options.get("model")
     if model is not None and model not in config.models:
@@ -199,6 +227,8 @@ def deploy_models(pytestconfig: pytest.Config) -> ModelSet:
 @pytest.fixture(scope="session")
 def deploy_model(deploy_models: ModelSet, deploy_config: DeployConfig) -> DeployModel:
     """The default model (``default_model``, else ``optimized``), loaded for the target."""
+    from .config import ConfigError
+
     try:
         name = deploy_config.resolve_default_model()
     except ConfigError as exc:

@@ -19,9 +19,8 @@ from .config import (
     find_config_file,
     load_config,
 )
+from .names import ENV_CONFIG, ENV_TARGET
 
-ENV_TARGET = "DEPLOYCHECK_TARGET"
-ENV_CONFIG = "DEPLOYCHECK_CONFIG"
 NO_TARGET_DIR = "no-target"
 
 

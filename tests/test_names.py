@@ -1,0 +1,15 @@
+"""The static marker help lines match what the marker modules generate."""
+
+from __future__ import annotations
+
+from pytest_deploycheck import fitcheck
+from pytest_deploycheck.budgets import BUDGET_MARKERS
+from pytest_deploycheck.names import HELP_LINES, MARKER_NAMES
+
+
+def test_help_lines_are_generated_from_the_implementations() -> None:
+    assert (fitcheck.HELP, *(marker.help for marker in BUDGET_MARKERS.values())) == HELP_LINES
+
+
+def test_marker_names_match_the_help_lines() -> None:
+    assert tuple(line.split("(", 1)[0] for line in HELP_LINES) == MARKER_NAMES
