@@ -112,15 +112,14 @@ def median(values: Sequence[float]) -> float:
 
 def p50_ms(samples_ns: Sequence[int]) -> float:
     """The nearest-rank median in ms, the way the plugin reports p50."""
-    ordered = sorted(samples_ns)
-    rank = max(1, -(-len(ordered) * 50 // 100))  # ceil(n / 2)
-    return ordered[rank - 1] / 1e6
+    return percentile_ms(samples_ns, 50)
 
 
 def percentile_ms(samples_ns: Sequence[int], percentile: float) -> float:
-    ordered = sorted(samples_ns)
-    rank = max(1, min(len(ordered), int(-(-len(ordered) * percentile // 100))))
-    return ordered[rank - 1] / 1e6
+    """The plugin's own nearest-rank estimator, in ms, so both sides are read alike."""
+    from pytest_deploycheck.stats import percentile_nearest_rank
+
+    return percentile_nearest_rank(samples_ns, percentile) / 1e6
 
 
 def deviation(value: float, reference: float) -> float:

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import cpu_model, print_header, print_table, subprocess_env
+from _common import cpu_model, percentile_ms, print_header, print_table, subprocess_env
 
 REPS = 20
 SLOWDOWN = 1.25
@@ -174,11 +174,11 @@ class Run:
 
     @property
     def p50_ms(self) -> float:
-        return nearest_rank_ms(self.samples_ns, 50)
+        return percentile_ms(self.samples_ns, 50)
 
     @property
     def p95_ms(self) -> float:
-        return nearest_rank_ms(self.samples_ns, 95)
+        return percentile_ms(self.samples_ns, 95)
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -221,13 +221,6 @@ def run_pytest(project: Path, env: dict[str, str], label: str, *args: str) -> Ru
     return Run(label, completed.returncode, wall_s, samples, gates[0] if gates else None)
 
 
-def nearest_rank_ms(samples_ns: Sequence[int], percentile: int) -> float:
-    """The plugin's nearest-rank percentile (the sample at rank ceil(p * n / 100)), in ms."""
-    ordered = sorted(samples_ns)
-    rank = max(1, min(len(ordered), -(-len(ordered) * percentile // 100)))
-    return ordered[rank - 1] / 1e6
-
-
 def baseline_samples_of(path: Path) -> list[int]:
     document = json.loads(path.read_text(encoding="utf-8"))
     record = next(check for check in document["checks"] if check["name"] == CHECK)
@@ -238,7 +231,7 @@ def baseline_samples_of(path: Path) -> list[int]:
 
 
 def beyond_tolerance(new: Sequence[int], old: Sequence[int], percentile: int = 50) -> bool:
-    change = (nearest_rank_ms(new, percentile) / nearest_rank_ms(old, percentile) - 1) * 100
+    change = (percentile_ms(new, percentile) / percentile_ms(old, percentile) - 1) * 100
     return change > TOLERANCE_PCT
 
 

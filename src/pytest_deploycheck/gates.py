@@ -812,7 +812,7 @@ def _judge_cold_start(record: BaselineCheck, check: Check, tolerances: Tolerance
     old_runs = [float(v) for v in record.extra.get("runs_ms") or []]
     new_runs = [float(v) for v in check.extra.get("runs_ms") or []]
     enough = min(len(old_runs), len(new_runs)) >= COLD_START_MIN_RUNS
-    significance = tolerances.for_check(check.name).significance
+    significance = tolerances.significance  # already this check's, see compare_to_baseline
     p_value = mann_whitney_greater(new_runs, old_runs) if enough else None
     if kind == "regression" and p_value is not None and p_value >= significance:
         kind = "unchanged"
