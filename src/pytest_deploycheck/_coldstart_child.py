@@ -3,19 +3,29 @@
 Run as ``python .../_coldstart_child.py '<json args>'`` by :mod:`.coldstart`.  It
 imports numpy and onnxruntime, builds the session with the target's settings, runs
 one inference on example feeds and prints one line -- ``DEPLOYCHECK_COLDSTART``
-followed by JSON with its own phase timings, or with ``error`` -- then exits.
+followed by JSON with its own phase timings and its memory at that moment, or with
+``error`` -- then exits.
 
 It is started by file path, not with ``-m pytest_deploycheck...``, and loads
 ``runtime.py`` by path too: importing the package would import pytest (the package
 exposes the markers), which a deployed service never pays for, and which would add
 a few hundred milliseconds to every cold-start figure.  Only the standard library is
 imported before the clock starts.
+
+Memory is read once the first result is ready, after the last timestamp: the resident
+set size then (``/proc/self/statm``) and its peak so far (``VmHWM`` in
+``/proc/self/status``), in MB of 10**6 bytes.  Both are small file reads, microseconds
+before the result line.  ``getrusage``'s ``ru_maxrss`` is no substitute on Linux: it
+keeps the high-water mark of the image ``exec`` replaced, which for a child spawned with
+``vfork`` is the parent's.  Without ``/proc`` (macOS, the BSDs) only the peak is
+reported, from ``getrusage``, with that caveat; on Windows neither.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -64,8 +74,8 @@ def load_runtime() -> ModuleType:
 
 def load_and_run(
     runtime: ModuleType, args: dict[str, Any], started: int, imported: int
-) -> dict[str, float]:
-    """Build the session, run one inference; the phase timings in milliseconds."""
+) -> dict[str, float | None]:
+    """Build the session, run one inference; the phase timings in milliseconds, memory."""
     settings = runtime.SessionSettings(**args["settings"])
     shapes = {k: tuple(v) for k, v in (args.get("input_shapes") or {}).items()}
     model = runtime.load_model(args["name"], Path(args["path"]), settings, shapes)
@@ -78,7 +88,38 @@ def load_and_run(
         "import_ms": (imported - started) / 1e6,
         "session_ms": (loaded - imported) / 1e6,
         "first_inference_ms": (finished - before_run) / 1e6,
+        **memory_now(),  # after the last timestamp: it adds nothing to the phases
     }
+
+
+def memory_now() -> dict[str, float | None]:
+    """``rss_mb`` now and ``peak_rss_mb`` so far, in MB (10**6 bytes); None where unknown."""
+    return {"rss_mb": _rss_mb(), "peak_rss_mb": _peak_rss_mb()}
+
+
+def _rss_mb() -> float | None:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            resident_pages = int(statm.read().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6  # the kernel's kB are KiB
+    except (OSError, ValueError, IndexError):
+        pass
+    if sys.platform == "win32" or sys.platform.startswith("linux"):
+        return None  # see the module docstring for why not getrusage on Linux
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 
 
 def emit(payload: dict[str, Any]) -> None:
