@@ -40,6 +40,7 @@ def test_signatures_are_generated_from_the_options() -> None:
         "memory_under",
         "throughput_over",
         "cold_start_under",
+        "soak",
     }
 
 

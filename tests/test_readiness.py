@@ -135,7 +135,10 @@ def test_summary_of_a_release_candidate(tmp_path: Path) -> None:
     assert "  for optimized: 700 MB (declared), 10 W (declared), offline" in lines
     assert "  cheapest device that fits: edge-c (120 USD)" in lines
     assert "release_candidate: True" in lines
-    assert "evidence_files: ['metrics.csv', 'report.json', 'summary.md', 'report.html']" in lines
+    assert (
+        "evidence_files: ['metrics.csv', 'report.json', 'summary.md', 'report.html', 'run.log']"
+        in lines
+    )
     assert f"evidence_dir: {tmp_path / 'evidence' / 'edge-c'}" in lines
     table = [line for line in lines if line.startswith(("latency_under", "device_fit["))]
     assert len(table) == 2, "only gating checks are in the table"
@@ -195,7 +198,13 @@ def test_finish_writes_metrics_and_report_into_the_evidence_dir(tmp_path: Path) 
     outcome = run.finish()
 
     evidence_dir = tmp_path / "evidence" / "edge-c"
-    assert outcome.evidence_files == ["metrics.csv", "report.json", "summary.md", "report.html"]
+    assert outcome.evidence_files == [
+        "metrics.csv",
+        "report.json",
+        "summary.md",
+        "report.html",
+        "run.log",
+    ]
     assert outcome.evidence_error is None
     metrics = (evidence_dir / "metrics.csv").read_text(encoding="utf-8")
     assert len(list(csv.DictReader(io.StringIO(metrics)))) == 4
@@ -244,6 +253,7 @@ def test_required_evidence_present_in_the_evidence_dir_is_listed(tmp_path: Path)
         "report.json",
         "summary.md",
         "report.html",
+        "run.log",
         "failure_cases.md",
     ]
     assert outcome.verdict.release_candidate is True

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Budgets
-from .units import UnitError, parse_duration_ms, parse_positive, parse_size_mb
+from .units import UnitError, parse_duration_min, parse_duration_ms, parse_positive, parse_size_mb
 
 Validator = Callable[[Any, str], Any]
 
@@ -53,6 +53,27 @@ def _model_name(value: Any, what: str) -> str | None:
     raise UnitError(f"{what}: expected a configured model name, got {value!r}")
 
 
+def _optional(validate: Validator) -> Validator:
+    return lambda value, what: None if value is None else validate(value, what)
+
+
+def _rate(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise UnitError(
+            f"{what}: expected a fraction of calls from 0 to 1, e.g. 0.001, got {value!r}"
+        )
+    return float(value)
+
+
+def _warmup_fraction(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 0.9:
+        raise UnitError(
+            f"{what}: expected the fraction of the soak left out as warm-up, from 0 to 0.9"
+            f" (e.g. 0.2), got {value!r}"
+        )
+    return float(value)
+
+
 def _batches(value: Any, what: str) -> tuple[int, ...]:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values:
@@ -71,6 +92,7 @@ class BudgetMarker:
     config_key: str
     options: Mapping[str, tuple[Validator, Any]] = field(default_factory=dict)
     summary: str = ""
+    fallback: float | None = None  # the budget when neither the marker nor the config has one
 
     @property
     def signature(self) -> str:
@@ -83,7 +105,7 @@ class BudgetMarker:
 
     def default_budget(self, budgets: Budgets) -> float | None:
         value = getattr(budgets, self.config_key)
-        return None if value is None else float(value)
+        return self.fallback if value is None else float(value)
 
 
 MEASUREMENT_OPTIONS: dict[str, tuple[Validator, Any]] = {
@@ -154,8 +176,31 @@ COLD_START = BudgetMarker(
         " is at most ms (default budgets.cold_start_ms)"
     ),
 )
+SOAK = BudgetMarker(
+    name="soak",
+    budget_arg="minutes",
+    budget_unit="min",
+    parse_budget=parse_duration_min,
+    config_key="soak_minutes",
+    fallback=30.0,
+    options={
+        "growth_mb_per_hour": (_optional(_positive_number), None),
+        "max_error_rate": (_optional(_rate), None),
+        "max_latency_drift_pct": (_optional(_positive_number), None),
+        "warmup": (_warmup_fraction, 0.2),
+        "sample_interval_s": (_optional(_positive_number), None),
+    },
+    summary=(
+        "the test body is one request, called back to back for minutes (default"
+        " budgets.soak_minutes, 30; capped by --deploy-soak-minutes or soak_max_minutes);"
+        " fails when resident memory grows faster than growth_mb_per_hour (a robust line"
+        " fit after the warm-up fraction; default budgets.soak_growth_mb_per_hour, 10) or"
+        " more calls raise than max_error_rate (default 0); reports latency drift, gated"
+        " only with max_latency_drift_pct"
+    ),
+)
 BUDGET_MARKERS: dict[str, BudgetMarker] = {
-    m.name: m for m in (LATENCY, THROUGHPUT, MEMORY, COLD_START)
+    m.name: m for m in (LATENCY, THROUGHPUT, MEMORY, COLD_START, SOAK)
 }
 
 

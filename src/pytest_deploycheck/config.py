@@ -93,6 +93,10 @@ class Budgets:
     accuracy_drop: float | None = None
     throughput_items_per_s: float | None = None
     cold_start_ms: float | None = None
+    soak_minutes: float | None = None
+    soak_growth_mb_per_hour: float | None = None
+    soak_error_rate: float | None = None
+    soak_latency_drift_pct: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +106,10 @@ class Budgets:
             "accuracy_drop": self.accuracy_drop,
             "throughput_items_per_s": self.throughput_items_per_s,
             "cold_start_ms": self.cold_start_ms,
+            "soak_minutes": self.soak_minutes,
+            "soak_growth_mb_per_hour": self.soak_growth_mb_per_hour,
+            "soak_error_rate": self.soak_error_rate,
+            "soak_latency_drift_pct": self.soak_latency_drift_pct,
         }
 
 
@@ -121,6 +129,8 @@ class DeployConfig:
     regression: Mapping[str, Any] = field(default_factory=dict)
     models: Mapping[str, ModelSpec] = field(default_factory=dict)
     devices: tuple[Device, ...] = ()
+    soak_max_minutes: float | None = None
+    enforce_requires_offline: bool = False
 
     @property
     def device_names(self) -> list[str]:
@@ -169,6 +179,8 @@ class DeployConfig:
             "regression": dict(self.regression),
             "models": {name: spec.as_dict() for name, spec in self.models.items()},
             "devices": [device.as_dict() for device in self.devices],
+            "soak_max_minutes": self.soak_max_minutes,
+            "enforce_requires_offline": self.enforce_requires_offline,
         }
 
     def _where(self) -> str:
@@ -363,6 +375,8 @@ _TOP_KEYS: dict[str, _Key] = {
     "required_evidence": _Key(_string_list),
     "all_devices_must_fit": _Key(_boolean),
     "baseline": _Key(_string),
+    "soak_max_minutes": _Key(_number()),
+    "enforce_requires_offline": _Key(_boolean),
     "budgets": _Key(lambda v: v),
     "regression": _Key(lambda v: v),
     "models": _Key(lambda v: v),
@@ -376,7 +390,18 @@ _BUDGET_KEYS: dict[str, _Key] = {
     "accuracy_drop": _Key(_number(allow_zero=True)),
     "throughput_items_per_s": _Key(_number()),
     "cold_start_ms": _Key(_number()),
+    "soak_minutes": _Key(_number()),
+    "soak_growth_mb_per_hour": _Key(_number()),
+    "soak_error_rate": _Key(lambda v: _unit_interval(v)),
+    "soak_latency_drift_pct": _Key(_number()),
 }
+
+
+def _unit_interval(value: Any) -> float:
+    number: float = _number(allow_zero=True)(value)
+    if number > 1:
+        raise _Invalid(f"expected a fraction of calls from 0 to 1, e.g. 0.001, got {value}")
+    return number
 
 
 def _fraction(value: Any) -> float:
@@ -512,6 +537,8 @@ def parse_config(
         regression=regression,
         models=models,
         devices=devices,
+        soak_max_minutes=top.get("soak_max_minutes"),
+        enforce_requires_offline=top.get("enforce_requires_offline", False),
     )
     _check_references(config, errors)
     errors.raise_if_any()

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +39,16 @@ METRICS_COLUMNS = (
     "gating",
     "nodeid",
     "details",
+)
+TIMESERIES_COLUMNS = (
+    "t_s",
+    "phase",
+    "rss_mb",
+    "calls",
+    "errors",
+    "p50_ms",
+    "p95_ms",
+    "max_ms",
 )
 VERSIONED_PACKAGES = ("pytest-deploycheck", "onnxruntime", "numpy", "pytest", "psutil")
 
@@ -87,6 +98,23 @@ def metrics_csv(checks: Iterable[Check]) -> str:
         row["gating"] = str(check.gating).lower()
         writer.writerow([row[column] for column in METRICS_COLUMNS])
     return buffer.getvalue()
+
+
+def timeseries_csv(rows: Sequence[Sequence[Any]]) -> str:
+    """A soak's time series, one row per sampling interval (:data:`TIMESERIES_COLUMNS`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TIMESERIES_COLUMNS)
+    for row in rows:
+        writer.writerow(["" if value is None else value for value in row])
+    return buffer.getvalue()
+
+
+def timeseries_file_name(nodeid: str, check_name: str) -> str:
+    """``soak_<test>_<check>.csv``: readable, and a safe file name on every OS."""
+    test = nodeid.rsplit("::", 1)[-1] if nodeid else "session"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{test}_{check_name}").strip("_.")
+    return f"soak_{stem[:120]}.csv"
 
 
 def _csv_value(value: object) -> str:

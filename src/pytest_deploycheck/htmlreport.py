@@ -407,6 +407,7 @@ def verdict_banner(report: Doc) -> str:
     counts = verdict.get("counts") or {}
     tally = " · ".join(f"{esc(v)} {esc(k)}" for k, v in counts.items())
     reasons = "" if candidate else "".join(_tag("li", esc(r)) for r in verdict.get("reasons") or [])
+    reasons += "".join(_tag("li", "⚠ " + esc(c)) for c in verdict.get("caveats") or [])
     body = (
         f"<strong>{'✓' if candidate else '✗'} release_candidate: {candidate}</strong>"
         + (f" <span>— {tally}</span>" if tally else "")

@@ -216,6 +216,9 @@ def _verdict_section(report: Doc) -> list[str]:
         lines += ["", " · ".join(f"{v} {cell(k)}" for k, v in counts.items())]
     if not candidate:
         lines += ["", *(f"- {cell(reason)}" for reason in verdict.get("reasons") or [])]
+    caveats = verdict.get("caveats") or []
+    if caveats:
+        lines += ["", *(f"- ⚠️ {cell(caveat)}" for caveat in caveats)]
     return lines
 
 

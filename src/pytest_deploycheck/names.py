@@ -11,12 +11,14 @@ from __future__ import annotations
 
 ENV_TARGET = "DEPLOYCHECK_TARGET"
 ENV_CONFIG = "DEPLOYCHECK_CONFIG"
+ENV_SOAK_MINUTES = "DEPLOYCHECK_SOAK_MINUTES"
 MARKER_NAMES = (
     "device_fit",
     "latency_under",
     "throughput_over",
     "memory_under",
     "cold_start_under",
+    "soak",
 )
 HELP_LINES = (
     (
@@ -50,5 +52,15 @@ HELP_LINES = (
         "process runs times that imports the runtime, loads the model with the target's "
         "settings and returns its first result; fails unless the median time is at most ms "
         "(default budgets.cold_start_ms)"
+    ),
+    (
+        "soak(minutes=None, *, growth_mb_per_hour=None, max_error_rate=None, "
+        "max_latency_drift_pct=None, warmup=0.2, sample_interval_s=None): the test body is "
+        "one request, called back to back for minutes (default budgets.soak_minutes, 30; "
+        "capped by --deploy-soak-minutes or soak_max_minutes); fails when resident memory "
+        "grows faster than growth_mb_per_hour (a robust line fit after the warm-up "
+        "fraction; default budgets.soak_growth_mb_per_hour, 10) or more calls raise than "
+        "max_error_rate (default 0); reports latency drift, gated only with "
+        "max_latency_drift_pct"
     ),
 )

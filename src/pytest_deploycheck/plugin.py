@@ -40,6 +40,11 @@ BASELINE_HELP = (
     "Compare this run with a saved baseline and fail on significant regressions"
     " (config key baseline)"
 )
+SOAK_MINUTES_HELP = (
+    "Run each soak for at most M minutes (pull requests), or 'full' for the minutes each"
+    " soak marker gives (nightly); env DEPLOYCHECK_SOAK_MINUTES, config key soak_max_minutes."
+    " A shortened soak says so in the verdict"
+)
 NO_SUMMARY_HELP = "Do not print the deploy readiness section (evidence files are still written)"
 
 if TYPE_CHECKING:
@@ -61,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--deploy-save", dest="deploy_save", metavar="PATH", help=SAVE_HELP)
     group.addoption("--deploy-baseline", dest="deploy_baseline", metavar="PATH", help=BASELINE_HELP)
+    group.addoption(
+        "--deploy-soak-minutes", dest="deploy_soak_minutes", metavar="M", help=SOAK_MINUTES_HELP
+    )
     group.addoption(
         "--deploy-no-summary", dest="deploy_no_summary", action="store_true", help=NO_SUMMARY_HELP
     )
@@ -85,6 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
             cli_evidence_dir=config.getoption("deploy_evidence_dir"),
             cli_baseline=config.getoption("deploy_baseline"),
             cli_save=config.getoption("deploy_save"),
+            cli_soak_minutes=config.getoption("deploy_soak_minutes"),
             ini_config=config.getini("deploy_config"),
             environ=os.environ,
         )
@@ -110,7 +119,13 @@ def _may_be_configured(config: pytest.Config) -> bool:
     """
     asked = any(
         config.getoption(name)
-        for name in ("deploy_target", "deploy_config", "deploy_baseline", "deploy_save")
+        for name in (
+            "deploy_target",
+            "deploy_config",
+            "deploy_baseline",
+            "deploy_save",
+            "deploy_soak_minutes",
+        )
     )
     if asked or config.getini("deploy_config") or os.environ.get(ENV_TARGET):
         return True

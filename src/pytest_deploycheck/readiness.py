@@ -23,6 +23,8 @@ from .evidence import (
     environment,
     failure_cases_document,
     required_evidence_check,
+    timeseries_csv,
+    timeseries_file_name,
     write_evidence,
 )
 from .fitcheck import FitRequest, judge_fit
@@ -30,7 +32,9 @@ from .verdict import Verdict, decide, format_value
 
 SUMMARY_FILE = "summary.md"
 HTML_FILE = "report.html"
-REPORT_FILES = ("metrics.csv", "report.json", SUMMARY_FILE, HTML_FILE)
+RUN_LOG = "run.log"
+REPORT_FILES = ("metrics.csv", "report.json", SUMMARY_FILE, HTML_FILE, RUN_LOG)
+TIMESERIES_KEY = "timeseries"
 FIT_METRIC = "device_fit"
 MEMORY_METRIC = "peak_memory"
 
@@ -111,15 +115,18 @@ class ReadinessRun:
         self.started = time.time()
         self.checks: list[Check] = []
         self.failed_tests: list[str] = []
+        self.failure_reasons: dict[str, str] = {}
         self.deploy_tests: set[str] = set()
 
     def add_checks(self, checks: Sequence[Check]) -> None:
         self.checks.extend(checks)
 
-    def add_test_outcome(self, nodeid: str, failed: bool) -> None:
+    def add_test_outcome(self, nodeid: str, failed: bool, reason: str = "") -> None:
         self.deploy_tests.add(nodeid)
         if failed and nodeid not in self.failed_tests:
             self.failed_tests.append(nodeid)
+        if failed and reason:
+            self.failure_reasons.setdefault(nodeid, reason)
 
     @property
     def has_activity(self) -> bool:
@@ -151,16 +158,31 @@ class ReadinessRun:
         """Every evidence file, each written atomically."""
         from .htmlreport import render_html
         from .mdreport import append_step_summary, readiness_markdown
+        from .runlog import run_log
 
         assert self.evidence_dir is not None
-        report = self.report(outcome)
-        written = [*REPORT_FILES, *([FAILURE_CASES_FILE] if sections else [])]
+        series = self._timeseries_files(outcome.checks)
+        report = self.report(outcome, {id(c): name for name, c in series.items()})
+        written = [
+            *REPORT_FILES,
+            *([FAILURE_CASES_FILE] if sections else []),
+            *series,
+        ]
         listed = {**report, "evidence_files": written, "evidence_dir": str(self.evidence_dir)}
         outcome.evidence_files = write_evidence(self.evidence_dir, outcome.checks, report)
+        for name, check in series.items():
+            atomic_write_text(self.evidence_dir / name, _timeseries_csv(check))
         markdown = readiness_markdown(listed)
         atomic_write_text(self.evidence_dir / SUMMARY_FILE, markdown)
         atomic_write_text(self.evidence_dir / HTML_FILE, render_html(listed))
-        outcome.evidence_files += [SUMMARY_FILE, HTML_FILE]
+        log = run_log(
+            report,
+            started=self.started,
+            failure_reasons=self.failure_reasons,
+            evidence_files=written,
+        )
+        atomic_write_text(self.evidence_dir / RUN_LOG, log)
+        outcome.evidence_files += [SUMMARY_FILE, HTML_FILE, RUN_LOG, *series]
         if sections:
             handwritten = self.project_dir / FAILURE_CASES_FILE
             document = failure_cases_document(
@@ -234,20 +256,49 @@ class ReadinessRun:
                 present.append(name)
         return present
 
-    def report(self, outcome: RunOutcome) -> dict[str, Any]:
-        """The content of report.json."""
+    @staticmethod
+    def _timeseries_files(checks: Sequence[Check]) -> dict[str, Check]:
+        """A CSV file name for each check that carries a time series (soaks)."""
+        files: dict[str, Check] = {}
+        for check in checks:
+            if TIMESERIES_KEY not in check.extra:
+                continue
+            name = timeseries_file_name(check.nodeid, check.name)
+            stem, number = name[: -len(".csv")], 2
+            while name in files:
+                name, number = f"{stem}-{number}.csv", number + 1
+            files[name] = check
+        return files
+
+    def report(
+        self, outcome: RunOutcome, series_files: dict[int, str] | None = None
+    ) -> dict[str, Any]:
+        """The content of report.json; time series are in their own CSV files."""
         target = self.config.device(self.target).as_dict() if self.target else None
         return {
             "target": self.target,
             "target_device": target,
             "verdict": outcome.verdict.as_dict(),
-            "checks": [c.as_dict() for c in outcome.checks],
+            "checks": [_reported(c, (series_files or {}).get(id(c))) for c in outcome.checks],
             "device_fit": [g.as_dict(self.config.device_names) for g in outcome.fit_groups],
             "failed_tests": list(self.failed_tests),
             "configuration": self.config.as_dict(),
             "command_line": self.command_line,
             "environment": environment(),
         }
+
+
+def _reported(check: Check, series_file: str | None) -> dict[str, Any]:
+    data = check.as_dict()
+    if TIMESERIES_KEY in check.extra:
+        extra = {k: v for k, v in check.extra.items() if k != TIMESERIES_KEY}
+        extra["timeseries_file"] = series_file
+        data["extra"] = extra
+    return data
+
+
+def _timeseries_csv(check: Check) -> str:
+    return timeseries_csv(check.extra[TIMESERIES_KEY])
 
 
 def _baseline_note(text: str) -> Check:
@@ -320,6 +371,7 @@ def summary_lines(outcome: RunOutcome, device_order: Sequence[str]) -> list[str]
     lines += [f"note: {note}" for note in notes]
     lines.append(f"release_candidate: {outcome.verdict.release_candidate}")
     lines += [f"  - {reason}" for reason in outcome.verdict.reasons]
+    lines += [f"  ! {caveat}" for caveat in outcome.verdict.caveats]
     if outcome.saved_baseline:
         lines.append(outcome.saved_baseline)
     if outcome.step_summary_error:

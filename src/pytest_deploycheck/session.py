@@ -20,6 +20,7 @@ from .budgets import BUDGET_MARKERS, BudgetMarkerError, BudgetRequest, parse_bud
 from .checks import Check, CheckRecorder, recording, set_budget_defaults
 from .config import DeployConfig, Device
 from .plugin import DEPLOY_MARKERS
+from .progress import ProgressSink
 from .readiness import ReadinessRun, RunOutcome, summary_lines
 from .settings import Settings
 from .verdict import describe_failure
@@ -35,7 +36,7 @@ DEPLOY_FIXTURES = frozenset(
         "deploy_batch",
     }
 )
-TIMED_MARKERS = ("latency_under", "throughput_over")
+TIMED_MARKERS = ("latency_under", "throughput_over", "soak")
 
 
 RECORDER_KEY = pytest.StashKey[CheckRecorder]()
@@ -84,6 +85,16 @@ class DeploySession:
         with recording(recorder):
             return (yield)
 
+    def progress_sink(self, config: pytest.Config, nodeid: str) -> ProgressSink:
+        """The terminal, at normal verbosity or more; nothing on xdist workers or -q."""
+        from .progress import NullSink
+
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if self.is_worker or reporter is None or config.get_verbosity() < 0:
+            return NullSink()
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        return TerminalProgressSink(reporter, capture, nodeid, verbose=config.get_verbosity() > 0)
+
     @property
     def target_device(self) -> Device | None:
         target = self.settings.target
@@ -100,9 +111,7 @@ class DeploySession:
             for _ in range(repeat):
                 workload()
             return True
-        timed = [
-            n for n in ("latency_under", "throughput_over") if pyfuncitem.get_closest_marker(n)
-        ]
+        timed = [n for n in TIMED_MARKERS if pyfuncitem.get_closest_marker(n)]
         if not timed or "benchmark" in pyfuncitem.funcargs:
             return None
         workload = _workload(pyfuncitem)
@@ -116,6 +125,18 @@ class DeploySession:
     ) -> Check:
         config = self.settings.config
         request = budget_request(item, name, config)
+        if name == "soak":
+            from .soakcheck import SoakCap, soak_check
+
+            return soak_check(
+                request,
+                workload,
+                budgets=config.budgets,
+                device=self.target_device,
+                cap=SoakCap(self.settings.soak_max_minutes, self.settings.soak_cap_source),
+                sink=self.progress_sink(item.config, item.nodeid),
+                label=item.name,
+            )
         if name == "latency_under":
             return budgetchecks.latency_check(
                 request,
@@ -259,7 +280,7 @@ class DeploySession:
         if raw:
             self.run.add_checks([Check.from_dict(data) for data in raw])
         if getattr(report, "deploycheck_test", False):
-            self.run.add_test_outcome(report.nodeid, report.failed)
+            self.run.add_test_outcome(report.nodeid, report.failed, _failure_reason(report))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Runs before the terminal summary; only the controller judges and writes.
@@ -289,6 +310,59 @@ class DeploySession:
                 terminalreporter.write_line(line)
 
 
+class TerminalProgressSink:
+    """Progress lines on pytest's terminal, around output capturing.
+
+    pytest captures the test's output while it runs, so the lines are written with
+    capturing suspended.  Afterwards the test's file name (or, with -v, its node id)
+    is written again, so its result letter does not land at the end of a progress line.
+    """
+
+    def __init__(self, reporter: Any, capture: Any, nodeid: str, *, verbose: bool) -> None:
+        self.reporter = reporter
+        self.capture = capture
+        self.nodeid = nodeid
+        self.verbose = verbose
+        self.is_tty = bool(reporter.isatty())
+        self._on_status_line = False
+
+    def _suspended(self) -> Any:
+        if self.capture is None:
+            import contextlib
+
+            return contextlib.nullcontext()
+        return self.capture.global_and_fixture_disabled()
+
+    def line(self, text: str) -> None:
+        with self._suspended():
+            self.reporter.write_line(text)
+            self.reporter.flush()
+
+    def status(self, text: str) -> None:
+        with self._suspended():
+            if not self._on_status_line:
+                self.reporter.ensure_newline()
+                self._on_status_line = True
+            self.reporter.rewrite(text, erase=True)
+            self.reporter.flush()
+
+    def done(self, text: str) -> None:
+        with self._suspended():
+            if self._on_status_line:
+                self.reporter.rewrite(text, erase=True)
+            else:
+                self.reporter.ensure_newline()
+                self.reporter.write(text)
+            if self.verbose:
+                # Not the prefix it wrote: pytest writes it again before the outcome.
+                self.reporter.currentfspath = -2
+            else:
+                self.reporter.currentfspath = None
+                self.reporter.write_fspath_result(self.nodeid, "")
+            self.reporter.flush()
+        self._on_status_line = False
+
+
 def _step_summary_path() -> Path | None:
     """GitHub Actions' job summary file, where the readiness table is appended."""
     value = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -316,6 +390,15 @@ def _section_text(checks: list[Check]) -> str:
         + (f" {c.details}" if c.details else "")
         for c in checks
     )
+
+
+def _failure_reason(report: pytest.TestReport) -> str:
+    """The last line of a failure, which is where pytest puts the reason."""
+    if not report.failed:
+        return ""
+    lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
+    reason = lines[-1] if lines else ""
+    return f"{reason} (in {report.when})" if report.when != "call" else reason
 
 
 def _is_model_error(error: BaseException) -> bool:

@@ -6,6 +6,7 @@ One resolver for every option so that ``--deploy-target``, ``DEPLOYCHECK_TARGET`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from .config import (
     find_config_file,
     load_config,
 )
-from .names import ENV_CONFIG, ENV_TARGET
+from .names import ENV_CONFIG, ENV_SOAK_MINUTES, ENV_TARGET
 
 NO_TARGET_DIR = "no-target"
 
@@ -36,6 +37,8 @@ class Settings:
     baseline: Path | None = None
     baseline_source: str = ""
     save_baseline: Path | None = None
+    soak_max_minutes: float | None = None
+    soak_cap_source: str = ""
 
 
 def resolve_settings(
@@ -47,6 +50,7 @@ def resolve_settings(
     cli_evidence_dir: str | None = None,
     cli_baseline: str | None = None,
     cli_save: str | None = None,
+    cli_soak_minutes: str | None = None,
     ini_config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings | None:
@@ -70,6 +74,7 @@ def resolve_settings(
     if target is not None:
         _validate_target(config, target, target_source)
     baseline, baseline_source = _baseline(config, invocation_dir, cli_baseline)
+    soak_cap, soak_source = _soak_cap(config, cli_soak_minutes, env)
     return Settings(
         config=config,
         target=target,
@@ -79,7 +84,42 @@ def resolve_settings(
         baseline=baseline,
         baseline_source=baseline_source,
         save_baseline=_cli_path(cli_save, invocation_dir, "--deploy-save") if cli_save else None,
+        soak_max_minutes=soak_cap,
+        soak_cap_source=soak_source,
     )
+
+
+def _soak_cap(
+    config: DeployConfig, cli_value: str | None, env: Mapping[str, str]
+) -> tuple[float | None, str]:
+    """The longest a soak may run in this run, in minutes; None runs what markers say.
+
+    Pull requests run short soaks and the nightly job the full ones, from the same
+    tests: ``--deploy-soak-minutes=0.5`` (or the environment variable, or
+    ``soak_max_minutes`` in the config) shortens every soak, and ``full`` lifts a
+    configured cap.
+    """
+    value, source = _pick(
+        ("--deploy-soak-minutes", cli_value),
+        (ENV_SOAK_MINUTES, env.get(ENV_SOAK_MINUTES) or None),
+    )
+    if value is None:
+        if config.soak_max_minutes is None:
+            return None, ""
+        where = config.source.name if config.source else "config"
+        return config.soak_max_minutes, f"soak_max_minutes in {where}"
+    if value.strip().lower() == "full":
+        return None, source
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = math.nan
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise ConfigError(
+            f"{source} {value!r}: expected a number of minutes > 0 (e.g. 0.5) or 'full'"
+            " (run every soak for the minutes its marker gives)"
+        )
+    return minutes, f"{source}={value}"
 
 
 def _cli_path(value: str, invocation_dir: Path, source: str) -> Path:

@@ -17,6 +17,7 @@ DURATION_UNITS_MS = {
     "s": 1e3,
     "sec": 1e3,
     "min": 60e3,
+    "h": 3600e3,
 }
 SIZE_UNITS_MB = {
     "b": 1e-6,
@@ -37,6 +38,13 @@ class UnitError(ValueError):
 def parse_duration_ms(value: object, *, what: str = "budget") -> float:
     """Milliseconds from a number (already ms) or a string such as ``"80ms"``/``"0.5s"``."""
     return _parse(value, DURATION_UNITS_MS, "ms", what, case_sensitive=True)
+
+
+def parse_duration_min(value: object, *, what: str = "duration") -> float:
+    """Minutes from a number (already minutes) or a string such as ``"30min"``/``"90s"``."""
+    if isinstance(value, str):
+        return _parse(value, DURATION_UNITS_MS, "min", what, case_sensitive=True) / 60e3
+    return parse_positive(value, what=what)
 
 
 def parse_size_mb(value: object, *, what: str = "budget") -> float:

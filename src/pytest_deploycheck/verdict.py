@@ -15,12 +15,16 @@ class Verdict:
     release_candidate: bool
     reasons: tuple[str, ...]
     counts: dict[str, int]
+    # What a reader must know beside the verdict, whatever it is: a soak cut short, the
+    # model to roll back to.
+    caveats: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "release_candidate": self.release_candidate,
             "reasons": list(self.reasons),
             "counts": dict(self.counts),
+            "caveats": list(self.caveats),
         }
 
 
@@ -53,7 +57,13 @@ def decide(
     )
     judged = {c.nodeid for c in gating if c.passed is False}
     reasons.extend(f"{nodeid}: test failed" for nodeid in failed_tests if nodeid not in judged)
-    return Verdict(release_candidate=not reasons, reasons=tuple(reasons), counts=counts)
+    caveats = dict.fromkeys(str(text) for c in checks for text in c.extra.get("caveats", ()))
+    return Verdict(
+        release_candidate=not reasons,
+        reasons=tuple(reasons),
+        counts=counts,
+        caveats=tuple(caveats),
+    )
 
 
 def describe_failure(check: Check) -> str:

@@ -1,0 +1,166 @@
+"""Run a ``soak`` marker on the target's terms and turn what it saw into a check.
+
+The duration is the marker's, cut to the run's cap (``--deploy-soak-minutes``, its
+environment variable or ``soak_max_minutes``) -- and a shortened soak says so in its
+figure, in the verdict's caveats and in the evidence.  Energy is read from the
+host's RAPL counters where they can be read and labelled measured (the whole CPU
+package); otherwise the report says power stays declared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .budgets import BudgetRequest
+from .checks import Check
+from .config import Budgets, Device
+from .evidence import TIMESERIES_COLUMNS
+from .progress import NullSink, Progress, ProgressSink
+from .soak import (
+    DEFAULT_GROWTH_MB_PER_H,
+    SoakPolicy,
+    SoakSeries,
+    growth_fit,
+    judge_soak,
+    run_soak,
+)
+
+
+@dataclass(frozen=True)
+class SoakCap:
+    """The run's limit on soak minutes and where it came from (for the caveat)."""
+
+    minutes: float | None = None
+    source: str = ""
+
+
+def soak_policy(request: BudgetRequest, budgets: Budgets, cap: SoakCap) -> SoakPolicy:
+    """The marker's options, with the config's [budgets] and built-in defaults under them."""
+    configured = request.budget
+    minutes = configured if cap.minutes is None else min(configured, cap.minutes)
+    growth = request["growth_mb_per_hour"] or budgets.soak_growth_mb_per_hour
+    error_rate = request["max_error_rate"]
+    if error_rate is None:
+        error_rate = budgets.soak_error_rate if budgets.soak_error_rate is not None else 0.0
+    drift = request["max_latency_drift_pct"] or budgets.soak_latency_drift_pct
+    return SoakPolicy(
+        duration_s=minutes * 60.0,
+        configured_s=configured * 60.0,
+        growth_mb_per_h=growth or DEFAULT_GROWTH_MB_PER_H,
+        max_error_rate=error_rate,
+        max_drift_pct=drift,
+        warmup_fraction=request["warmup"],
+        sample_interval_s=request["sample_interval_s"],
+    )
+
+
+def soak_check(
+    request: BudgetRequest,
+    workload: Callable[[], object],
+    *,
+    budgets: Budgets,
+    device: Device | None,
+    cap: SoakCap = SoakCap(),
+    sink: ProgressSink | None = None,
+    label: str = "soak",
+) -> Check:
+    """Soak *workload* on the target's cores and judge growth, errors and drift."""
+    from .emulation import pinned_to_cpus
+    from .energy import EnergyMeter, unavailable_note
+
+    policy = soak_policy(request, budgets, cap)
+    name = f"soak_{request.budget:g}min"
+    progress = Progress(sink or NullSink(), f"{name} {label}", policy.duration_s)
+    progress.start(_start_text(policy, cap))
+    meter = EnergyMeter.open()
+    on_interval = _progress_callback(progress, policy)
+    with pinned_to_cpus(device.cpus if device else None) as pinning:
+        if meter.available:
+            meter.start()
+        run = run_soak(workload, policy, on_interval=on_interval)
+        energy = meter.stop() if meter.available else None
+    verdict = judge_soak(run, policy)
+    display = verdict.display(policy.configured_s)
+    notes = list(verdict.notes)
+    caveats = []
+    if policy.shortened:
+        caveat = (
+            f"{name} ran {_minutes(verdict.elapsed_s)} of the {_minutes(policy.configured_s or 0)}"
+            f" its marker asks for ({cap.source}); run it in full before calling the device"
+            " ready (--deploy-soak-minutes=full)"
+        )
+        caveats.append(caveat)
+    pinned = pinning.applied
+    short = pinned is None or (device is not None and len(pinned) < (device.cpus or 0))
+    if pinning.note and short:
+        notes.append(pinning.note)
+    energy_extra = None
+    if energy is not None and run.calls:
+        energy_extra = energy.as_dict(run.calls)
+        display += f"; {energy.describe(run.calls)}"
+    else:
+        notes.append(unavailable_note(meter.reason or "no energy counters"))
+    status = {True: "PASS", False: "FAIL", None: "INCONCLUSIVE"}[verdict.passed]
+    progress.finish(f"{status} {display}")
+    growth = verdict.growth
+    return Check(
+        name=name,
+        metric="soak_memory_growth",
+        value=None if growth is None or not math.isfinite(growth.slope) else growth.slope,
+        unit="MB/h",
+        budget=policy.growth_mb_per_h,
+        passed=verdict.passed,
+        provenance="measured",
+        details="; ".join(verdict.problems),
+        extra={
+            **verdict.as_extra(),
+            "configured_minutes": request.budget,
+            "minutes_run": verdict.elapsed_s / 60.0,
+            "shortened_by": cap.source if policy.shortened else None,
+            "sample_interval_s": policy.interval_s,
+            "max_error_rate": policy.max_error_rate,
+            "max_latency_drift_pct": policy.max_drift_pct,
+            "error_examples": list(run.error_examples),
+            "energy": energy_extra,
+            "pinning": pinning.note or None,
+            "timeseries_columns": list(TIMESERIES_COLUMNS),
+            "timeseries": run.series.as_rows(verdict.warmup_s),
+            "display": display,
+            "notes": notes,
+            "caveats": caveats,
+        },
+    )
+
+
+def _start_text(policy: SoakPolicy, cap: SoakCap) -> str:
+    text = f"running for {_minutes(policy.duration_s)}"
+    if policy.shortened:
+        text += f" (marker: {_minutes(policy.configured_s or 0)}; capped by {cap.source})"
+    return text
+
+
+def _progress_callback(
+    progress: Progress, policy: SoakPolicy
+) -> Callable[[SoakSeries, float], None]:
+    warmup_s = policy.warmup_fraction * policy.duration_s
+
+    def on_interval(series: SoakSeries, elapsed_s: float) -> None:
+        def text() -> str:
+            calls = int(series.calls[: series.rows].sum())
+            errors = int(series.errors[: series.rows].sum())
+            rss = float(series.rss_mb[series.rows - 1]) if series.rows else math.nan
+            t = series.column("t_s")
+            judged = t >= warmup_s
+            fit = growth_fit(t[judged], series.column("rss_mb")[judged])
+            slope = "warming up" if fit is None else f"{fit.slope:+.3g} MB/h"
+            return f"{calls:,} calls, {errors:,} errors, rss {rss:.1f} MB, {slope}"
+
+        progress.update(elapsed_s, text)
+
+    return on_interval
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
