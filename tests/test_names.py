@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pytest_deploycheck import fitcheck
+from pytest_deploycheck import fitcheck, offlinecheck
 from pytest_deploycheck.budgets import BUDGET_MARKERS
 from pytest_deploycheck.names import HELP_LINES, MARKER_NAMES
 
 
 def test_help_lines_are_generated_from_the_implementations() -> None:
-    assert (fitcheck.HELP, *(marker.help for marker in BUDGET_MARKERS.values())) == HELP_LINES
+    generated = (
+        fitcheck.HELP,
+        *(marker.help for marker in BUDGET_MARKERS.values()),
+        offlinecheck.HELP,
+    )
+    assert generated == HELP_LINES
 
 
 def test_marker_names_match_the_help_lines() -> None:

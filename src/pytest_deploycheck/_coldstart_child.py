@@ -35,6 +35,9 @@ from typing import Any
 MARKER = "DEPLOYCHECK_COLDSTART "
 RUNTIME_FILE = Path(__file__).resolve().with_name("runtime.py")
 RUNTIME_MODULE = "_deploycheck_coldstart_runtime"
+OFFLINE_FILE = RUNTIME_FILE.with_name("offline.py")
+OFFLINE_MODULE = "_deploycheck_coldstart_offline"
+OFFLINE_ENV = "DEPLOYCHECK_OFFLINE"  # offline.ENV_OFFLINE, not imported: see above
 EXIT_MODEL_ERROR = 2
 EXIT_USAGE = 3
 
@@ -45,6 +48,7 @@ def main(argv: list[str]) -> int:
         print("usage: _coldstart_child.py '<json arguments>'", file=sys.stderr)
         return EXIT_USAGE
     args = json.loads(argv[0])
+    block_network_if_asked()
     started = time.perf_counter_ns()
     runtime = load_runtime()
     imported = time.perf_counter_ns()
@@ -56,6 +60,23 @@ def main(argv: list[str]) -> int:
         return EXIT_MODEL_ERROR
     emit(phases)
     return 0
+
+
+def block_network_if_asked() -> None:
+    """In an offline test, block this process's network as the parent's is blocked.
+
+    offline.py is loaded by path, like runtime.py, and only when the parent asked: a
+    normal cold start loads nothing more than before.
+    """
+    if not os.environ.get(OFFLINE_ENV):
+        return
+    spec = importlib.util.spec_from_file_location(OFFLINE_MODULE, OFFLINE_FILE)
+    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with us
+        raise ImportError(f"cannot load {OFFLINE_FILE}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[OFFLINE_MODULE] = module
+    spec.loader.exec_module(module)
+    module.install_from_environment()
 
 
 def load_runtime() -> ModuleType:

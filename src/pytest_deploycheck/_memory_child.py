@@ -40,6 +40,7 @@ from pytest_deploycheck.memory import (  # noqa: E402
     peak_rss_bytes,
     write_probe,
 )
+from pytest_deploycheck.offline import install_from_environment  # noqa: E402
 
 if INTERPRETER_BYTES < 0:
     INTERPRETER_BYTES = current_rss_bytes()
@@ -72,6 +73,9 @@ class Probe:
 
 
 def main(argv: list[str]) -> int:
+    # An offline test's workload must not reach the network here either; the blocked
+    # attempts go to the parent's log.
+    install_from_environment()
     probe = Probe()
     exit_code = int(pytest.main(argv, plugins=[probe]))
     probe.data["peak_bytes"] = peak_rss_bytes()

@@ -19,6 +19,7 @@ MARKER_NAMES = (
     "memory_under",
     "cold_start_under",
     "soak",
+    "offline",
 )
 HELP_LINES = (
     (
@@ -62,5 +63,12 @@ HELP_LINES = (
         "fraction; default budgets.soak_growth_mb_per_hour, 10) or more calls raise than "
         "max_error_rate (default 0); reports latency drift, gated only with "
         "max_latency_drift_pct"
+    ),
+    (
+        "offline(allow_loopback=False, *, strict=True): run the test (setup, body and the "
+        "measuring child processes) with network access blocked at the socket level; a "
+        "connect, datagram or host-name lookup fails the check naming the address. "
+        "allow_loopback=True allows loopback, a list of ports allows those loopback ports "
+        "only. strict=False passes a test that survives the loss (attempts are reported)"
     ),
 )

@@ -166,6 +166,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name in dict.fromkeys(names):
         if name == "device_fit":
             _parametrize_devices(metafunc, config)
+        elif name == "offline":
+            _check_offline_marker(metafunc)
         else:
             _check_budget_marker(metafunc, config, name)
 
@@ -184,6 +186,19 @@ def _parametrize_devices(metafunc: pytest.Metafunc, config: DeployConfig) -> Non
     if not config.devices:
         pytest.fail(f"{where}: {config.source} defines no devices", pytrace=False)
     metafunc.parametrize("deploy_device", list(config.devices), ids=config.device_names)
+
+
+def _check_offline_marker(metafunc: pytest.Metafunc) -> None:
+    from .offlinecheck import OfflineMarkerError, parse_offline_marker
+
+    marker = metafunc.definition.get_closest_marker("offline")
+    assert marker is not None
+    try:
+        parse_offline_marker(marker.args, marker.kwargs)
+        return
+    except OfflineMarkerError as exc:
+        message = f"{metafunc.definition.nodeid}: {exc}"
+    pytest.fail(message, pytrace=False)
 
 
 def _check_budget_marker(metafunc: pytest.Metafunc, config: DeployConfig, name: str) -> None:

@@ -6,12 +6,15 @@ configuration never pays for them.  Per-item state lives in ``item.stash``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,6 +27,10 @@ from .progress import ProgressSink
 from .readiness import ReadinessRun, RunOutcome, summary_lines
 from .settings import Settings
 from .verdict import describe_failure
+
+if TYPE_CHECKING:
+    from .offline import AttemptLog
+    from .offlinecheck import OfflineRequest
 
 DEPLOY_FIXTURES = frozenset(
     {
@@ -40,6 +47,7 @@ TIMED_MARKERS = ("latency_under", "throughput_over", "soak")
 
 
 RECORDER_KEY = pytest.StashKey[CheckRecorder]()
+OFFLINE_KEY = pytest.StashKey["OfflineRun"]()
 
 
 def budget_request(node: pytest.Item, name: str, config: DeployConfig) -> BudgetRequest:
@@ -82,8 +90,37 @@ class DeploySession:
     ) -> Generator[None, object, object]:
         recorder = CheckRecorder(item.nodeid)
         item.stash[RECORDER_KEY] = recorder
-        with recording(recorder):
-            return (yield)
+        request = self._offline_request(item)
+        if request is None:
+            with recording(recorder):
+                return (yield)
+        from .offline import child_environment, network_blocked
+
+        policy = request.policy()
+        # The block covers setup (a model fixture that downloads), the body, teardown
+        # and the child processes the measurements start, which inherit the variables.
+        with tempfile.TemporaryDirectory(prefix="deploycheck-offline-") as tmp:
+            children_log = Path(tmp) / "attempts.jsonl"
+            with (
+                network_blocked(policy) as log,
+                _environment(child_environment(policy, children_log)),
+                recording(recorder),
+            ):
+                item.stash[OFFLINE_KEY] = OfflineRun(request, log, children_log)
+                return (yield)
+
+    def _offline_request(self, item: pytest.Item) -> OfflineRequest | None:
+        """The network policy of *item*: its marker, or its models' requires_offline."""
+        from .offlinecheck import for_models, parse_offline_marker
+
+        marker = item.get_closest_marker("offline")
+        if marker is not None:
+            return parse_offline_marker(marker.args, marker.kwargs)  # validated at collection
+        config = self.settings.config
+        if not config.enforce_requires_offline:
+            return None
+        needing = [m for m in _models_run_by(item, config) if config.models[m].requires_offline]
+        return for_models(needing) if needing else None
 
     def progress_sink(self, config: pytest.Config, nodeid: str) -> ProgressSink:
         """The terminal, at normal verbosity or more; nothing on xdist workers or -q."""
@@ -152,7 +189,11 @@ class DeploySession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         self._judge_fit(item)
-        result = yield
+        try:
+            result = yield
+        finally:
+            # Also when the body raised: the check names the address it tried.
+            self._record_offline(item)
         if memory.child_repeat() is None and isinstance(item, pytest.Function):
             self._after_body(item)
         recorder = item.stash[RECORDER_KEY]
@@ -160,6 +201,16 @@ class DeploySession:
         if missed:
             pytest.fail("\n".join(_miss_line(c) for c in missed), pytrace=False)
         return result
+
+    def _record_offline(self, item: pytest.Item) -> None:
+        run = item.stash.get(OFFLINE_KEY, None)
+        if run is None:
+            return
+        from .offline import read_child_attempts
+        from .offlinecheck import offline_check
+
+        attempts = [*run.log.attempts, *read_child_attempts(run.children_log)]
+        item.stash[RECORDER_KEY].add(offline_check(run.request, attempts))
 
     def _after_body(self, item: pytest.Function) -> None:
         """Checks that need the body to have run once: benchmark, memory, cold start."""
@@ -207,10 +258,15 @@ class DeploySession:
                 timeout_s=request["timeout_s"],
             )
         except memory.MemoryMeasurementError as exc:
-            pytest.fail(f"memory_under: {exc}", pytrace=False)
-        return budgetchecks.memory_check(
-            request, result, device=self.target_device, models=_models_used(item, request, config)
-        )
+            message = f"memory_under: {exc}"
+        else:
+            return budgetchecks.memory_check(
+                request,
+                result,
+                device=self.target_device,
+                models=_models_used(item, request, config),
+            )
+        pytest.fail(message, pytrace=False)
 
     def _child_args(self, config: pytest.Config) -> list[str]:
         args = ["-p", "no:cacheprovider", "-q", "--rootdir", str(config.rootpath)]
@@ -240,8 +296,10 @@ class DeploySession:
                 name=spec.name,
             )
         except ColdStartError as exc:
-            pytest.fail(f"cold_start_under: {exc}", pytrace=False)
-        return budgetchecks.cold_start_check(request, result, device=self.target_device)
+            message = f"cold_start_under: {exc}"
+        else:
+            return budgetchecks.cold_start_check(request, result, device=self.target_device)
+        pytest.fail(message, pytrace=False)
 
     def _judge_fit(self, item: pytest.Item) -> Check | None:
         marker = item.get_closest_marker("device_fit")
@@ -328,8 +386,6 @@ class TerminalProgressSink:
 
     def _suspended(self) -> Any:
         if self.capture is None:
-            import contextlib
-
             return contextlib.nullcontext()
         return self.capture.global_and_fixture_disabled()
 
@@ -361,6 +417,50 @@ class TerminalProgressSink:
                 self.reporter.write_fspath_result(self.nodeid, "")
             self.reporter.flush()
         self._on_status_line = False
+
+
+@dataclass
+class OfflineRun:
+    """An offline test in progress: what it asked for and where attempts are logged."""
+
+    request: OfflineRequest
+    log: AttemptLog
+    children_log: Path
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Generator[None, None, None]:
+    """Set environment variables for the block (children inherit them), then restore."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _models_run_by(item: pytest.Item, config: DeployConfig) -> list[str]:
+    """The configured models a test runs: its model fixtures and its markers' model=."""
+    from .config import ConfigError
+
+    names = set(getattr(item, "fixturenames", ()))
+    models: list[str] = []
+    if "deploy_models" in names:
+        models += list(config.models)
+    default_users = "deploy_model" in names or item.get_closest_marker("cold_start_under")
+    if default_users:
+        with contextlib.suppress(ConfigError):
+            models.append(config.resolve_default_model())
+    for marker_name in ("memory_under", "cold_start_under"):
+        marker = item.get_closest_marker(marker_name)
+        model = marker.kwargs.get("model") if marker is not None else None
+        if isinstance(model, str):
+            models.append(model)
+    return [m for m in dict.fromkeys(models) if m in config.models]
 
 
 def _step_summary_path() -> Path | None:
