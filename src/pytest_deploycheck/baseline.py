@@ -10,6 +10,9 @@ and loading it must not run code).  It holds:
 * ``created`` (UTC, ISO 8601), ``target`` and ``environment`` (as
   :func:`pytest_deploycheck.evidence.environment` describes it: Python, package
   versions, CPU model, logical and usable CPUs, platform, memory);
+* ``models`` (optional): each configured model's file as this run used it -- path,
+  SHA-256 and size -- so a later failing candidate can name the release to roll back
+  to; ``release_candidate`` (optional): this run's verdict;
 * ``checks``: one entry per gating check whose metric has a known good direction
   (:data:`KEPT_FAMILIES`): latency (``latency`` and ``latency_pNN``), ``throughput``,
   ``peak_memory``, ``accuracy_drop`` and ``cold_start``.  Latency and throughput keep
@@ -134,6 +137,8 @@ class Baseline:
     checks: dict[str, BaselineCheck]
     version: int = BASELINE_VERSION
     source: Path | None = None
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    release_candidate: bool | None = None
 
     def describe(self) -> str:
         """``baseline.json (edge-c, 2024-06-01T12:00:00+00:00)`` for report lines."""
@@ -142,7 +147,12 @@ class Baseline:
 
 
 def build_baseline(
-    checks: Sequence[Check], *, target: str | None, environment: Mapping[str, Any]
+    checks: Sequence[Check],
+    *,
+    target: str | None,
+    environment: Mapping[str, Any],
+    models: Mapping[str, Mapping[str, Any]] | None = None,
+    release_candidate: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a baseline for this run's *checks* (see the module docstring)."""
     return {
@@ -150,7 +160,9 @@ def build_baseline(
         "version": BASELINE_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "target": target,
+        "release_candidate": release_candidate,
         "environment": _plain(environment),
+        "models": _plain(dict(models or {})),
         "checks": [_check_record(key, check) for key, check in kept_checks(checks).items()],
     }
 
@@ -261,7 +273,13 @@ def _parse(document: Any, source: Path | None) -> Baseline:
         if check.key in checks:
             raise _Invalid(f"checks[{index}]: duplicate key {check.key!r}")
         checks[check.key] = check
-    return Baseline(target, environment, created, checks, version, source)
+    models = document.get("models") or {}
+    if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
+        raise _Invalid(f"'models' must be an object of model records, got {_json_type(models)}")
+    candidate = document.get("release_candidate")
+    if candidate is not None and not isinstance(candidate, bool):
+        raise _Invalid(f"'release_candidate' must be true, false or null, got {candidate!r}")
+    return Baseline(target, environment, created, checks, version, source, models, candidate)
 
 
 def _check_schema(document: Mapping[str, Any]) -> None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checks import Check
 from .config import DeployConfig
@@ -29,6 +29,9 @@ from .evidence import (
 )
 from .fitcheck import FitRequest, judge_fit
 from .verdict import Verdict, decide, format_value
+
+if TYPE_CHECKING:
+    from .baseline import Baseline
 
 SUMMARY_FILE = "summary.md"
 HTML_FILE = "report.html"
@@ -135,7 +138,8 @@ class ReadinessRun:
     def finish(self, *, write: bool = True) -> RunOutcome:
         """Add the session-level checks, decide, and write the evidence files."""
         checks = rejudge_fit_with_measured_memory(self.checks, self.config, self.target)
-        checks += self._baseline_checks(checks)
+        baseline = self._load_baseline()
+        checks += self._baseline_checks(checks, baseline)
         sections = [str(c.extra[FAILURE_CASES_KEY]) for c in checks if FAILURE_CASES_KEY in c.extra]
         produced = [*REPORT_FILES, *([FAILURE_CASES_FILE] if sections else [])]
         if self.evidence_dir is not None:
@@ -144,6 +148,19 @@ class ReadinessRun:
                 for name in self.config.required_evidence
             ]
         verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
+        models = self._model_records() if baseline or self.save_baseline else {}
+        if baseline is not None and not isinstance(baseline, Check):
+            from .rollback import rollback_check
+
+            checks.append(
+                rollback_check(
+                    baseline,
+                    models,
+                    release_candidate=verdict.release_candidate,
+                    project_dir=self.project_dir,
+                )
+            )
+            verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
         outcome = RunOutcome(verdict, checks, fit_groups(checks), self.evidence_dir, [])
         if write and self.evidence_dir is not None:
             try:
@@ -151,8 +168,13 @@ class ReadinessRun:
             except OSError as exc:
                 outcome.evidence_error = f"{self.evidence_dir}: {exc.strerror or exc}"
         if write and self.save_baseline is not None:
-            outcome.saved_baseline = self._save_baseline(outcome)
+            outcome.saved_baseline = self._save_baseline(outcome, models)
         return outcome
+
+    def _model_records(self) -> dict[str, dict[str, Any]]:
+        from .rollback import model_records
+
+        return model_records(self.config, self.project_dir)
 
     def _write(self, outcome: RunOutcome, sections: Sequence[str], produced: Sequence[str]) -> None:
         """Every evidence file, each written atomically."""
@@ -194,43 +216,57 @@ class ReadinessRun:
         if self.step_summary is not None:
             outcome.step_summary_error = append_step_summary(self.step_summary, markdown)
 
-    def _baseline_checks(self, checks: Sequence[Check]) -> list[Check]:
+    def _load_baseline(self) -> Baseline | Check | None:
+        """The saved baseline, a failed check saying why it cannot be read, or None."""
+        if self.baseline is None or not self.baseline.is_file():
+            return None
+        from .baseline import BaselineError, load_baseline
+
+        try:
+            return load_baseline(self.baseline)
+        except BaselineError as exc:
+            return Check(
+                "baseline",
+                metric="baseline",
+                value="unreadable",
+                passed=False,
+                details=str(exc),
+            )
+
+    def _baseline_checks(
+        self, checks: Sequence[Check], baseline: Baseline | Check | None
+    ) -> list[Check]:
         """Regression checks against the saved baseline, when there is one."""
         if self.baseline is None:
             return []
-        from .baseline import BaselineError, load_baseline
-        from .gates import Tolerances, compare_to_baseline
-
-        if not self.baseline.is_file():
+        if baseline is None:
             return [
                 _baseline_note(
                     f"no baseline at {self.baseline} yet: nothing compared"
                     f" (create it with --deploy-save {self.baseline})"
                 )
             ]
-        try:
-            baseline = load_baseline(self.baseline)
-        except BaselineError as exc:
-            return [
-                Check(
-                    "baseline",
-                    metric="baseline",
-                    value="unreadable",
-                    passed=False,
-                    details=str(exc),
-                )
-            ]
+        if isinstance(baseline, Check):
+            return [baseline]
+        from .gates import Tolerances, compare_to_baseline
+
         where = f"{self.config.source.name if self.config.source else 'config'}"
         tolerances = Tolerances.from_mapping(self.config.regression, f"{where} [regression]")
         return compare_to_baseline(
             checks, baseline, tolerances, environment=environment(), target=self.target
         )
 
-    def _save_baseline(self, outcome: RunOutcome) -> str:
+    def _save_baseline(self, outcome: RunOutcome, models: dict[str, dict[str, Any]]) -> str:
         from .baseline import build_baseline, save_baseline
 
         assert self.save_baseline is not None
-        document = build_baseline(outcome.checks, target=self.target, environment=environment())
+        document = build_baseline(
+            outcome.checks,
+            target=self.target,
+            environment=environment(),
+            models=models,
+            release_candidate=outcome.verdict.release_candidate,
+        )
         try:
             save_baseline(self.save_baseline, document)
         except OSError as exc:
