@@ -13,7 +13,14 @@ if TYPE_CHECKING:
     from .accuracy import assert_accuracy_drop
     from .checks import Check, record_check
     from .config import ConfigError, DeployConfig, Device, ModelSpec
-    from .markers import cold_start_under, latency_under, memory_under, throughput_over
+    from .markers import (
+        cold_start_under,
+        latency_under,
+        memory_under,
+        offline,
+        soak,
+        throughput_over,
+    )
 
 _PUBLIC = {
     "Check": "checks",
@@ -26,6 +33,8 @@ _PUBLIC = {
     "cold_start_under": "markers",
     "latency_under": "markers",
     "memory_under": "markers",
+    "offline": "markers",
+    "soak": "markers",
     "throughput_over": "markers",
 }
 
@@ -39,7 +48,9 @@ __all__ = [
     "cold_start_under",
     "latency_under",
     "memory_under",
+    "offline",
     "record_check",
+    "soak",
     "throughput_over",
 ]
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .budgets import BudgetRequest
 from .checks import Check
 from .config import Device
+from .progress import NullSink, Progress, ProgressSink
 from .verdict import format_value
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ PASSED = {"pass": True, "fail": False, "inconclusive": None}
 # The median settles after about a dozen calls, but a throughput figure (and a later
 # regression test of it) needs more calls than that to be worth reading.
 THROUGHPUT_MIN_SAMPLES = 50
+# A measurement that has not settled after this long shows progress.
+LONG_MEASUREMENT_S = 2.0
 
 
 def latency_check(
@@ -33,6 +36,8 @@ def latency_check(
     *,
     default_percentile: float,
     device: Device | None,
+    sink: ProgressSink | None = None,
+    label: str = "",
 ) -> Check:
     """Time *workload* on the target's cores until the percentile's verdict settles."""
     from .emulation import pinned_to_cpus
@@ -41,10 +46,27 @@ def latency_check(
     percentile = request["percentile"] or default_percentile
     factor = _factor(device)
     policy = _policy(request, percentile)
-    with pinned_to_cpus(device.cpus if device else None) as pinning:
-        result = measure_latency(workload, request.budget / factor, policy)
     name = f"latency_under_{request.budget:g}"
-    return _latency_result_check(name, request.budget, result, factor, device, pinning)
+    progress = _long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
+    with pinned_to_cpus(device.cpus if device else None) as pinning:
+        result = measure_latency(
+            workload, request.budget / factor, policy, on_progress=_reporter(progress)
+        )
+    check = _latency_result_check(name, request.budget, result, factor, device, pinning)
+    progress.finish(f"{check.status} {check.extra['display']}")
+    return check
+
+
+def _long_work(sink: ProgressSink | None, label: str, max_time_s: float) -> Progress:
+    """Progress of a measurement that is still unsettled after a couple of seconds."""
+    return Progress(sink or NullSink(), label, max_time_s, delay_s=LONG_MEASUREMENT_S)
+
+
+def _reporter(progress: Progress) -> Callable[[int, float], None]:
+    def on_look(samples: int, elapsed_s: float) -> None:
+        progress.update(elapsed_s, f"{samples:,} calls timed, verdict not settled yet")
+
+    return on_look
 
 
 def benchmark_check(
@@ -77,6 +99,8 @@ def throughput_check(
     *,
     batch: int,
     device: Device | None,
+    sink: ProgressSink | None = None,
+    label: str = "",
 ) -> Check:
     """Throughput of batched calls, judged on the median call latency."""
     from .emulation import pinned_to_cpus
@@ -89,8 +113,12 @@ def throughput_check(
     factor = _factor(device)
     budget_ms = budget_for_throughput(request.budget, batch)
     policy = _policy(request, 50.0, default_min_samples=THROUGHPUT_MIN_SAMPLES)
+    name = f"throughput_over_{request.budget:g}[batch={batch}]"
+    progress = _long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
     with pinned_to_cpus(device.cpus if device else None) as pinning:
-        result = measure_latency(workload, budget_ms / factor, policy)
+        result = measure_latency(
+            workload, budget_ms / factor, policy, on_progress=_reporter(progress)
+        )
     items_per_s = throughput_items_per_s(result, batch) / factor
     estimated = factor != 1.0
     extra = {
@@ -107,8 +135,9 @@ def throughput_check(
             + (" estimated" if estimated else "")
         ),
     }
+    progress.finish(f"{extra['display']}")
     return Check(
-        name=f"throughput_over_{request.budget:g}[batch={batch}]",
+        name=name,
         metric="throughput",
         value=items_per_s,
         unit="items/s",

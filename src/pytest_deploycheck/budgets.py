@@ -74,6 +74,12 @@ def _warmup_fraction(value: Any, what: str) -> float:
     return float(value)
 
 
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise UnitError(f"{what}: expected True or False, got {value!r}")
+    return value
+
+
 def _batches(value: Any, what: str) -> tuple[int, ...]:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values:
@@ -169,11 +175,14 @@ COLD_START = BudgetMarker(
         "runs": (_whole(1), 5),
         "timeout_s": (_positive_number, 120.0),
         "model": (_model_name, None),
+        "drop_cache": (_flag, True),
     },
     summary=(
         "starts a fresh process runs times that imports the runtime, loads the model with"
-        " the target's settings and returns its first result; fails unless the median time"
-        " is at most ms (default budgets.cold_start_ms)"
+        " the target's settings and returns its first result (cold boot: the model file's"
+        " page cache is dropped first where the OS allows, unless drop_cache=False); fails"
+        " unless the median time is at most ms (default budgets.cold_start_ms); reports the"
+        " distribution and the memory at the first result"
     ),
 )
 SOAK = BudgetMarker(

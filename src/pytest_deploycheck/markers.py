@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from .budgets import COLD_START, LATENCY, MEMORY, THROUGHPUT, BudgetMarker
+from .budgets import COLD_START, LATENCY, MEMORY, SOAK, THROUGHPUT, BudgetMarker
 
 
 def _mark(marker: BudgetMarker, budget: Any, options: dict[str, Any]) -> pytest.MarkDecorator:
@@ -48,6 +48,22 @@ def throughput_over(items_per_s: float | None = None, **options: Any) -> pytest.
 def cold_start_under(ms: float | str | None = None, **options: Any) -> pytest.MarkDecorator:
     """Fail unless a fresh process gets the model's first result within ``ms`` (median).
 
-    Options: runs, timeout_s, model.
+    Options: runs, timeout_s, model, drop_cache.
     """
     return _mark(COLD_START, ms, options)
+
+
+def soak(minutes: float | str | None = None, **options: Any) -> pytest.MarkDecorator:
+    """Call the test body back to back for ``minutes``; fail on memory growth or errors.
+
+    Options: growth_mb_per_hour, max_error_rate, max_latency_drift_pct, warmup,
+    sample_interval_s.
+    """
+    return _mark(SOAK, minutes, options)
+
+
+def offline(
+    allow_loopback: bool | list[int] = False, *, strict: bool = True
+) -> pytest.MarkDecorator:
+    """Run the test with the network blocked; any attempt fails it, naming the address."""
+    return pytest.mark.offline.with_args(allow_loopback=allow_loopback, strict=strict)

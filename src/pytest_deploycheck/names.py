@@ -31,28 +31,31 @@ HELP_LINES = (
     ),
     (
         "latency_under(ms=None, *, percentile=None, confidence=0.99, warmup=10, "
-        "min_samples=None, max_samples=20000, max_time_s=30.0): the test body is one request;"
-        " it is timed after a warm-up until a confidence bound on the percentile (default "
-        "budgets.latency_percentile, 95) settles pass or fail against the budget in ms "
-        "(default budgets.latency_ms); unsettled is inconclusive"
+        "min_samples=None, max_samples=20000, max_time_s=30.0): the test body is one "
+        "request; it is timed after a warm-up until a confidence bound on the percentile "
+        "(default budgets.latency_percentile, 95) settles pass or fail against the budget "
+        "in ms (default budgets.latency_ms); unsettled is inconclusive"
     ),
     (
         "throughput_over(items_per_s=None, *, batch=1, confidence=0.99, warmup=10, "
-        "min_samples=None, max_samples=20000, max_time_s=30.0): the test body is one batched "
-        "request of deploy_batch items; fails unless the throughput at the median call is at "
-        "least items_per_s; a list of batch sizes runs the test once per size"
+        "min_samples=None, max_samples=20000, max_time_s=30.0): the test body is one "
+        "batched request of deploy_batch items; fails unless the throughput at the median "
+        "call is at least items_per_s; a list of batch sizes runs the test once per size"
     ),
     (
-        "memory_under(mb=None, *, repeat=5, timeout_s=300.0, model=None): the test runs alone"
-        " in a fresh child process (its body repeat times); fails unless the peak resident "
-        "memory of the workload is at most mb (MB = 10^6 bytes; default budgets.memory_mb) "
-        "and fits the target's memory_mb"
+        "memory_under(mb=None, *, repeat=5, timeout_s=300.0, model=None): the test runs "
+        "alone in a fresh child process (its body repeat times); fails unless the peak "
+        "resident memory of the workload is at most mb (MB = 10^6 bytes; default "
+        "budgets.memory_mb) and fits the target's memory_mb"
     ),
     (
-        "cold_start_under(ms=None, *, runs=5, timeout_s=120.0, model=None): starts a fresh "
-        "process runs times that imports the runtime, loads the model with the target's "
-        "settings and returns its first result; fails unless the median time is at most ms "
-        "(default budgets.cold_start_ms)"
+        "cold_start_under(ms=None, *, runs=5, timeout_s=120.0, model=None, "
+        "drop_cache=True): starts a fresh process runs times that imports the runtime, "
+        "loads the model with the target's settings and returns its first result (cold "
+        "boot: the model file's page cache is dropped first where the OS allows, unless "
+        "drop_cache=False); fails unless the median time is at most ms (default "
+        "budgets.cold_start_ms); reports the distribution and the memory at the first "
+        "result"
     ),
     (
         "soak(minutes=None, *, growth_mb_per_hour=None, max_error_rate=None, "

@@ -68,7 +68,10 @@ class Progress:
         if elapsed_s < self.delay_s:
             return False
         if not self._started:
-            self.start()
+            # Work announced late (after delay_s) starts with its first figures.
+            body = text() if callable(text) else text
+            self.start(f"{self._fraction(elapsed_s)} {body}".rstrip())
+            return True
         now = self.clock()
         since = now - (self._last_emit if self._last_emit is not None else now)
         if self.sink.is_tty:

@@ -174,16 +174,19 @@ class DeploySession:
                 sink=self.progress_sink(item.config, item.nodeid),
                 label=item.name,
             )
+        sink = self.progress_sink(item.config, item.nodeid)
         if name == "latency_under":
             return budgetchecks.latency_check(
                 request,
                 workload,
                 default_percentile=config.budgets.latency_percentile,
                 device=self.target_device,
+                sink=sink,
+                label=item.name,
             )
         batch: int = item.funcargs.get("deploy_batch", request["batch"][0])  # type: ignore[assignment]
         return budgetchecks.throughput_check(
-            request, workload, batch=batch, device=self.target_device
+            request, workload, batch=batch, device=self.target_device, sink=sink, label=item.name
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -294,6 +297,7 @@ class DeploySession:
                 runs=request["runs"],
                 timeout_s=request["timeout_s"],
                 name=spec.name,
+                drop_cache=request["drop_cache"],
             )
         except ColdStartError as exc:
             message = f"cold_start_under: {exc}"

@@ -383,6 +383,12 @@ class SoakVerdict:
         """``+0.4 MB/h (95% CI -1.2 to 2.0) over 29.8 min, 1,204,311 calls, 0 errors ...``."""
         if self.growth is None:
             growth = "growth not fitted"
+        elif self.growth.slope * self.judged_s / 3600.0 < RESOLUTION_MB and self.growth.slope > 0:
+            grown = self.growth.slope * self.judged_s / 3600.0
+            growth = (
+                f"grew {grown:.2g} MB in {_minutes(self.judged_s)}"
+                f" (under the {RESOLUTION_MB:g} MB resolution)"
+            )
         else:
             growth = (
                 f"{_signed(self.growth.slope)} MB/h"

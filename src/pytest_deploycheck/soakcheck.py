@@ -68,7 +68,7 @@ def soak_check(
 ) -> Check:
     """Soak *workload* on the target's cores and judge growth, errors and drift."""
     from .emulation import pinned_to_cpus
-    from .energy import EnergyMeter, unavailable_note
+    from .energy import EnergyMeter, judge_power, unavailable_note
 
     policy = soak_policy(request, budgets, cap)
     name = f"soak_{request.budget:g}min"
@@ -100,6 +100,8 @@ def soak_check(
     if energy is not None and run.calls:
         energy_extra = energy.as_dict(run.calls)
         display += f"; {energy.describe(run.calls)}"
+        if device is not None and device.power_w is not None:
+            notes.append(judge_power(energy.watts, None, device.power_w)[1])
     else:
         notes.append(unavailable_note(meter.reason or "no energy counters"))
     status = {True: "PASS", False: "FAIL", None: "INCONCLUSIVE"}[verdict.passed]
