@@ -144,7 +144,8 @@ def test_reference_fit_table_and_cheapest_device(pytester: pytest.Pytester) -> N
             "  for optimized: 700 MB (declared), 10 W (declared), offline",
             "  cheapest device that fits: edge-c (120 USD)",
             "release_candidate: True",
-            "evidence_files: ['metrics.csv', 'report.json', 'summary.md', 'report.html', 'run.log']",
+            "evidence_files: ['metrics.csv', 'report.json', 'summary.md', 'report.html',"
+            " 'run.log']",
         ]
     )
 

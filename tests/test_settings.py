@@ -255,3 +255,99 @@ def test_home_of_an_unknown_user_on_the_command_line_is_a_config_error(
     message = resolve_error(project, **{option: "~no-such-user-deploycheck/x"})
 
     assert "~no-such-user-deploycheck/x" in message
+
+
+# --------------------------------------------------------------------------- soak cap
+
+SOAK_ENV = "DEPLOYCHECK_SOAK_MINUTES"
+
+
+@pytest.fixture
+def capped_project(tmp_path: Path) -> Path:
+    """A project whose pyproject caps soaks at 5 minutes."""
+    root = tmp_path / "capped"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        "[tool.deploycheck]\nsoak_max_minutes = 5\n" + DEVICES, encoding="utf-8"
+    )
+    return root
+
+
+def test_no_soak_cap_anywhere_runs_what_the_markers_say(project: Path) -> None:
+    settings = resolve(project, environ={})
+
+    assert settings.soak_max_minutes is None
+    assert settings.soak_cap_source == ""
+
+
+def test_command_line_soak_cap_beats_environment_and_config(capped_project: Path) -> None:
+    settings = resolve(capped_project, cli_soak_minutes="0.5", environ={SOAK_ENV: "2"})
+
+    assert settings.soak_max_minutes == 0.5
+    assert settings.soak_cap_source == "--deploy-soak-minutes=0.5"
+
+
+def test_environment_soak_cap_beats_config(capped_project: Path) -> None:
+    settings = resolve(capped_project, environ={SOAK_ENV: "2"})
+
+    assert settings.soak_max_minutes == 2.0
+    assert settings.soak_cap_source == f"{SOAK_ENV}=2"
+
+
+def test_config_soak_cap_names_the_config_file(capped_project: Path) -> None:
+    settings = resolve(capped_project, environ={SOAK_ENV: ""})
+
+    assert settings.soak_max_minutes == 5.0
+    assert settings.soak_cap_source == "soak_max_minutes in pyproject.toml"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "source"),
+    [
+        ({"cli_soak_minutes": "full"}, "--deploy-soak-minutes"),
+        ({"cli_soak_minutes": " Full "}, "--deploy-soak-minutes"),
+        ({"environ": {SOAK_ENV: "FULL"}}, SOAK_ENV),
+    ],
+)
+def test_full_lifts_a_configured_soak_cap(
+    capped_project: Path, kwargs: dict[str, Any], source: str
+) -> None:
+    settings = resolve(capped_project, **kwargs)
+
+    assert settings.soak_max_minutes is None
+    assert settings.soak_cap_source == source
+
+
+def test_full_on_the_command_line_beats_a_cap_in_the_environment(capped_project: Path) -> None:
+    settings = resolve(capped_project, cli_soak_minutes="full", environ={SOAK_ENV: "0.1"})
+
+    assert settings.soak_max_minutes is None
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", "-inf", ""])
+def test_bad_command_line_soak_cap_names_the_option_and_what_is_valid(
+    project: Path, value: str
+) -> None:
+    message = resolve_error(project, cli_soak_minutes=value)
+
+    assert message.startswith(f"--deploy-soak-minutes {value!r}: expected a number of minutes > 0")
+    assert "or 'full'" in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf"])
+def test_bad_environment_soak_cap_names_the_variable(project: Path, value: str) -> None:
+    message = resolve_error(project, environ={SOAK_ENV: value})
+
+    assert message.startswith(f"{SOAK_ENV} {value!r}: expected a number of minutes > 0")
+    assert "or 'full'" in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", '"abc"', "nan", "inf"])
+def test_bad_configured_soak_cap_names_the_key(tmp_path: Path, value: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        f"[tool.deploycheck]\nsoak_max_minutes = {value}\n" + DEVICES, encoding="utf-8"
+    )
+
+    message = resolve_error(tmp_path)
+
+    assert message.startswith("pyproject.toml: [tool.deploycheck]: soak_max_minutes: expected")

@@ -81,8 +81,8 @@ class Progress:
             self.sink.status(self._message(elapsed_s, text))
             return True
         step = int(min(max(elapsed_s / self.total_s, 0.0), 1.0) * LOG_STEPS) if self.total_s else 0
-        if step <= self._last_step or since < self.log_every_s:
-            return False
+        if step >= LOG_STEPS or step <= self._last_step or since < self.log_every_s:
+            return False  # the line at 100% is finish()'s to write
         self._last_step = step
         self._last_emit = now
         self.sink.line(self._message(elapsed_s, text))

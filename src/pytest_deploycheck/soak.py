@@ -475,11 +475,17 @@ def judge_soak(run: SoakRun, policy: SoakPolicy) -> SoakVerdict:
             " soak longer"
         )
     elif max(growth.high, RESOLUTION_MB / judged_h) > budget:
-        limit = max(growth.high, RESOLUTION_MB / judged_h)
+        floor = RESOLUTION_MB / judged_h
+        limit = max(growth.high, floor)
+        resolving = _resolving_s(budget, policy)
+        advice = (
+            f"; a soak of {_minutes(resolving)} can"
+            if floor >= growth.high and run.elapsed_s < resolving
+            else "; a longer or quieter soak narrows it"
+        )
         notes.append(
             f"a {_minutes(run.elapsed_s)} soak cannot rule out growth up to {limit:.3g} MB/h"
-            f" (budget {budget:g} MB/h); a soak of {_minutes(_resolving_s(budget, policy))}"
-            " can"
+            f" (budget {budget:g} MB/h){advice}"
         )
     error_rate = run.errors / run.calls if run.calls else 0.0
     if run.aborted:

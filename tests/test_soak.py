@@ -1,0 +1,582 @@
+"""Unit tests of soak.py: the slope, the judge and the loop, on synthetic series and fake clocks.
+
+Nothing here depends on how fast the machine is: series are built from rows, the loop
+runs on a fake nanosecond clock, and the two real soaks at the end assert only what a
+slow or loaded machine cannot change.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from pytest_deploycheck.soak import (
+    ABORT_AFTER_FAILURES,
+    MAX_ERROR_EXAMPLES,
+    MIN_FIT_POINTS,
+    RESOLUTION_MB,
+    SoakPolicy,
+    SoakRun,
+    SoakSeries,
+    SoakVerdict,
+    block_medians,
+    growth_fit,
+    judge_soak,
+    run_soak,
+    theil_sen,
+)
+
+MS = 1_000_000  # nanoseconds
+MB = 1_000_000  # bytes
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def synthetic_run(
+    duration_s: float,
+    rss_mb: Callable[[float], float],
+    *,
+    p50_ms: Callable[[float], float] = lambda t: 1.0,
+    noise_mb: float = 0.05,
+    seed: int = 0,
+    intervals: int | None = None,
+    calls_per_interval: int = 100,
+    errors: int = 0,
+    error_examples: Sequence[str] = (),
+    policy: SoakPolicy | None = None,
+) -> tuple[SoakRun, SoakPolicy]:
+    """A soak of *duration_s* sampled as run_soak samples it, memory and latency given.
+
+    *rss_mb* and *p50_ms* are functions of the elapsed seconds; memory gets Gaussian
+    noise of *noise_mb*, latency 2 % multiplicative noise, from a fixed seed.
+    """
+    policy = policy or SoakPolicy(duration_s=duration_s)
+    count = intervals or round(duration_s / policy.interval_s)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(1, count + 1):
+        t = k * duration_s / count
+        p50 = p50_ms(t) * (1.0 + rng.normal(0.0, 0.02))
+        rows.append(
+            (t, rss_mb(t) + rng.normal(0.0, noise_mb), calls_per_interval, 0, p50, 2 * p50, 3 * p50)
+        )
+    series = SoakSeries.from_rows(rows)
+    run = SoakRun(
+        series=series,
+        calls=calls_per_interval * count,
+        errors=errors,
+        elapsed_s=duration_s,
+        error_examples=tuple(error_examples),
+    )
+    return run, policy
+
+
+def stable(t: float) -> float:
+    return 200.0
+
+
+def leak_1mb_per_min(t: float) -> float:
+    return 200.0 + t / 60.0
+
+
+class FakeClock:
+    """A nanosecond clock that moves *step_ns* each time it is read."""
+
+    def __init__(self, step_ns: int) -> None:
+        self.step_ns = step_ns
+        self.now = 0
+        self.reads = 0
+
+    def __call__(self) -> int:
+        self.now += self.step_ns
+        self.reads += 1
+        return self.now
+
+
+# --------------------------------------------------------------------------- theil_sen
+
+
+def test_an_exact_line_gives_its_exact_slope() -> None:
+    x = np.arange(10.0)
+    fit = theil_sen(x, 2.5 * x - 7.0)
+    assert (fit.slope, fit.low, fit.high, fit.n) == (2.5, 2.5, 2.5, 10)
+
+
+@pytest.mark.parametrize("outlier", [1e6, -1e6])
+def test_a_few_huge_outliers_do_not_move_the_slope(outlier: float) -> None:
+    x = np.arange(20.0)
+    y = 3.0 * x + 1.0
+    y[[2, 9, 15]] = outlier
+    fit = theil_sen(x, y)
+    assert fit.slope == 3.0
+    assert fit.low == fit.high == 3.0  # most pairs still lie on the line
+
+
+def test_the_interval_holds_the_true_slope_of_a_noisy_line() -> None:
+    rng = np.random.default_rng(7)
+    x = np.arange(50.0)
+    fit = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size))
+    assert fit.low < 2.0 < fit.high
+    assert fit.low < fit.slope < fit.high
+    assert fit.slope == pytest.approx(2.0, abs=0.1)
+    wider = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size), confidence=0.99)
+    narrower = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size), confidence=0.6)
+    assert wider.high - wider.low > narrower.high - narrower.low
+
+
+def test_two_points_have_an_unbounded_interval() -> None:
+    fit = theil_sen([0.0, 1.0], [0.0, 4.0])
+    assert fit.slope == 4.0
+    assert (fit.low, fit.high) == (-math.inf, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        ([1.0], [1.0], "at least 2 points, got 1"),
+        ([], [], "at least 2 points, got 0"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "differ in length: 3 and 2"),
+        ([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], "at least two distinct x values"),
+    ],
+)
+def test_theil_sen_refuses_what_has_no_slope(x: list[float], y: list[float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        theil_sen(x, y)
+
+
+distinct_xs = st.lists(
+    st.integers(min_value=-1000, max_value=1000), min_size=2, max_size=30, unique=True
+)
+moderate = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
+
+
+@given(xs=distinct_xs, a=moderate, b=moderate)
+def test_any_line_gives_its_slope_inside_its_interval(xs: list[int], a: float, b: float) -> None:
+    x = np.asarray(xs, dtype=np.float64)
+    fit = theil_sen(x, a * x + b)
+    assert fit.slope == pytest.approx(a, rel=1e-9, abs=1e-6)
+    assert fit.low <= fit.slope <= fit.high
+
+
+@given(
+    data=st.lists(st.tuples(st.integers(-1000, 1000), moderate), min_size=2, max_size=30),
+    shift=moderate,
+)
+def test_the_fit_ignores_a_constant_added_to_y(data: list[tuple[int, float]], shift: float) -> None:
+    xs = [x for x, _ in data]
+    assume(len(set(xs)) >= 2)
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray([v for _, v in data])
+    fit, shifted = theil_sen(x, y), theil_sen(x, y + shift)
+    assert fit.low <= fit.slope <= fit.high
+    # Each pairwise slope moves by rounding only, and so does each order statistic.
+    for before, after in [
+        (fit.slope, shifted.slope),
+        (fit.low, shifted.low),
+        (fit.high, shifted.high),
+    ]:
+        assert before == after or abs(before - after) <= 1e-6
+
+
+def test_block_medians_summarise_consecutive_runs() -> None:
+    t, v = block_medians(np.arange(10.0), np.arange(10.0) * 2, blocks=5)
+    assert list(t) == [0.5, 2.5, 4.5, 6.5, 8.5]
+    assert list(v) == [1.0, 5.0, 9.0, 13.0, 17.0]
+    t, v = block_medians([1.0, 2.0], [3.0, 4.0], blocks=30)  # fewer points than blocks
+    assert list(t) == [1.0, 2.0] and list(v) == [3.0, 4.0]
+
+
+def test_growth_is_fitted_in_mb_per_hour() -> None:
+    t = np.arange(0.0, 600.0, 2.0)  # ten minutes
+    fit = growth_fit(t, 100.0 + t / 60.0)  # 1 MB a minute
+    assert fit is not None
+    assert fit.slope == pytest.approx(60.0)
+    assert growth_fit(t[: MIN_FIT_POINTS - 1], t[: MIN_FIT_POINTS - 1]) is None
+    assert growth_fit(np.full(10, 5.0), np.arange(10.0)) is None  # no time passed
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def test_policy_samples_about_300_times_between_limits() -> None:
+    assert SoakPolicy(duration_s=1800).interval_s == 6.0
+    assert SoakPolicy(duration_s=1.2).interval_s == 0.05
+    assert SoakPolicy(duration_s=86400).interval_s == 10.0
+    assert SoakPolicy(duration_s=60, sample_interval_s=0.5).interval_s == 0.5
+    assert SoakPolicy(duration_s=60, configured_s=1800).shortened
+    assert not SoakPolicy(duration_s=60, configured_s=60).shortened
+    assert not SoakPolicy(duration_s=60).shortened
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"duration_s": 0}, "duration must be > 0"),
+        ({"duration_s": math.nan}, "duration must be > 0"),
+        ({"duration_s": 1, "warmup_fraction": 1.0}, "warmup_fraction"),
+        ({"duration_s": 1, "max_error_rate": 1.5}, "max_error_rate"),
+        ({"duration_s": 1, "confidence": 0.3}, "confidence"),
+    ],
+)
+def test_policy_refuses_impossible_values(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SoakPolicy(**kwargs)
+
+
+# --------------------------------------------------------------------------- judging growth
+
+
+@pytest.mark.parametrize("duration_s", [30.0, 300.0, 1800.0])
+def test_a_stable_series_with_noise_passes(duration_s: float) -> None:
+    verdict = judge_soak(*synthetic_run(duration_s, stable))
+    assert verdict.passed is True
+    assert verdict.problems == ()
+    assert verdict.growth is not None
+    assert verdict.growth.slope < verdict.growth_budget
+
+
+@pytest.mark.parametrize("duration_s", [300.0, 1800.0])
+def test_a_leak_of_1mb_a_minute_fails_with_its_rate_and_the_budget(duration_s: float) -> None:
+    verdict = judge_soak(*synthetic_run(duration_s, leak_1mb_per_min))
+    assert verdict.passed is False
+    assert len(verdict.problems) == 1
+    problem = verdict.problems[0]
+    assert re.fullmatch(
+        r"memory grows (59\.\d|60\.\d|60) MB/h \(CI \d+\.?\d* to \d+\.?\d*\),"
+        r" over the budget of 10 MB/h",
+        problem,
+    ), problem
+    assert verdict.growth is not None and verdict.growth.slope == pytest.approx(60.0, rel=0.02)
+    assert re.match(r"\+(59\.\d|60\.?\d*) MB/h \(CI \+", verdict.display())
+
+
+def test_a_leak_too_small_to_resolve_in_a_short_soak_is_a_note_not_a_failure() -> None:
+    # By design: 1 MB a minute over the 24 s judged of a 30 s soak is 0.4 MB, under
+    # RESOLUTION_MB -- the size of one allocator step -- so it is not told from one.
+    # The soak passes, says so, and says how long a soak resolves the budget.
+    run, policy = synthetic_run(30.0, leak_1mb_per_min)
+    verdict = judge_soak(run, policy)
+    assert verdict.growth is not None
+    assert verdict.growth.slope * verdict.judged_s / 3600 < RESOLUTION_MB
+    assert verdict.growth.low > verdict.growth_budget  # the fit alone would fail it
+    assert verdict.passed is True
+    assert verdict.problems == ()
+    resolution = [n for n in verdict.notes if "not judged as growth" in n]
+    assert len(resolution) == 1
+    assert resolution[0].startswith("memory grew 0.4 MB over the judged 24 s, within the 1 MB")
+    assert resolution[0].endswith("a soak of 7.5 min resolves 10 MB/h")
+
+
+def test_a_stable_short_soak_says_what_it_cannot_rule_out() -> None:
+    verdict = judge_soak(*synthetic_run(30.0, stable))
+    assert verdict.passed is True
+    assert any(
+        n.startswith("a 30 s soak cannot rule out growth up to") and "(budget 10 MB/h)" in n
+        for n in verdict.notes
+    )
+
+
+def test_a_noisy_long_soak_does_not_advise_a_shorter_one() -> None:
+    # 20 MB of noise: the interval reaches 25 MB/h after 30 minutes; a 7.5-minute soak
+    # (what resolves 1 MB at 10 MB/h) would rule out even less.
+    verdict = judge_soak(*synthetic_run(1800.0, stable, noise_mb=20.0))
+    assert verdict.passed is True
+    note = next(n for n in verdict.notes if "cannot rule out" in n)
+    assert note.startswith("a 30 min soak cannot rule out growth up to 25.5 MB/h")
+    assert "a soak of 7.5 min can" not in note
+
+
+def step_after(size_mb: float, at_s: float) -> Callable[[float], float]:
+    return lambda t: 200.0 + (size_mb if t > at_s else 0.0)
+
+
+@pytest.mark.parametrize("at_fraction", [0.3, 0.6, 0.9])
+def test_one_allocator_step_after_the_warm_up_passes(at_fraction: float) -> None:
+    # A 0.75 MB step (what a fresh onnxruntime process grows once) anywhere in a
+    # 30-minute soak leaves the robust slope far under the budget.
+    run, policy = synthetic_run(1800.0, step_after(0.75, at_fraction * 1800.0))
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is True
+    assert verdict.growth is not None and verdict.growth.slope < 5.0
+
+
+@pytest.mark.parametrize("size_mb", [0.75, 4.0, 50.0, 500.0])
+def test_a_single_step_never_fails_a_soak_however_large(size_mb: float) -> None:
+    # The step placed at the middle of the judged window (60 % of the run) is the worst
+    # case: just over half the pairs of block medians straddle it, so the median slope
+    # grows with the step; but the interval's low end is a pair on one side of the step
+    # -- noise -- so a single step is never *certainly* growth.  A step big enough to
+    # tip the median over the budget is inconclusive ("soak longer"), never a failure.
+    run, policy = synthetic_run(1800.0, step_after(size_mb, 0.6 * 1800.0))
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is not False
+    assert verdict.growth is not None and verdict.growth.low < verdict.growth_budget
+    if size_mb < 2:
+        assert verdict.passed is True
+    if size_mb >= 50:
+        assert verdict.passed is None
+        assert verdict.problems[0].startswith("memory may grow")
+        assert verdict.problems[0].endswith("not certainly; soak longer")
+
+
+def test_a_custom_growth_budget_is_judged() -> None:
+    run, _ = synthetic_run(1800.0, leak_1mb_per_min)
+    assert judge_soak(run, SoakPolicy(duration_s=1800.0, growth_mb_per_h=100.0)).passed is True
+    verdict = judge_soak(run, SoakPolicy(duration_s=1800.0, growth_mb_per_h=30.0))
+    assert verdict.passed is False
+    assert "over the budget of 30 MB/h" in verdict.problems[0]
+
+
+def test_too_few_samples_is_inconclusive_with_advice() -> None:
+    run, policy = synthetic_run(300.0, stable, intervals=5)
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is None
+    assert verdict.growth is None
+    assert len(verdict.problems) == 1
+    assert verdict.problems[0].startswith("too few memory samples after the warm-up (5)")
+    assert "soak longer (at least 6 intervals of 1 s after 20% warm-up)" in verdict.problems[0]
+    assert verdict.display().startswith("growth not fitted over 5 min")
+
+
+# --------------------------------------------------------------------------- judging errors
+
+
+def test_errors_over_the_allowed_rate_fail_with_the_first_example() -> None:
+    examples = ["ValueError: bad input 3", "RuntimeError: session closed"]
+    run, policy = synthetic_run(300.0, stable, errors=6, error_examples=examples)
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is False
+    assert verdict.problems == (
+        "6 of 30000 calls raised (0.02%, allowed 0.00%); first: ValueError: bad input 3",
+    )
+    assert verdict.error_rate == pytest.approx(6 / 30000)
+    assert "6 errors (0.02%)" in verdict.display()
+
+
+def test_errors_within_the_allowed_rate_pass() -> None:
+    policy = SoakPolicy(duration_s=300.0, max_error_rate=0.001)
+    run, _ = synthetic_run(300.0, stable, errors=30, error_examples=["E: x"], policy=policy)
+    assert judge_soak(run, policy).passed is True  # exactly 0.1 %
+    run, _ = synthetic_run(300.0, stable, errors=31, error_examples=["E: x"], policy=policy)
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is False
+    assert verdict.problems[0].startswith("31 of 30000 calls raised (0.10%, allowed 0.10%)")
+
+
+def test_a_workload_never_called_fails() -> None:
+    run = SoakRun(SoakSeries.allocate(4), calls=0, errors=0, elapsed_s=1.0, error_examples=())
+    verdict = judge_soak(run, SoakPolicy(duration_s=1.0))
+    assert verdict.passed is False
+    assert "the workload was never called" in verdict.problems
+
+
+# --------------------------------------------------------------------------- judging drift
+
+
+def twice_as_slow_late(duration_s: float) -> Callable[[float], float]:
+    return lambda t: 1.0 if t < duration_s / 2 else 2.0
+
+
+def test_latency_drift_over_its_budget_fails() -> None:
+    policy = SoakPolicy(duration_s=300.0, max_drift_pct=50.0)
+    run, _ = synthetic_run(300.0, stable, p50_ms=twice_as_slow_late(300.0), policy=policy)
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is False
+    assert verdict.drift_pct == pytest.approx(100.0, abs=10.0)
+    assert verdict.drift_p_value is not None and verdict.drift_p_value < 1e-6
+    assert verdict.problems == (
+        f"latency drifted {verdict.drift_pct:+.0f}% at the median from the first to the last"
+        " fifth of the run (budget 50%)",
+    )
+    assert "p50 drift +" in verdict.display()
+
+
+def test_latency_drift_without_a_budget_is_only_reported() -> None:
+    run, policy = synthetic_run(300.0, stable, p50_ms=twice_as_slow_late(300.0))
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is True
+    assert verdict.drift_pct == pytest.approx(100.0, abs=10.0)
+    assert verdict.drift_p95_pct == pytest.approx(100.0, abs=10.0)
+    assert verdict.as_extra()["latency_drift_pct"] == verdict.drift_pct
+
+
+def test_steady_latency_passes_a_drift_budget() -> None:
+    policy = SoakPolicy(duration_s=300.0, max_drift_pct=50.0)
+    verdict = judge_soak(*synthetic_run(300.0, stable, policy=policy))
+    assert verdict.passed is True
+    assert verdict.drift_pct is not None and abs(verdict.drift_pct) < 10
+
+
+def test_drift_is_not_judged_with_too_few_intervals() -> None:
+    # 20 intervals, 16 judged: a fifth is 3 intervals, fewer than the 5 drift needs.
+    policy = SoakPolicy(duration_s=300.0, max_drift_pct=1.0)
+    run, _ = synthetic_run(
+        300.0, stable, p50_ms=twice_as_slow_late(300.0), intervals=20, policy=policy
+    )
+    verdict = judge_soak(run, policy)
+    assert verdict.drift_pct is None
+    assert verdict.passed is True
+    assert (
+        "latency drift not judged: too few intervals in the first and last fifth" in verdict.notes
+    )
+
+
+def test_the_verdict_as_report_data() -> None:
+    verdict = judge_soak(*synthetic_run(300.0, leak_1mb_per_min))
+    extra = verdict.as_extra()
+    assert extra["growth_mb_per_h"] == pytest.approx(60.0, rel=0.02)
+    assert extra["growth_budget_mb_per_h"] == 10.0
+    assert extra["growth_points"] == 30
+    assert extra["judged_s"] == pytest.approx(240.0)
+    assert extra["warmup_s"] == pytest.approx(60.0)
+    assert extra["problems"] == list(verdict.problems)
+    low, high = extra["growth_ci_mb_per_h"]
+    assert low < extra["growth_mb_per_h"] < high
+
+
+def test_display_says_when_a_soak_ran_shorter_than_configured() -> None:
+    verdict = judge_soak(*synthetic_run(30.0, stable))
+    assert " over 30 s of 30 min, 30,000 calls, 0 errors (0.00%)" in verdict.display(1800.0)
+    assert " over 30 s, " in verdict.display(30.0)
+
+
+def test_series_rows_are_labelled_warmup_or_judged() -> None:
+    series = SoakSeries.from_rows(
+        [(1.0, 100.0, 10, 0, 1.0, 2.0, 3.0), (5.0, 101.23456, 12, 1, math.nan, math.nan, 9.0)]
+    )
+    assert series.as_rows(warmup_s=2.0) == [
+        [1.0, "warmup", 100.0, 10, 0, 1.0, 2.0, 3.0],
+        [5.0, "judged", 101.235, 12, 1, None, None, 9.0],
+    ]
+    assert not series.append(9.0, 1.0, 1, 0, 1.0, 1.0, 1.0)  # full: never grows
+    assert series.rows == 2
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def test_the_loop_is_deterministic_on_a_fake_clock() -> None:
+    clock = FakeClock(MS)  # two readings a call: each call takes 2 ms of fake time
+    intervals: list[tuple[int, float]] = []
+    run = run_soak(
+        lambda: None,
+        SoakPolicy(duration_s=1.0),  # sampled every 50 ms
+        clock=clock,
+        rss_bytes=lambda: 100 * MB,
+        on_interval=lambda series, elapsed: intervals.append((series.rows, elapsed)),
+    )
+    assert run.calls == 500
+    assert run.series.rows == 20
+    assert run.elapsed_s == pytest.approx(1.0)
+    assert (run.errors, run.error_examples, run.aborted) == (0, (), "")
+    assert list(run.series.column("calls")) == [25.0] * 20
+    assert list(run.series.column("rss_mb")) == [100.0] * 20
+    assert list(run.series.column("p50_ms")) == [1.0] * 20  # one clock step per call
+    assert run.series.column("t_s") == pytest.approx(np.arange(1, 21) * 0.05)
+    # on_interval: once per row, after the row is added, with the elapsed seconds.
+    assert [rows for rows, _ in intervals] == list(range(1, 21))
+    assert [elapsed for _, elapsed in intervals] == pytest.approx(np.arange(1, 21) * 0.05)
+
+
+def test_errors_are_counted_and_distinct_examples_kept() -> None:
+    calls = 0
+
+    def workload() -> None:
+        nonlocal calls
+        calls += 1
+        if calls % 3 == 0:
+            raise ValueError(f"bad input {calls % 8}")  # eight distinct messages, repeated
+
+    run = run_soak(
+        workload, SoakPolicy(duration_s=1.0), clock=FakeClock(MS), rss_bytes=lambda: 100 * MB
+    )
+    assert run.calls == calls == 500
+    assert run.errors == 500 // 3
+    assert int(run.series.column("errors").sum()) == run.errors
+    assert len(run.error_examples) == MAX_ERROR_EXAMPLES
+    assert len(set(run.error_examples)) == MAX_ERROR_EXAMPLES
+    assert run.error_examples[:2] == ("ValueError: bad input 3", "ValueError: bad input 6")
+    assert run.aborted == ""  # the first calls did not all fail
+
+
+def test_a_workload_that_always_raises_stops_early() -> None:
+    calls = 0
+
+    def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("model not loaded")
+
+    policy = SoakPolicy(duration_s=60.0)
+    run = run_soak(broken, policy, clock=FakeClock(MS), rss_bytes=lambda: 100 * MB)
+    assert calls == run.calls == run.errors == ABORT_AFTER_FAILURES
+    assert run.aborted == f"stopped after the first {ABORT_AFTER_FAILURES} calls all raised"
+    assert run.error_examples == ("RuntimeError: model not loaded",)
+    assert run.series.rows == 1  # the interval is closed before stopping
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is False
+    assert verdict.problems[0] == run.aborted
+    assert any("first: RuntimeError: model not loaded" in p for p in verdict.problems)
+
+
+def test_a_fake_leak_of_1mb_a_fake_minute_fails() -> None:
+    clock = FakeClock(10 * MS)
+
+    def rss() -> int:
+        return int(200 * MB + clock.now / 60e9 * MB)
+
+    policy = SoakPolicy(duration_s=300.0)
+    run = run_soak(lambda: None, policy, clock=clock, rss_bytes=rss)
+    assert run.calls == 15_000
+    assert run.series.rows == 300
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is False
+    assert verdict.growth is not None and verdict.growth.slope == pytest.approx(60.0, rel=1e-3)
+    assert "memory grows 60 MB/h" in verdict.problems[0]
+
+
+def test_a_flat_fake_memory_passes() -> None:
+    policy = SoakPolicy(duration_s=300.0)
+    run = run_soak(lambda: None, policy, clock=FakeClock(10 * MS), rss_bytes=lambda: 200 * MB)
+    verdict = judge_soak(run, policy)
+    assert verdict.passed is True
+    assert verdict.growth is not None and verdict.growth.slope == 0.0
+
+
+# --------------------------------------------------------------------------- real soaks
+
+
+def test_a_real_leak_fails_a_short_soak() -> None:
+    leaked: list[bytearray] = []
+
+    def leaking() -> None:
+        leaked.append(bytearray(16384))  # touched (zeroed) memory: resident at once
+        time.sleep(0.001)  # at most ~2000 calls: ~30 MB however fast the machine
+
+    policy = SoakPolicy(duration_s=2.0)
+    try:
+        run = run_soak(leaking, policy)
+        verdict = judge_soak(run, policy)
+    finally:
+        leaked.clear()
+    assert run.calls > 0 and run.errors == 0
+    assert verdict.passed is False, verdict
+    assert "MB/h" in verdict.problems[0]
+
+
+def test_a_real_steady_workload_is_not_failed() -> None:
+    policy = SoakPolicy(duration_s=2.0)
+    run = run_soak(lambda: sum(range(100)), policy)
+    verdict: SoakVerdict = judge_soak(run, policy)
+    assert run.errors == 0 and run.calls > 100
+    # Pass, or at worst inconclusive should the machine's allocator move a whole MB
+    # under the loop: a steady workload is never judged to leak.
+    assert verdict.passed is not False, verdict.problems
