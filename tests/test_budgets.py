@@ -105,3 +105,14 @@ def test_decorators_are_the_markers() -> None:
 
 def test_without_config_defaults_the_budget_is_left_open() -> None:
     assert math.isnan(parse_budget_marker(LATENCY, (), {}, None).budget)
+
+
+def test_cold_start_drop_cache_is_a_flag() -> None:
+    from pytest_deploycheck.budgets import COLD_START
+
+    assert parse_budget_marker(COLD_START, (500,), {}, None)["drop_cache"] is True
+    assert (
+        parse_budget_marker(COLD_START, (500,), {"drop_cache": False}, None)["drop_cache"] is False
+    )
+    with pytest.raises(BudgetMarkerError, match="drop_cache: expected True or False, got 'no'"):
+        parse_budget_marker(COLD_START, (500,), {"drop_cache": "no"}, None)

@@ -361,3 +361,108 @@ def test_summary_states_the_verdict_in_the_contract_words(
     lines = summary_lines(run.finish(write=False), DEVICE_ORDER)
 
     assert f"release_candidate: {release_candidate}" in lines
+
+
+# --------------------------------------------------------------------------- edge readiness
+
+
+def _offline_pass(nodeid: str) -> Check:
+    return Check(
+        name="offline",
+        metric="network_attempts",
+        value=0,
+        unit="attempts",
+        budget=0,
+        nodeid=nodeid,
+        extra={"display": "no network attempt (network blocked)"},
+    )
+
+
+def _soak(nodeid: str, caveats: list[str]) -> Check:
+    return Check(
+        name="soak_30min",
+        metric="soak_memory_growth",
+        value=0.0,
+        unit="MB/h",
+        budget=10,
+        nodeid=nodeid,
+        extra={
+            "display": "grew 0 MB in 12 s over 15 s of 30 min",
+            "caveats": caveats,
+            "timeseries": [[0.05, "warmup", 80.0, 100, 0, 0.1, 0.2, 0.3]],
+        },
+    )
+
+
+def test_identical_passing_rows_are_printed_once_with_a_count(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    run.add_checks([_offline_pass("t.py::a"), LATENCY, _offline_pass("t.py::b")])
+
+    lines = summary_lines(run.finish(write=False), DEVICE_ORDER)
+
+    offline = [line for line in lines if line.startswith("offline")]
+    assert len(offline) == 1
+    assert offline[0].startswith("offline (2 tests)")
+    assert offline[0].endswith("PASS")
+
+
+def test_failing_rows_are_never_collapsed(tmp_path: Path) -> None:
+    failed = [
+        Check("offline", metric="network_attempts", value=1, passed=False, nodeid=n)
+        for n in ("t.py::a", "t.py::b")
+    ]
+    run = make_run(tmp_path)
+    run.add_checks(failed)
+
+    lines = summary_lines(run.finish(write=False), DEVICE_ORDER)
+
+    assert sum(1 for line in lines if line.startswith("offline ")) == 2
+
+
+def test_caveats_follow_the_verdict_and_reach_the_report(tmp_path: Path) -> None:
+    caveat = "soak_30min ran 15 s of the 30 min its marker asks for (x)"
+    run = make_run(tmp_path)
+    run.add_checks([_soak("t.py::test_shift", [caveat])])
+
+    outcome = run.finish()
+    lines = summary_lines(outcome, DEVICE_ORDER)
+
+    assert outcome.verdict.release_candidate is True
+    position = lines.index("release_candidate: True")
+    assert lines[position + 1] == f"  ! {caveat}"
+    report = json.loads((tmp_path / "evidence" / "edge-c" / "report.json").read_text())
+    assert report["verdict"]["caveats"] == [caveat]
+    assert caveat in (tmp_path / "evidence" / "edge-c" / "summary.md").read_text()
+
+
+def test_a_soak_time_series_gets_its_own_csv_and_stays_out_of_report_json(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path)
+    run.add_checks([_soak("t.py::test_shift", [])])
+
+    outcome = run.finish()
+
+    name = "soak_test_shift_soak_30min.csv"
+    assert name in outcome.evidence_files
+    rows = list(csv.reader(io.StringIO((tmp_path / "evidence" / "edge-c" / name).read_text())))
+    assert rows[0][:3] == ["t_s", "phase", "rss_mb"]
+    assert rows[1][:3] == ["0.05", "warmup", "80.0"]
+    report = json.loads((tmp_path / "evidence" / "edge-c" / "report.json").read_text())
+    [soak] = report["checks"]
+    assert "timeseries" not in soak["extra"]
+    assert soak["extra"]["timeseries_file"] == name
+
+
+def test_run_log_names_the_failed_test_and_its_reason(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    run.add_checks([LATENCY])
+    run.add_test_outcome("t.py::test_broken", True, "AssertionError: output shape (1, 9)")
+
+    outcome = run.finish()
+
+    assert "run.log" in outcome.evidence_files
+    log = (tmp_path / "evidence" / "edge-c" / "run.log").read_text()
+    assert "release_candidate: False" in log
+    assert "t.py::test_broken: AssertionError: output shape (1, 9)" in log
+    assert "latency_under_80" in log

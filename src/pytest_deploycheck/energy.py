@@ -38,14 +38,17 @@ package energy, so it is only noted, and used alone on a host with no package zo
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
+# Another sysfs root: a container with the host's sysfs mounted elsewhere, or a test.
+ENV_POWERCAP_ROOT = "DEPLOYCHECK_POWERCAP_ROOT"
 
 Reader = Callable[[Path], str]
 """Reads one sysfs file; injectable so tests can simulate refusals and counter values."""
@@ -404,3 +407,9 @@ def judge_power(
         f"{text} (informational: host package power includes other processes and is"
         " not the device's power)"
     )
+
+
+def host_meter(environ: Mapping[str, str] = os.environ) -> EnergyMeter:
+    """The meter over this host's counters (or the root ``DEPLOYCHECK_POWERCAP_ROOT`` names)."""
+    root = environ.get(ENV_POWERCAP_ROOT)
+    return EnergyMeter.open(Path(root) if root else POWERCAP_ROOT)

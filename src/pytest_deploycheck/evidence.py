@@ -113,7 +113,7 @@ def timeseries_csv(rows: Sequence[Sequence[Any]]) -> str:
 def timeseries_file_name(nodeid: str, check_name: str) -> str:
     """``soak_<test>_<check>.csv``: readable, and a safe file name on every OS."""
     test = nodeid.rsplit("::", 1)[-1] if nodeid else "session"
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{test}_{check_name}").strip("_.")
+    stem = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{test}_{check_name}").strip("_.")
     return f"soak_{stem[:120]}.csv"
 
 

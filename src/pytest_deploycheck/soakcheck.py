@@ -68,13 +68,13 @@ def soak_check(
 ) -> Check:
     """Soak *workload* on the target's cores and judge growth, errors and drift."""
     from .emulation import pinned_to_cpus
-    from .energy import EnergyMeter, judge_power, unavailable_note
+    from .energy import host_meter, judge_power, unavailable_note
 
     policy = soak_policy(request, budgets, cap)
     name = f"soak_{request.budget:g}min"
     progress = Progress(sink or NullSink(), f"{name} {label}", policy.duration_s)
     progress.start(_start_text(policy, cap))
-    meter = EnergyMeter.open()
+    meter = host_meter()
     on_interval = _progress_callback(progress, policy)
     with pinned_to_cpus(device.cpus if device else None) as pinning:
         if meter.available:
