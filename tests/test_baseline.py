@@ -420,3 +420,75 @@ def test_a_figure_recorded_on_one_side_only_is_a_difference() -> None:
         "numpy: not recorded in the baseline, 1.26.4 now",
     ]
     assert differences({}, {}, None, None) == []
+
+
+# --------------------------------------------------------------------------- models and verdict
+
+MODEL_RECORDS = {
+    "optimized": {"path": "models/int8.onnx", "sha256": "ab" * 32, "bytes": 1234},
+    "baseline": {"path": "/shared/fp32.onnx", "sha256": None, "error": "No such file or directory"},
+}
+
+
+@pytest.mark.parametrize("candidate", [True, False])
+def test_model_records_and_the_verdict_round_trip(tmp_path: Path, candidate: bool) -> None:
+    path = tmp_path / "release.json"
+    document = build_baseline(
+        run_checks(),
+        target="edge-c",
+        environment=environment(),
+        models=MODEL_RECORDS,
+        release_candidate=candidate,
+    )
+    assert document["models"] == MODEL_RECORDS
+    assert document["release_candidate"] is candidate
+    save_baseline(path, document)
+
+    baseline = load_baseline(path)
+
+    assert baseline.models == MODEL_RECORDS
+    assert baseline.release_candidate is candidate
+
+
+def test_a_baseline_built_without_models_records_none() -> None:
+    document = build_baseline(run_checks(), target="edge-c", environment=environment())
+
+    assert document["models"] == {}
+    assert document["release_candidate"] is None
+
+
+@pytest.mark.parametrize("absent", ["missing", "null"])
+def test_an_old_baseline_without_models_or_verdict_still_loads(tmp_path: Path, absent: str) -> None:
+    value = ... if absent == "missing" else None
+    path = write(tmp_path, with_changes(models=value, release_candidate=value))
+
+    baseline = load_baseline(path)
+
+    assert baseline.models == {}
+    assert baseline.release_candidate is None
+    assert len(baseline.checks) == 2
+
+
+@pytest.mark.parametrize(
+    "models",
+    [[{"path": "models/int8.onnx"}], {"optimized": "models/int8.onnx"}, "models/int8.onnx"],
+)
+def test_models_must_be_an_object_of_records(tmp_path: Path, models: object) -> None:
+    message = load_error(write(tmp_path, with_changes(models=models)))
+
+    assert message.startswith("'models' must be an object of model records, got ")
+
+
+def test_models_given_as_a_list_names_the_type(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, with_changes(models=[{"path": "m.onnx"}])))
+
+    assert message == (
+        '\'models\' must be an object of model records, got a list ([{"path": "m.onnx"}])'
+    )
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, "true"])
+def test_release_candidate_must_be_a_boolean_or_null(tmp_path: Path, value: object) -> None:
+    message = load_error(write(tmp_path, with_changes(release_candidate=value)))
+
+    assert message == f"'release_candidate' must be true, false or null, got {value!r}"

@@ -737,3 +737,103 @@ def test_regression_tolerances_and_per_check_overrides_parse() -> None:
 def test_bad_regression_tables_are_one_line_each(regression: dict, message: str) -> None:  # type: ignore[type-arg]
     line = only_line(config_error({"regression": regression}))
     assert message in line
+
+
+# --------------------------------------------------------------------------- soak and offline keys
+
+
+def test_soak_and_offline_keys_parse(tmp_path: Path) -> None:
+    path = write_pyproject(
+        tmp_path,
+        """
+        [tool.deploycheck]
+        soak_max_minutes = 5
+        enforce_requires_offline = true
+
+        [tool.deploycheck.budgets]
+        soak_minutes = 30
+        soak_growth_mb_per_hour = 10
+        soak_error_rate = 0.001
+        soak_latency_drift_pct = 20.5
+        """,
+    )
+
+    config = load_config(path)
+
+    assert config.soak_max_minutes == 5.0
+    assert config.enforce_requires_offline is True
+    budgets = config.budgets
+    assert (budgets.soak_minutes, budgets.soak_growth_mb_per_hour) == (30.0, 10.0)
+    assert (budgets.soak_error_rate, budgets.soak_latency_drift_pct) == (0.001, 20.5)
+    data = config.as_dict()
+    assert (data["soak_max_minutes"], data["enforce_requires_offline"]) == (5.0, True)
+    assert data["budgets"]["soak_error_rate"] == 0.001
+
+
+def test_soak_and_offline_keys_default_to_unset() -> None:
+    config = parse_config({})
+
+    assert config.soak_max_minutes is None
+    assert config.enforce_requires_offline is False
+    assert config.budgets.soak_minutes is None
+    assert config.budgets.soak_error_rate is None
+
+
+@pytest.mark.parametrize("rate", [0, 1, 0.5])
+def test_soak_error_rate_may_be_zero_to_one(rate: float) -> None:
+    assert parse_config({"budgets": {"soak_error_rate": rate}}).budgets.soak_error_rate == rate
+
+
+@pytest.mark.parametrize(
+    ("top_key", "value", "expected"),
+    [
+        ("soak_max_minutes", 0, "expected a number > 0, got 0"),
+        ("soak_max_minutes", -1, "expected a number > 0, got -1"),
+        ("soak_max_minutes", "5", "expected a number, got a string ('5')"),
+        ("soak_max_minutes", math.inf, "expected a finite number"),
+        ("enforce_requires_offline", "yes", "expected true or false, got a string ('yes')"),
+        ("enforce_requires_offline", 1, "expected true or false, got a whole number (1)"),
+    ],
+)
+def test_wrong_soak_or_offline_value_is_one_line_naming_the_key(
+    top_key: str, value: object, expected: str
+) -> None:
+    line = only_line(config_error({top_key: value}))
+
+    assert f"[tool.deploycheck]: {top_key}: {expected}" in line
+
+
+@pytest.mark.parametrize(
+    ("budget_key", "value", "expected"),
+    [
+        ("soak_error_rate", 2, "expected a fraction of calls from 0 to 1, e.g. 0.001, got 2"),
+        ("soak_error_rate", -0.1, "expected a number >= 0, got -0.1"),
+        ("soak_error_rate", "0.1%", "expected a number, got a string"),
+        ("soak_minutes", 0, "expected a number > 0, got 0"),
+        ("soak_growth_mb_per_hour", True, "expected a number, got a boolean (True)"),
+        ("soak_latency_drift_pct", math.nan, "expected a finite number"),
+    ],
+)
+def test_wrong_soak_budget_is_one_line_naming_the_key(
+    budget_key: str, value: object, expected: str
+) -> None:
+    line = only_line(config_error({"budgets": {budget_key: value}}))
+
+    assert f"[tool.deploycheck.budgets]: {budget_key}: {expected}" in line
+
+
+@pytest.mark.parametrize(
+    ("raw", "suggestion"),
+    [
+        ({"soak_max_minute": 5}, "soak_max_minutes"),
+        ({"enforce_require_offline": True}, "enforce_requires_offline"),
+        ({"budgets": {"soak_minute": 5}}, "soak_minutes"),
+        ({"budgets": {"soak_error_rat": 0.1}}, "soak_error_rate"),
+    ],
+)
+def test_a_typo_in_a_soak_or_offline_key_suggests_the_key(
+    raw: dict[str, Any], suggestion: str
+) -> None:
+    line = only_line(config_error(raw))
+
+    assert f"did you mean {suggestion!r}?" in line

@@ -168,3 +168,66 @@ def test_verdict_as_dict() -> None:
 )
 def test_format_value(value: object, unit: str, text: str) -> None:
     assert format_value(value, unit) == text
+
+
+# --------------------------------------------------------------------------- caveats
+
+
+def with_caveats(
+    name: str, caveats: list[str], *, passed: bool = True, gating: bool = True
+) -> Check:
+    return Check(
+        name=name,
+        metric="rollback",
+        value=None,
+        passed=passed,
+        gating=gating,
+        extra={"caveats": caveats},
+    )
+
+
+def test_no_caveats_by_default() -> None:
+    verdict = decide([check()], target="edge-c")
+
+    assert verdict.caveats == ()
+    assert verdict.as_dict()["caveats"] == []
+
+
+def test_caveats_are_collected_from_every_check_once_in_order() -> None:
+    checks = [
+        check("a"),
+        with_caveats("soak", ["soak cut to 5 of 30 minutes", "roll back to release.json"]),
+        with_caveats("rollback", ["roll back to release.json", "release.json was not a candidate"]),
+        with_caveats("info", ["from a non-gating check"], gating=False),
+        with_caveats("empty", []),
+    ]
+
+    verdict = decide(checks, target="edge-c")
+
+    assert verdict.caveats == (
+        "soak cut to 5 of 30 minutes",
+        "roll back to release.json",
+        "release.json was not a candidate",
+        "from a non-gating check",
+    )
+    assert verdict.as_dict()["caveats"] == list(verdict.caveats)
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_caveats_never_change_the_verdict(passed: bool) -> None:
+    checks = [check(passed=passed)]
+    caveated = [*checks, with_caveats("rollback", ["roll back"], gating=False)]
+
+    plain, with_caveat = decide(checks, target="edge-c"), decide(caveated, target="edge-c")
+
+    assert with_caveat.release_candidate is plain.release_candidate is passed
+    assert with_caveat.reasons == plain.reasons
+    assert with_caveat.caveats == ("roll back",)
+
+
+def test_caveats_alone_are_no_release_candidate() -> None:
+    verdict = decide([with_caveats("rollback", ["roll back"], gating=False)], target="edge-c")
+
+    assert verdict.release_candidate is False
+    assert verdict.reasons == ("no deploy check ran",)
+    assert verdict.caveats == ("roll back",)

@@ -35,9 +35,9 @@ from typing import Any
 MARKER = "DEPLOYCHECK_COLDSTART "
 RUNTIME_FILE = Path(__file__).resolve().with_name("runtime.py")
 RUNTIME_MODULE = "_deploycheck_coldstart_runtime"
-OFFLINE_FILE = RUNTIME_FILE.with_name("offline.py")
-OFFLINE_MODULE = "_deploycheck_coldstart_offline"
-OFFLINE_ENV = "DEPLOYCHECK_OFFLINE"  # offline.ENV_OFFLINE, not imported: see above
+OFFLINE_FILE = RUNTIME_FILE.with_name("netguard.py")
+OFFLINE_MODULE = "_deploycheck_coldstart_netguard"
+OFFLINE_ENV = "DEPLOYCHECK_OFFLINE"  # netguard.ENV_OFFLINE, not imported: see above
 EXIT_MODEL_ERROR = 2
 EXIT_USAGE = 3
 
@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
 def block_network_if_asked() -> None:
     """In an offline test, block this process's network as the parent's is blocked.
 
-    offline.py is loaded by path, like runtime.py, and only when the parent asked: a
+    netguard.py is loaded by path, like runtime.py, and only when the parent asked: a
     normal cold start loads nothing more than before.
     """
     if not os.environ.get(OFFLINE_ENV):

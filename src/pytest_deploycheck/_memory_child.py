@@ -40,7 +40,7 @@ from pytest_deploycheck.memory import (  # noqa: E402
     peak_rss_bytes,
     write_probe,
 )
-from pytest_deploycheck.offline import install_from_environment  # noqa: E402
+from pytest_deploycheck.netguard import install_from_environment  # noqa: E402
 
 if INTERPRETER_BYTES < 0:
     INTERPRETER_BYTES = current_rss_bytes()

@@ -273,7 +273,8 @@ def _parse(document: Any, source: Path | None) -> Baseline:
         if check.key in checks:
             raise _Invalid(f"checks[{index}]: duplicate key {check.key!r}")
         checks[check.key] = check
-    models = document.get("models") or {}
+    models = document.get("models")
+    models = {} if models is None else models
     if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
         raise _Invalid(f"'models' must be an object of model records, got {_json_type(models)}")
     candidate = document.get("release_candidate")

@@ -1,6 +1,6 @@
 """The ``offline`` marker: read its arguments and turn blocked network attempts into a check.
 
-The block itself is :mod:`.offline`; this module decides what a test asked for
+The block itself is :mod:`.netguard`; this module decides what a test asked for
 (the marker, or a model that ``requires_offline`` when the configuration enforces it)
 and how the attempts are judged.  Kept apart from the plugin so it is tested without
 running pytest.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .checks import Check
 
 if TYPE_CHECKING:
-    from .offline import Attempt, NetworkPolicy
+    from .netguard import Attempt, NetworkPolicy
 
 SIGNATURE = "offline(allow_loopback=False, *, strict=True)"
 HELP = (
@@ -42,14 +42,14 @@ class OfflineRequest:
     reason: str = "@pytest.mark.offline"
 
     def policy(self) -> NetworkPolicy:
-        from .offline import NetworkPolicy
+        from .netguard import NetworkPolicy
 
         return NetworkPolicy.from_marker_value(self.allow_loopback)
 
 
 def parse_offline_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> OfflineRequest:
     """Validate ``@pytest.mark.offline(...)``; one line saying what is valid otherwise."""
-    from .offline import NetworkPolicy
+    from .netguard import NetworkPolicy
 
     where = "@pytest.mark.offline"
     unknown = sorted(set(kwargs) - {"allow_loopback", "strict"})

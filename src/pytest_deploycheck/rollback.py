@@ -77,7 +77,7 @@ def rollback_check(
             f"{where} records no model files (saved by an older pytest-deploycheck):"
             " save the release again with --deploy-save to name a rollback target"
         )
-        return _check(None, text, [], release_candidate, {})
+        return _check(None, text, [], release_candidate, {"notes": [text]})
     changed = [
         name
         for name, record in release.items()

@@ -29,7 +29,7 @@ from .settings import Settings
 from .verdict import describe_failure
 
 if TYPE_CHECKING:
-    from .offline import AttemptLog
+    from .netguard import AttemptLog
     from .offlinecheck import OfflineRequest
 
 DEPLOY_FIXTURES = frozenset(
@@ -94,7 +94,7 @@ class DeploySession:
         if request is None:
             with recording(recorder):
                 return (yield)
-        from .offline import child_environment, network_blocked
+        from .netguard import child_environment, network_blocked
 
         policy = request.policy()
         # The block covers setup (a model fixture that downloads), the body, teardown
@@ -194,11 +194,12 @@ class DeploySession:
         self._judge_fit(item)
         try:
             result = yield
+            if memory.child_repeat() is None and isinstance(item, pytest.Function):
+                self._after_body(item)
         finally:
-            # Also when the body raised: the check names the address it tried.
+            # Also when the body raised; after the measuring children ran, so that their
+            # attempts (appended to the children's log) count too.
             self._record_offline(item)
-        if memory.child_repeat() is None and isinstance(item, pytest.Function):
-            self._after_body(item)
         recorder = item.stash[RECORDER_KEY]
         missed = [c for c in recorder.checks if c.gating and c.passed is not True]
         if missed:
@@ -209,7 +210,7 @@ class DeploySession:
         run = item.stash.get(OFFLINE_KEY, None)
         if run is None:
             return
-        from .offline import read_child_attempts
+        from .netguard import read_child_attempts
         from .offlinecheck import offline_check
 
         attempts = [*run.log.attempts, *read_child_attempts(run.children_log)]
@@ -453,10 +454,11 @@ def _models_run_by(item: pytest.Item, config: DeployConfig) -> list[str]:
 
     names = set(getattr(item, "fixturenames", ()))
     models: list[str] = []
-    if "deploy_models" in names:
+    if _requests_every_model(item):
         models += list(config.models)
-    default_users = "deploy_model" in names or item.get_closest_marker("cold_start_under")
-    if default_users:
+    cold_start = item.get_closest_marker("cold_start_under")
+    default_cold_start = cold_start is not None and not cold_start.kwargs.get("model")
+    if "deploy_model" in names or default_cold_start:
         with contextlib.suppress(ConfigError):
             models.append(config.resolve_default_model())
     for marker_name in ("memory_under", "cold_start_under"):
@@ -465,6 +467,25 @@ def _models_run_by(item: pytest.Item, config: DeployConfig) -> list[str]:
         if isinstance(model, str):
             models.append(model)
     return [m for m in dict.fromkeys(models) if m in config.models]
+
+
+def _requests_every_model(item: pytest.Item) -> bool:
+    """Whether the test, or a fixture other than deploy_model, asks for deploy_models.
+
+    ``fixturenames`` is the whole closure, and deploy_model itself depends on
+    deploy_models: a test of the default model alone must not count every model.
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return "deploy_models" in getattr(item, "fixturenames", ())
+    if "deploy_models" in info.argnames:
+        return True
+    return any(
+        "deploy_models" in definition.argnames
+        for name, definitions in info.name2fixturedefs.items()
+        if name not in ("deploy_model", "deploy_model_loader")
+        for definition in definitions
+    )
 
 
 def _step_summary_path() -> Path | None:
