@@ -59,6 +59,6 @@ def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_deploycheck' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    # Not cached in this module's globals: a cached function would outlive its module
+    # when a test harness (pytester) drops and re-imports the package's modules.
+    return getattr(import_module(f".{module}", __name__), name)
