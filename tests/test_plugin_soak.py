@@ -111,7 +111,7 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
         [
             "*deploy readiness: edge-a*",
             "soak_0.02min  * over *calls, 0 errors (0.00%)*budget 10 MB/h*measured*PASS",
-            "soak_0.02min  * MB/h (CI *) over *calls, 0 errors (0.00%)*budget 10 MB/h*FAIL",
+            "soak_0.02min  * MB/h (CI *)* over *calls, 0 errors (0.00%)*budget 10 MB/h*FAIL",
             "release_candidate: False",
             "  - soak_0.02min: * MB/h (budget 10 MB/h) - memory grows * MB/h (CI * to *),"
             " over the budget of 10 MB/h",
@@ -142,7 +142,9 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
         assert extra["caveats"] == []
 
         text = (evidence_dir(pytester) / extra["timeseries_file"]).read_text()
-        assert text.splitlines()[0] == "t_s,phase,rss_mb,calls,errors,p50_ms,p95_ms,max_ms"
+        assert text.splitlines()[0] == (
+            "t_s,phase,rss_mb,calls,errors,p50_ms,p95_ms,max_ms,heap_mb"
+        )
         rows = list(csv.DictReader(io.StringIO(text)))
         assert len(rows) >= 6
         assert {row["phase"] for row in rows} == {"warmup", "judged"}

@@ -450,11 +450,14 @@ def test_display_says_when_a_soak_ran_shorter_than_configured() -> None:
 
 def test_series_rows_are_labelled_warmup_or_judged() -> None:
     series = SoakSeries.from_rows(
-        [(1.0, 100.0, 10, 0, 1.0, 2.0, 3.0), (5.0, 101.23456, 12, 1, math.nan, math.nan, 9.0)]
+        [
+            (1.0, 100.0, 10, 0, 1.0, 2.0, 3.0),
+            (5.0, 101.23456, 12, 1, math.nan, math.nan, 9.0, 7.123456),
+        ]
     )
     assert series.as_rows(warmup_s=2.0) == [
-        [1.0, "warmup", 100.0, 10, 0, 1.0, 2.0, 3.0],
-        [5.0, "judged", 101.235, 12, 1, None, None, 9.0],
+        [1.0, "warmup", 100.0, 10, 0, 1.0, 2.0, 3.0, None],
+        [5.0, "judged", 101.235, 12, 1, None, None, 9.0, 7.1235],
     ]
     assert not series.append(9.0, 1.0, 1, 0, 1.0, 1.0, 1.0)  # full: never grows
     assert series.rows == 2
@@ -580,3 +583,45 @@ def test_a_real_steady_workload_is_not_failed() -> None:
     # Pass, or at worst inconclusive should the machine's allocator move a whole MB
     # under the loop: a steady workload is never judged to leak.
     assert verdict.passed is not False, verdict.problems
+
+
+def test_a_leak_hidden_from_the_resident_set_shows_in_the_heap() -> None:
+    # Freed memory stays resident and a leak first fills those holes: the resident set is
+    # flat while the allocator's bytes in use grow 1 MB a minute.
+    minutes = 5.0
+    t = np.linspace(0.0, minutes * 60, 300)
+    rows = [(x, 120.0, 100, 0, 1.0, 1.2, 2.0, 40.0 + x / 60.0) for x in t]
+    run = SoakRun(SoakSeries.from_rows(rows), 30000, 0, minutes * 60, ())
+
+    verdict = judge_soak(run, SoakPolicy(duration_s=minutes * 60))
+
+    assert verdict.passed is False
+    assert verdict.growth is not None and verdict.growth.slope == 0
+    assert verdict.heap_growth is not None
+    assert verdict.heap_growth.slope == pytest.approx(60.0)
+    assert any(p.startswith("heap memory in use grows 60") for p in verdict.problems)
+    assert "heap in use +60 MB/h" in verdict.display()
+
+
+def test_without_a_heap_figure_only_the_resident_set_is_judged() -> None:
+    t = np.linspace(0.0, 300.0, 300)
+    rows = [(x, 120.0, 100, 0, 1.0, 1.2, 2.0) for x in t]
+    run = SoakRun(SoakSeries.from_rows(rows), 30000, 0, 300.0, ())
+
+    verdict = judge_soak(run, SoakPolicy(duration_s=300.0))
+
+    assert verdict.passed is True
+    assert verdict.heap_growth is None
+    assert "heap" not in verdict.display()
+
+
+def test_the_heap_figure_counts_bytes_the_allocator_handed_out() -> None:
+    from pytest_deploycheck.memory import heap_in_use_bytes
+
+    before = heap_in_use_bytes()
+    if before is None:
+        pytest.skip("no glibc mallinfo2 on this platform")
+    block = bytearray(4_000_000)
+    during = heap_in_use_bytes()
+    del block
+    assert during is not None and during - before >= 3_900_000

@@ -49,6 +49,7 @@ TIMESERIES_COLUMNS = (
     "p50_ms",
     "p95_ms",
     "max_ms",
+    "heap_mb",
 )
 VERSIONED_PACKAGES = ("pytest-deploycheck", "onnxruntime", "numpy", "pytest", "psutil")
 

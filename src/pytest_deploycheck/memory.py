@@ -150,6 +150,58 @@ def current_rss_bytes() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+_mallinfo2: Any = None
+
+
+def heap_in_use_bytes() -> int | None:
+    """Bytes the C allocator has handed out and not got back (glibc ``mallinfo2``).
+
+    Resident memory can hide a leak for a while: freed memory stays resident, and a
+    leak first fills those holes before the process grows.  The allocator's own count
+    of bytes in use grows from the first leaked byte.  It covers malloc (native code,
+    numpy buffers, large Python objects), not Python's small-object arenas, which only
+    show in the resident set.  None where glibc's ``mallinfo2`` (2.33+) is missing.
+    """
+    global _mallinfo2
+    if _mallinfo2 is None:
+        _mallinfo2 = _load_mallinfo2() or False
+    if _mallinfo2 is False:
+        return None
+    info = _mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
+def _load_mallinfo2() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    try:
+        function = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):  # musl, older glibc
+        return None
+    function.restype = MallInfo2
+    function.argtypes = []
+    return function
+
+
 def peak_rss_bytes() -> int:
     """The process's high-water resident set size, as the kernel keeps it."""
     try:

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .memory import current_rss_bytes
+from .memory import current_rss_bytes, heap_in_use_bytes
 
 FloatArray = npt.NDArray[np.float64]
 MB = 1e6
@@ -194,6 +194,7 @@ class SoakSeries:
     p50_ms: FloatArray = field(default_factory=lambda: np.zeros(0))
     p95_ms: FloatArray = field(default_factory=lambda: np.zeros(0))
     max_ms: FloatArray = field(default_factory=lambda: np.zeros(0))
+    heap_mb: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def allocate(cls, capacity: int) -> SoakSeries:
@@ -206,11 +207,12 @@ class SoakSeries:
             p50_ms=np.full(capacity, np.nan),
             p95_ms=np.full(capacity, np.nan),
             max_ms=np.full(capacity, np.nan),
+            heap_mb=np.full(capacity, np.nan),
         )
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[float]]) -> SoakSeries:
-        """A series from (t_s, rss_mb, calls, errors, p50, p95, max) rows: for tests and reports."""
+        """A series from (t_s, rss_mb, calls, errors, p50, p95, max[, heap_mb]) rows (tests)."""
         series = cls.allocate(len(rows))
         for row in rows:
             series.append(*row)
@@ -225,6 +227,7 @@ class SoakSeries:
         p50_ms: float,
         p95_ms: float,
         max_ms: float,
+        heap_mb: float | None = None,
     ) -> bool:
         """Add one interval; False when full (the run then stops sampling, never grows)."""
         if self.rows >= self.capacity:
@@ -233,6 +236,7 @@ class SoakSeries:
         self.t_s[k], self.rss_mb[k] = t_s, rss_mb
         self.calls[k], self.errors[k] = int(calls), int(errors)
         self.p50_ms[k], self.p95_ms[k], self.max_ms[k] = p50_ms, p95_ms, max_ms
+        self.heap_mb[k] = math.nan if heap_mb is None else heap_mb
         self.rows += 1
         return True
 
@@ -254,6 +258,7 @@ class SoakSeries:
                     _rounded(self.p50_ms[k]),
                     _rounded(self.p95_ms[k]),
                     _rounded(self.max_ms[k]),
+                    _rounded(self.heap_mb[k]),
                 ]
             )
         return rows
@@ -285,6 +290,7 @@ def run_soak(
     *,
     clock: Clock = time.perf_counter_ns,
     rss_bytes: Callable[[], int] = current_rss_bytes,
+    heap_bytes: Callable[[], int | None] = heap_in_use_bytes,
     on_interval: IntervalCallback | None = None,
 ) -> SoakRun:
     """Call *workload* back to back for ``policy.duration_s``; sample every interval.
@@ -325,7 +331,13 @@ def run_soak(
             aborted = f"stopped after the first {calls} calls all raised"
         if now >= next_sample or aborted or now - started >= duration_ns:
             _close_interval(
-                series, latencies, in_interval, interval_errors, now - started, rss_bytes
+                series,
+                latencies,
+                in_interval,
+                interval_errors,
+                now - started,
+                rss_bytes,
+                heap_bytes,
             )
             in_interval = interval_errors = 0
             next_sample = now + interval_ns
@@ -350,6 +362,7 @@ def _close_interval(
     errors: int,
     elapsed_ns: int,
     rss_bytes: Callable[[], int],
+    heap_bytes: Callable[[], int | None],
 ) -> None:
     filled = latencies[: min(count, LATENCY_BUFFER)]
     if filled.size:
@@ -357,7 +370,17 @@ def _close_interval(
         slowest = float(filled.max()) / 1e6
     else:
         p50 = p95 = slowest = math.nan
-    series.append(elapsed_ns / 1e9, rss_bytes() / MB, count, errors, p50, p95, slowest)
+    heap = heap_bytes()
+    series.append(
+        elapsed_ns / 1e9,
+        rss_bytes() / MB,
+        count,
+        errors,
+        p50,
+        p95,
+        slowest,
+        None if heap is None else heap / MB,
+    )
 
 
 @dataclass(frozen=True)
@@ -368,6 +391,7 @@ class SoakVerdict:
     problems: tuple[str, ...]
     notes: tuple[str, ...]
     growth: SlopeFit | None
+    heap_growth: SlopeFit | None
     growth_budget: float
     judged_s: float
     error_rate: float
@@ -394,6 +418,8 @@ class SoakVerdict:
                 f"{_signed(self.growth.slope)} MB/h"
                 f" (CI {_signed(self.growth.low)} to {_signed(self.growth.high)})"
             )
+        if self.heap_growth is not None:
+            growth += f"; heap in use {_signed(self.heap_growth.slope)} MB/h"
         ran = _minutes(self.elapsed_s)
         if configured_s is not None and self.elapsed_s < configured_s * 0.99:
             ran += f" of {_minutes(configured_s)}"
@@ -410,6 +436,12 @@ class SoakVerdict:
             "growth_ci_mb_per_h": None if fit is None else [_finite(fit.low), _finite(fit.high)],
             "growth_points": None if fit is None else fit.n,
             "growth_budget_mb_per_h": self.growth_budget,
+            "heap_growth_mb_per_h": None
+            if self.heap_growth is None
+            else _finite(self.heap_growth.slope),
+            "heap_growth_ci_mb_per_h": None
+            if self.heap_growth is None
+            else [_finite(self.heap_growth.low), _finite(self.heap_growth.high)],
             "judged_s": self.judged_s,
             "warmup_s": self.warmup_s,
             "elapsed_s": self.elapsed_s,
@@ -443,49 +475,36 @@ def judge_soak(run: SoakRun, policy: SoakPolicy) -> SoakVerdict:
     t = series.column("t_s")
     warmup_s = policy.warmup_fraction * run.elapsed_s
     judged_s = max(run.elapsed_s - warmup_s, 1e-9)
-    judged_h = judged_s / 3600.0
     judged = t >= warmup_s
     problems: list[str] = []
     notes: list[str] = []
     inconclusive: list[str] = []
-    growth = growth_fit(t[judged], series.column("rss_mb")[judged], confidence=policy.confidence)
     budget = policy.growth_mb_per_h
+    growth = growth_fit(t[judged], series.column("rss_mb")[judged], confidence=policy.confidence)
     if growth is None:
         inconclusive.append(
             f"too few memory samples after the warm-up ({int(judged.sum())}) to fit a growth"
             f" line; soak longer (at least {MIN_FIT_POINTS} intervals of"
             f" {policy.interval_s:g} s after {policy.warmup_fraction:.0%} warm-up)"
         )
-    elif growth.slope * judged_h < RESOLUTION_MB and growth.slope > budget:
-        notes.append(
-            f"memory grew {growth.slope * judged_h:.2g} MB over the judged"
-            f" {_minutes(judged_s)}, within the {RESOLUTION_MB:g} MB an allocator moves in"
-            f" steps: not judged as growth; a soak of {_minutes(_resolving_s(budget, policy))}"
-            f" resolves {budget:g} MB/h"
+    else:
+        _judge_growth(
+            "memory", growth, judged_s, run.elapsed_s, policy, problems, inconclusive, notes
         )
-    elif growth.low > budget and growth.low * judged_h >= RESOLUTION_MB:
-        problems.append(
-            f"memory grows {growth.slope:.3g} MB/h (CI {growth.low:.3g} to {growth.high:.3g}),"
-            f" over the budget of {budget:g} MB/h"
-        )
-    elif growth.slope > budget:
-        inconclusive.append(
-            f"memory may grow {growth.slope:.3g} MB/h (CI {_signed(growth.low)} to"
-            f" {_signed(growth.high)}): over the {budget:g} MB/h budget but not certainly;"
-            " soak longer"
-        )
-    elif max(growth.high, RESOLUTION_MB / judged_h) > budget:
-        floor = RESOLUTION_MB / judged_h
-        limit = max(growth.high, floor)
-        resolving = _resolving_s(budget, policy)
-        advice = (
-            f"; a soak of {_minutes(resolving)} can"
-            if floor >= growth.high and run.elapsed_s < resolving
-            else "; a longer or quieter soak narrows it"
-        )
-        notes.append(
-            f"a {_minutes(run.elapsed_s)} soak cannot rule out growth up to {limit:.3g} MB/h"
-            f" (budget {budget:g} MB/h){advice}"
+    heap = series.column("heap_mb")[judged]
+    heap_growth = None
+    if heap.size and not np.isnan(heap).any():
+        heap_growth = growth_fit(t[judged], heap, confidence=policy.confidence)
+    if heap_growth is not None:
+        _judge_growth(
+            "heap memory in use",
+            heap_growth,
+            judged_s,
+            run.elapsed_s,
+            policy,
+            problems,
+            inconclusive,
+            [],
         )
     error_rate = run.errors / run.calls if run.calls else 0.0
     if run.aborted:
@@ -514,6 +533,7 @@ def judge_soak(run: SoakRun, policy: SoakPolicy) -> SoakVerdict:
         problems=tuple(problems + inconclusive),
         notes=tuple(notes),
         growth=growth,
+        heap_growth=heap_growth,
         growth_budget=budget,
         judged_s=judged_s,
         error_rate=error_rate,
@@ -525,6 +545,52 @@ def judge_soak(run: SoakRun, policy: SoakPolicy) -> SoakVerdict:
         elapsed_s=run.elapsed_s,
         warmup_s=warmup_s,
     )
+
+
+def _judge_growth(
+    what: str,
+    growth: SlopeFit,
+    judged_s: float,
+    elapsed_s: float,
+    policy: SoakPolicy,
+    problems: list[str],
+    inconclusive: list[str],
+    notes: list[str],
+) -> None:
+    """One memory series against the growth budget (see the module docstring)."""
+    budget = policy.growth_mb_per_h
+    judged_h = judged_s / 3600.0
+    if growth.slope * judged_h < RESOLUTION_MB and growth.slope > budget:
+        notes.append(
+            f"{what} grew {growth.slope * judged_h:.2g} MB over the judged"
+            f" {_minutes(judged_s)}, within the {RESOLUTION_MB:g} MB an allocator moves in"
+            f" steps: not judged as growth; a soak of {_minutes(_resolving_s(budget, policy))}"
+            f" resolves {budget:g} MB/h"
+        )
+    elif growth.low > budget and growth.low * judged_h >= RESOLUTION_MB:
+        problems.append(
+            f"{what} grows {growth.slope:.3g} MB/h (CI {growth.low:.3g} to {growth.high:.3g}),"
+            f" over the budget of {budget:g} MB/h"
+        )
+    elif growth.slope > budget:
+        inconclusive.append(
+            f"{what} may grow {growth.slope:.3g} MB/h (CI {_signed(growth.low)} to"
+            f" {_signed(growth.high)}): over the {budget:g} MB/h budget but not certainly;"
+            " soak longer"
+        )
+    elif max(growth.high, RESOLUTION_MB / judged_h) > budget:
+        floor = RESOLUTION_MB / judged_h
+        limit = max(growth.high, floor)
+        resolving = _resolving_s(budget, policy)
+        advice = (
+            f"; a soak of {_minutes(resolving)} can"
+            if floor >= growth.high and elapsed_s < resolving
+            else "; a longer or quieter soak narrows it"
+        )
+        notes.append(
+            f"a {_minutes(elapsed_s)} soak cannot rule out growth up to {limit:.3g} MB/h"
+            f" (budget {budget:g} MB/h){advice}"
+        )
 
 
 def _resolving_s(budget_mb_per_h: float, policy: SoakPolicy) -> float:
