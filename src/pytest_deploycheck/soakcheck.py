@@ -106,11 +106,13 @@ def soak_check(
         notes.append(unavailable_note(meter.reason or "no energy counters"))
     status = {True: "PASS", False: "FAIL", None: "INCONCLUSIVE"}[verdict.passed]
     progress.finish(f"{status} {display}")
-    growth = verdict.growth
+    # The figure judged against the budget: the faster-growing of the two memory series.
+    slopes = [f.slope for f in (verdict.growth, verdict.heap_growth) if f is not None]
+    value = max(slopes) if slopes and math.isfinite(max(slopes)) else None
     return Check(
         name=name,
         metric="soak_memory_growth",
-        value=None if growth is None or not math.isfinite(growth.slope) else growth.slope,
+        value=value,
         unit="MB/h",
         budget=policy.growth_mb_per_h,
         passed=verdict.passed,
