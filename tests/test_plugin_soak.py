@@ -408,3 +408,26 @@ def test_progress_on_a_terminal_rewrites_one_status_line(pytester: pytest.Pytest
     assert final is not None, output
     assert re.search(r"test_user_soak_tty\.py \.", output[final.end() :])
     assert "release_candidate: True" in output
+
+
+def test_a_soak_on_a_benchmark_test_is_refused_at_collection(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml(
+        """
+        [tool.deploycheck]
+        target = "edge-a"
+        [[tool.deploycheck.devices]]
+        name = "edge-a"
+        """
+    )
+    pytester.makepyfile(
+        test_user_soak_bench="""
+        import pytest
+
+        @pytest.mark.soak(0.01)
+        def test_bench(benchmark):
+            benchmark(lambda: None)
+        """
+    )
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*test_bench: @soak calls the test body itself*benchmark*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED

@@ -207,6 +207,12 @@ def _check_budget_marker(metafunc: pytest.Metafunc, config: DeployConfig, name: 
 
     nodeid = metafunc.definition.nodeid
     request = budget_request(metafunc.definition, name, config)
+    if name == "soak" and "benchmark" in metafunc.fixturenames:
+        pytest.fail(
+            f"{nodeid}: @soak calls the test body itself, for minutes; it cannot soak a"
+            " pytest-benchmark test: drop the benchmark argument or the soak marker",
+            pytrace=False,
+        )
     model = request.options.get("model")
     if model is not None and model not in config.models:
         try:
