@@ -293,3 +293,24 @@ def test_an_unwritable_step_summary_is_reported_not_raised(tmp_path: Path) -> No
     assert problem is not None
     assert str(tmp_path / "missing" / "summary.md") in problem
     assert append_step_summary(tmp_path, "text") is not None  # a directory
+
+
+def test_identical_passing_rows_are_one_row_with_a_count() -> None:
+    def offline(nodeid: str, passed: bool = True) -> Check:
+        return check(
+            "offline",
+            metric="network_attempts",
+            value=0 if passed else 1,
+            unit="attempts",
+            budget=0,
+            passed=passed,
+            nodeid=nodeid,
+            extra={"display": "no network attempt" if passed else "1 blocked attempt"},
+        )
+
+    report = make_report([offline("a"), latency(), offline("b"), offline("c", passed=False)])
+
+    table = rows(readiness_markdown(report))
+
+    assert sum(1 for row in table if row.startswith("| offline (2 tests) |")) == 1
+    assert sum(1 for row in table if row.startswith("| offline |")) == 1  # the failure

@@ -63,7 +63,33 @@ def table_rows(checks: Sequence[Doc], report: Doc) -> list[tuple[Doc, Doc | None
     regressions = regressions_by_check(report)
     names = [str(c.get("name")) for c in checks]
     folded = {f"regression[{name}]" for name in names if name in regressions}
-    return [(c, regressions.get(n)) for c, n in zip(checks, names, strict=True) if n not in folded]
+    rows = [(c, regressions.get(n)) for c, n in zip(checks, names, strict=True) if n not in folded]
+    return _collapse_repeats(rows)
+
+
+def _collapse_repeats(rows: list[tuple[Doc, Doc | None]]) -> list[tuple[Doc, Doc | None]]:
+    """Identical passing rows once, named with their count, as in the terminal summary."""
+
+    def key(check: Doc, regression: Doc | None) -> tuple[str, ...] | None:
+        if regression is not None or check.get("status") != "PASS":
+            return None
+        return (str(check.get("name")), figure_text(check), budget_text(check))
+
+    counts: dict[tuple[str, ...], int] = {}
+    for row in rows:
+        found = key(*row)
+        if found is not None:
+            counts[found] = counts.get(found, 0) + 1
+    collapsed: list[tuple[Doc, Doc | None]] = []
+    shown: set[tuple[str, ...]] = set()
+    for check, regression in rows:
+        found = key(check, regression)
+        if found is None or counts[found] == 1:
+            collapsed.append((check, regression))
+        elif found not in shown:
+            shown.add(found)
+            collapsed.append(({**check, "name": f"{found[0]} ({counts[found]} tests)"}, None))
+    return collapsed
 
 
 def figure_text(check: Doc) -> str:
