@@ -146,8 +146,11 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
             "t_s,phase,rss_mb,calls,errors,p50_ms,p95_ms,max_ms,heap_mb"
         )
         rows = list(csv.DictReader(io.StringIO(text)))
-        assert len(rows) >= 6
-        assert {row["phase"] for row in rows} == {"warmup", "judged"}
+        assert rows  # how many depends on the machine's speed; what they hold does not
+        warmup_s = extra["warmup_s"]
+        assert all(
+            row["phase"] == ("warmup" if float(row["t_s"]) < warmup_s else "judged") for row in rows
+        )
         assert sum(int(row["calls"]) for row in rows) == extra["calls"]
         times = [float(row["t_s"]) for row in rows]
         assert times == sorted(times)

@@ -80,8 +80,9 @@ def test_a_full_soak_has_no_caveat_and_carries_its_time_series() -> None:
     assert check.extra["caveats"] == []
     assert check.extra["timeseries_columns"] == list(TIMESERIES_COLUMNS)
     rows = check.extra["timeseries"]
-    assert len(rows) >= 6
-    assert {row[1] for row in rows} == {"warmup", "judged"}
+    assert rows  # how many depends on the machine's speed; what they hold does not
+    warmup_s = check.extra["warmup_s"]
+    assert all(row[1] == ("warmup" if row[0] < warmup_s else "judged") for row in rows)
     assert sum(row[3] for row in rows) == check.extra["calls"]
     assert check.unit == "MB/h" and check.budget == 10
     assert check.provenance == "measured"
