@@ -231,3 +231,11 @@ def test_caveats_alone_are_no_release_candidate() -> None:
     assert verdict.release_candidate is False
     assert verdict.reasons == ("no deploy check ran",)
     assert verdict.caveats == ("roll back",)
+
+
+def test_count_repeats_keeps_first_seen_order_and_never_merges_unkeyed_items() -> None:
+    from pytest_deploycheck.verdict import count_repeats
+
+    items = ["a", "x", "a", "b", "x", "a"]
+    kept = count_repeats(items, lambda item: None if item == "x" else item)
+    assert kept == [("a", 3), ("x", 1), ("b", 1), ("x", 1)]

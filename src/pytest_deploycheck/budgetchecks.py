@@ -263,11 +263,8 @@ def _latency_result_check(
 
 def _notes(pinning: Pinning | None, result: LatencyResult) -> list[str]:
     """Caveats a reader must see beside the figure: emulation gaps and tracing."""
-    notes = []
-    requested = pinning.requested if pinning is not None else None
-    if pinning is not None and requested is not None:
-        short = pinning.applied is None or len(pinning.applied) < requested
-        notes += [pinning.note] if short else []
+    shortfall = pinning.shortfall if pinning is not None else ""
+    notes = [shortfall] if shortfall else []
     tracing = _tracing_note(result)
     return [*notes, tracing] if tracing else notes
 

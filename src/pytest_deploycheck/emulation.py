@@ -35,6 +35,14 @@ class Pinning:
     applied: list[int] | None
     note: str
 
+    @property
+    def shortfall(self) -> str:
+        """The note when the block ran on fewer CPUs than asked for, or unpinned; else ""."""
+        if self.requested is None:
+            return ""
+        short = self.applied is None or len(self.applied) < self.requested
+        return self.note if short else ""
+
 
 @contextmanager
 def pinned_to_cpus(count: int | None) -> Iterator[Pinning]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .verdict import format_value
+from .verdict import count_repeats, format_value
 
 NO_FIGURE = "—"
 STATUS_ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️", "INFO": "ℹ️"}  # noqa: RUF001
@@ -64,32 +64,18 @@ def table_rows(checks: Sequence[Doc], report: Doc) -> list[tuple[Doc, Doc | None
     names = [str(c.get("name")) for c in checks]
     folded = {f"regression[{name}]" for name in names if name in regressions}
     rows = [(c, regressions.get(n)) for c, n in zip(checks, names, strict=True) if n not in folded]
-    return _collapse_repeats(rows)
 
-
-def _collapse_repeats(rows: list[tuple[Doc, Doc | None]]) -> list[tuple[Doc, Doc | None]]:
-    """Identical passing rows once, named with their count, as in the terminal summary."""
-
-    def key(check: Doc, regression: Doc | None) -> tuple[str, ...] | None:
+    def same_passing_row(row: tuple[Doc, Doc | None]) -> tuple[str, ...] | None:
+        check, regression = row
         if regression is not None or check.get("status") != "PASS":
             return None
         return (str(check.get("name")), figure_text(check), budget_text(check))
 
-    counts: dict[tuple[str, ...], int] = {}
-    for row in rows:
-        found = key(*row)
-        if found is not None:
-            counts[found] = counts.get(found, 0) + 1
-    collapsed: list[tuple[Doc, Doc | None]] = []
-    shown: set[tuple[str, ...]] = set()
-    for check, regression in rows:
-        found = key(check, regression)
-        if found is None or counts[found] == 1:
-            collapsed.append((check, regression))
-        elif found not in shown:
-            shown.add(found)
-            collapsed.append(({**check, "name": f"{found[0]} ({counts[found]} tests)"}, None))
-    return collapsed
+    # Identical passing rows once, named with their count, as in the terminal summary.
+    return [
+        (({**row[0], "name": f"{row[0].get('name')} ({n} tests)"}, None) if n > 1 else row)
+        for row, n in count_repeats(rows, same_passing_row)
+    ]
 
 
 def figure_text(check: Doc) -> str:

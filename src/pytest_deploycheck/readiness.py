@@ -28,7 +28,7 @@ from .evidence import (
     write_evidence,
 )
 from .fitcheck import FitRequest, judge_fit
-from .verdict import Verdict, decide, format_value
+from .verdict import Verdict, count_repeats, decide, format_value
 
 if TYPE_CHECKING:
     from .baseline import Baseline
@@ -431,30 +431,16 @@ def _check_table(checks: Sequence[Check]) -> list[str]:
         )
         for c in checks
     ]
-    rows = _collapse_repeats(rows)
+    # Ten tests that each ran offline without a network attempt are one line (with a
+    # count); metrics.csv keeps every check.
+    rows = [
+        (f"{row[0]} ({n} tests)", *row[1:]) if n > 1 else row
+        for row, n in count_repeats(rows, lambda row: row if row[-1] == "PASS" else None)
+    ]
     if not rows:
         return []
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return [_aligned(row, widths) for row in rows]
-
-
-def _collapse_repeats(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """Identical passing rows once, with a count: ten tests that each ran offline
-    without a network attempt are one line (metrics.csv keeps every check)."""
-    counts: dict[tuple[str, ...], int] = {}
-    for row in rows:
-        if row[-1] == "PASS":
-            counts[row] = counts.get(row, 0) + 1
-    collapsed: list[tuple[str, ...]] = []
-    shown: set[tuple[str, ...]] = set()
-    for row in rows:
-        n = counts.get(row, 1)
-        if n == 1:
-            collapsed.append(row)
-        elif row not in shown:
-            shown.add(row)
-            collapsed.append((f"{row[0]} ({n} tests)", *row[1:]))
-    return collapsed
 
 
 def _aligned(row: Sequence[str], widths: Sequence[int]) -> str:

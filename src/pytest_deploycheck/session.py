@@ -162,6 +162,7 @@ class DeploySession:
     ) -> Check:
         config = self.settings.config
         request = budget_request(item, name, config)
+        sink = self.progress_sink(item.config, item.nodeid)
         if name == "soak":
             from .soakcheck import SoakCap, soak_check
 
@@ -171,10 +172,9 @@ class DeploySession:
                 budgets=config.budgets,
                 device=self.target_device,
                 cap=SoakCap(self.settings.soak_max_minutes, self.settings.soak_cap_source),
-                sink=self.progress_sink(item.config, item.nodeid),
+                sink=sink,
                 label=item.name,
             )
-        sink = self.progress_sink(item.config, item.nodeid)
         if name == "latency_under":
             return budgetchecks.latency_check(
                 request,

@@ -39,15 +39,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .memory import current_rss_bytes, heap_in_use_bytes
+from .memory import MB, current_rss_bytes, heap_in_use_bytes
 
 FloatArray = npt.NDArray[np.float64]
-MB = 1e6
 BLOCKS = 30
 MIN_FIT_POINTS = 6
 DRIFT_WINDOW = 0.2
@@ -129,25 +129,13 @@ def theil_sen(
     slopes = np.sort((ys[j] - ys[i])[usable] / dx[usable])
     pairs = slopes.size
     slope = float(np.median(slopes))
-    z = _normal_quantile(0.5 + confidence / 2.0)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
     spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
     lower_rank = math.floor((pairs - spread) / 2.0)
     upper_rank = math.ceil((pairs + spread) / 2.0)
     low = float(slopes[lower_rank]) if lower_rank >= 0 else -math.inf
     high = float(slopes[upper_rank]) if upper_rank < pairs else math.inf
     return SlopeFit(slope, low, high, n)
-
-
-def _normal_quantile(p: float) -> float:
-    """The standard normal quantile by bisection on erfc: exact enough, no scipy."""
-    low, high = -10.0, 10.0
-    for _ in range(100):
-        middle = (low + high) / 2.0
-        if 0.5 * math.erfc(-middle / math.sqrt(2.0)) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2.0
 
 
 def block_medians(
@@ -177,8 +165,7 @@ def growth_fit(
     if t.size < MIN_FIT_POINTS or float(t[-1] - t[0]) <= 0:
         return None
     bt, bv = block_medians(t, rss, blocks)
-    fit = theil_sen(bt / 3600.0, bv, confidence=confidence)
-    return fit
+    return theil_sen(bt / 3600.0, bv, confidence=confidence)
 
 
 @dataclass
@@ -410,7 +397,7 @@ class SoakVerdict:
         elif self.growth.slope * self.judged_s / 3600.0 < RESOLUTION_MB and self.growth.slope > 0:
             grown = self.growth.slope * self.judged_s / 3600.0
             growth = (
-                f"grew {grown:.2g} MB in {_minutes(self.judged_s)}"
+                f"grew {grown:.2g} MB in {minutes_text(self.judged_s)}"
                 f" (under the {RESOLUTION_MB:g} MB resolution)"
             )
         else:
@@ -420,9 +407,9 @@ class SoakVerdict:
             )
         if self.heap_growth is not None:
             growth += f"; heap in use {_signed(self.heap_growth.slope)} MB/h"
-        ran = _minutes(self.elapsed_s)
+        ran = minutes_text(self.elapsed_s)
         if configured_s is not None and self.elapsed_s < configured_s * 0.99:
-            ran += f" of {_minutes(configured_s)}"
+            ran += f" of {minutes_text(configured_s)}"
         drift = "" if self.drift_pct is None else f", p50 drift {self.drift_pct:+.0f}%"
         return (
             f"{growth} over {ran}, {self.calls:,} calls,"
@@ -465,7 +452,8 @@ def _signed(value: float) -> str:
     return f"{value:+.3g}"
 
 
-def _minutes(seconds: float) -> str:
+def minutes_text(seconds: float) -> str:
+    """``42 s`` under a minute, ``7.5 min`` beyond: how long a soak ran or should."""
     return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
 
 
@@ -563,8 +551,8 @@ def _judge_growth(
     if growth.slope * judged_h < RESOLUTION_MB and growth.slope > budget:
         notes.append(
             f"{what} grew {growth.slope * judged_h:.2g} MB over the judged"
-            f" {_minutes(judged_s)}, within the {RESOLUTION_MB:g} MB an allocator moves in"
-            f" steps: not judged as growth; a soak of {_minutes(_resolving_s(budget, policy))}"
+            f" {minutes_text(judged_s)}, within the {RESOLUTION_MB:g} MB an allocator moves in"
+            f" steps: not judged as growth; a soak of {minutes_text(_resolving_s(budget, policy))}"
             f" resolves {budget:g} MB/h"
         )
     elif growth.low > budget and growth.low * judged_h >= RESOLUTION_MB:
@@ -583,12 +571,12 @@ def _judge_growth(
         limit = max(growth.high, floor)
         resolving = _resolving_s(budget, policy)
         advice = (
-            f"; a soak of {_minutes(resolving)} can"
+            f"; a soak of {minutes_text(resolving)} can"
             if floor >= growth.high and elapsed_s < resolving
             else "; a longer or quieter soak narrows it"
         )
         notes.append(
-            f"a {_minutes(elapsed_s)} soak cannot rule out growth up to {limit:.3g} MB/h"
+            f"a {minutes_text(elapsed_s)} soak cannot rule out growth up to {limit:.3g} MB/h"
             f" (budget {budget:g} MB/h){advice}"
         )
 

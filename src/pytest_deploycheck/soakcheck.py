@@ -24,6 +24,7 @@ from .soak import (
     SoakSeries,
     growth_fit,
     judge_soak,
+    minutes_text,
     run_soak,
 )
 
@@ -86,16 +87,15 @@ def soak_check(
     notes = list(verdict.notes)
     caveats = []
     if policy.shortened:
+        asked = minutes_text(policy.configured_s or 0)
         caveat = (
-            f"{name} ran {_minutes(verdict.elapsed_s)} of the {_minutes(policy.configured_s or 0)}"
+            f"{name} ran {minutes_text(verdict.elapsed_s)} of the {asked}"
             f" its marker asks for ({cap.source}); run it in full before calling the device"
             " ready (--deploy-soak-minutes=full)"
         )
         caveats.append(caveat)
-    pinned = pinning.applied
-    short = pinned is None or (device is not None and len(pinned) < (device.cpus or 0))
-    if pinning.note and short:
-        notes.append(pinning.note)
+    if pinning.shortfall:
+        notes.append(pinning.shortfall)
     energy_extra = None
     if energy is not None and run.calls:
         energy_extra = energy.as_dict(run.calls)
@@ -104,12 +104,10 @@ def soak_check(
             notes.append(judge_power(energy.watts, None, device.power_w)[1])
     else:
         notes.append(unavailable_note(meter.reason or "no energy counters"))
-    status = {True: "PASS", False: "FAIL", None: "INCONCLUSIVE"}[verdict.passed]
-    progress.finish(f"{status} {display}")
     # The figure judged against the budget: the faster-growing of the two memory series.
     slopes = [f.slope for f in (verdict.growth, verdict.heap_growth) if f is not None]
     value = max(slopes) if slopes and math.isfinite(max(slopes)) else None
-    return Check(
+    check = Check(
         name=name,
         metric="soak_memory_growth",
         value=value,
@@ -136,12 +134,14 @@ def soak_check(
             "caveats": caveats,
         },
     )
+    progress.finish(f"{check.status} {display}")
+    return check
 
 
 def _start_text(policy: SoakPolicy, cap: SoakCap) -> str:
-    text = f"running for {_minutes(policy.duration_s)}"
+    text = f"running for {minutes_text(policy.duration_s)}"
     if policy.shortened:
-        text += f" (marker: {_minutes(policy.configured_s or 0)}; capped by {cap.source})"
+        text += f" (marker: {minutes_text(policy.configured_s or 0)}; capped by {cap.source})"
     return text
 
 
@@ -164,7 +164,3 @@ def _progress_callback(
         progress.update(elapsed_s, text)
 
     return on_interval
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
