@@ -170,7 +170,7 @@ def main() -> int:
             ["bare interpreter (python -c, nothing imported)", f"{bare_mb:.1f}"],
             ["harness_mb (pytest start-up, excluded)", figure("harness_mb")],
             ["model_mb (peak - before the test's setup)", figure("model_mb")],
-            ["process_peak_mb (child's ru_maxrss)", figure("process_peak_mb")],
+            ["process_peak_mb (child's VmHWM)", figure("process_peak_mb")],
         ],
     )
     print()

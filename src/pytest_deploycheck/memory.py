@@ -9,7 +9,8 @@ points and the kernel's high-water mark at the end:
 - ``harness``: after pytest and its plugins started, before collection (excluded:
   a device runs no test framework);
 - ``before_setup``: just before the test's fixtures are set up;
-- ``peak``: the process's peak resident set size (``ru_maxrss``).
+- ``peak``: the process's own peak resident set size (``VmHWM`` on Linux, ``ru_maxrss``
+  elsewhere).
 
 The reported footprint is ``interpreter + (peak - harness)``: the interpreter plus
 everything the test module, its fixtures and its body loaded and touched -- runtime,
@@ -66,7 +67,9 @@ class MemoryResult:
             "interpreter_mb": round(self.interpreter_mb, 3),
             "harness_mb": round(self.harness_mb, 3),
             "repeat": self.repeat,
-            "method": "child process peak RSS (ru_maxrss) minus test-harness start-up",
+            "method": (
+                "child process peak RSS (VmHWM; ru_maxrss off Linux) minus test-harness start-up"
+            ),
         }
 
 
@@ -203,7 +206,17 @@ def _load_mallinfo2() -> Any:
 
 
 def peak_rss_bytes() -> int:
-    """The process's high-water resident set size, as the kernel keeps it."""
+    """The process's own high-water resident set size, as the kernel keeps it.
+
+    On Linux this is ``VmHWM`` from ``/proc/self/status``.  ``getrusage``'s
+    ``ru_maxrss`` would be wrong there for a measuring child: exec carries the
+    high-water mark of the image it replaced over, and a child spawned with vfork (as
+    ``subprocess`` does) replaced its parent's, so a child of a 500 MB pytest process
+    reported 490 MB while its own peak was 14 MB.
+    """
+    hwm = _status_kib(b"VmHWM:")
+    if hwm is not None:
+        return hwm * 1024
     try:
         import resource
     except ImportError:  # Windows
@@ -213,6 +226,18 @@ def peak_rss_bytes() -> int:
         return int(getattr(info, "peak_wset", info.rss))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _status_kib(field: bytes) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (the kernel's kB are KiB); None elsewhere."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def write_probe(path: Path, data: Mapping[str, Any]) -> None:
