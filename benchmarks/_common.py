@@ -117,7 +117,7 @@ def p50_ms(samples_ns: Sequence[int]) -> float:
 
 def percentile_ms(samples_ns: Sequence[int], percentile: float) -> float:
     """The plugin's own nearest-rank estimator, in ms, so both sides are read alike."""
-    from pytest_deploycheck.stats import percentile_nearest_rank
+    from pytest_deploycheck.measure.stats import percentile_nearest_rank
 
     return percentile_nearest_rank(samples_ns, percentile) / 1e6
 

@@ -4,7 +4,7 @@ Imported by the benchmark scripts, by the pytest test files they generate and by
 standalone script that ``bench_memory_accuracy.py`` runs under ``/usr/bin/time``, so
 all of them build the session with exactly the same settings: 1 intra-op thread, 1
 inter-op thread, sequential execution, all graph optimizations (what
-``pytest_deploycheck.runtime.SessionSettings(intra_op_threads=1)`` builds).
+``pytest_deploycheck.measure.runtime.SessionSettings(intra_op_threads=1)`` builds).
 
 Only numpy and onnxruntime are imported here, never the plugin: the standalone memory
 script must not pay for pytest or pytest-deploycheck.

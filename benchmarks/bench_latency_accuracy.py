@@ -7,7 +7,7 @@ What it measures
     in the same process, with the same session, the same feeds, the same warm-up (10
     calls) and the same sample count.  The plugin's figure is taken two ways:
 
-    - in process: ``pytest_deploycheck.latency.measure_latency(workload, budget,
+    - in process: ``pytest_deploycheck.measure.latency.measure_latency(workload, budget,
       SamplingPolicy(...))`` with ``workload = lambda: session.run(None, feeds)``, in
       this script's process, against the bare loop on the same session;
     - end to end: a real ``python -m pytest -p no:cacheprovider`` run of a generated
@@ -74,7 +74,7 @@ from _common import (
 )
 from _workload import make_feeds, open_session
 
-from pytest_deploycheck.latency import SamplingPolicy, measure_latency
+from pytest_deploycheck.measure.latency import SamplingPolicy, measure_latency
 
 WARMUP = 10
 BUDGET_MS = 60_000.0  # far above any call: the run always settles "pass" at n samples

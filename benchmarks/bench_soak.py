@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SMALL, build_model
 from _workload import make_feeds, open_session
 
-from pytest_deploycheck.soak import SoakPolicy, judge_soak, run_soak
+from pytest_deploycheck.measure.soak import SoakPolicy, judge_soak, run_soak
 
 ROUND_S = 10.0
 ROUNDS = 5

@@ -24,7 +24,7 @@ What it measures
 
     Also printed, as a diagnostic: ``measure_latency`` with the full ``gc.collect()`` it
     runs before timing replaced by a young-generation ``gc.collect(1)`` (the ``gc`` name
-    inside ``pytest_deploycheck.latency`` is patched in this process only), and what one
+    inside ``pytest_deploycheck.measure.latency`` is patched in this process only), and what one
     full collection costs here: it is most of the plugin's time on a fast verdict.
 
 How
@@ -70,8 +70,8 @@ from _common import (
 )
 from _workload import make_feeds, open_session
 
-from pytest_deploycheck import latency
-from pytest_deploycheck.latency import LatencyResult, SamplingPolicy, measure_latency
+from pytest_deploycheck.measure import latency
+from pytest_deploycheck.measure.latency import LatencyResult, SamplingPolicy, measure_latency
 
 FIXED_ITERATIONS = 1000
 BUDGET_FACTOR = 100
@@ -100,7 +100,7 @@ def timed(action: Callable[[], object]) -> tuple[float, object]:
 def young_generations_only() -> Iterator[None]:
     """Diagnostic: the plugin's ``gc.collect()`` before timing made a young-generation one.
 
-    Patches the ``gc`` name inside ``pytest_deploycheck.latency`` of this process only;
+    Patches the ``gc`` name inside ``pytest_deploycheck.measure.latency`` of this process only;
     nothing on disk changes.
     """
     real = latency.gc

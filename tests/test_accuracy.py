@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_deploycheck import checks
-from pytest_deploycheck.accuracy import (
+from pytest_deploycheck.checks import record as checks
+from pytest_deploycheck.checks.accuracy import (
     AccuracyComparison,
     FailureCase,
     assert_accuracy_drop,
@@ -29,8 +29,8 @@ from pytest_deploycheck.accuracy import (
     mcnemar_exact_p,
     top_confidence,
 )
-from pytest_deploycheck.checks import CheckRecorder, recording
-from pytest_deploycheck.evidence import FAILURE_CASES_KEY
+from pytest_deploycheck.checks.record import CheckRecorder, recording
+from pytest_deploycheck.report.evidence import FAILURE_CASES_KEY
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
@@ -633,7 +633,7 @@ def test_bad_arguments_are_one_line_value_errors(kwargs: dict[str, Any], message
 
 
 def test_a_deploy_model_end_to_end() -> None:
-    from pytest_deploycheck.runtime import SessionSettings, load_model
+    from pytest_deploycheck.measure.runtime import SessionSettings, load_model
 
     models = EXAMPLE / "models"
     baseline = load_model("fp32", models / "classifier_fp32.onnx", SessionSettings())

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_deploycheck.baseline import (
+from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.verdict.baseline import (
     BASELINE_SCHEMA,
     BASELINE_VERSION,
     Baseline,
@@ -24,7 +25,6 @@ from pytest_deploycheck.baseline import (
     parse_baseline,
     save_baseline,
 )
-from pytest_deploycheck.checks import Check
 
 NODE = "tests/test_model.py::test_fast"
 

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from pytest_deploycheck import cold_start_under, latency_under, memory_under, throughput_over
-from pytest_deploycheck.budgets import (
+from pytest_deploycheck.config.schema import Budgets
+from pytest_deploycheck.markers_table import (
     BUDGET_MARKERS,
     COLD_START,
     LATENCY,
@@ -16,7 +17,6 @@ from pytest_deploycheck.budgets import (
     BudgetMarkerError,
     parse_budget_marker,
 )
-from pytest_deploycheck.config import Budgets
 
 CONFIGURED = Budgets(
     latency_ms=50.0,
@@ -108,7 +108,7 @@ def test_without_config_defaults_the_budget_is_left_open() -> None:
 
 
 def test_cold_start_drop_cache_is_a_flag() -> None:
-    from pytest_deploycheck.budgets import COLD_START
+    from pytest_deploycheck.markers_table import COLD_START
 
     assert parse_budget_marker(COLD_START, (500,), {}, None)["drop_cache"] is True
     assert (

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from pytest_deploycheck.checks import (
+from pytest_deploycheck.checks.record import (
     Check,
     CheckRecorder,
     current_recorder,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck import _coldstart_child, coldstart, pagecache
-from pytest_deploycheck.coldstart import (
+from pytest_deploycheck.measure import _coldstart_child, coldstart, pagecache
+from pytest_deploycheck.measure.coldstart import (
     ColdStartError,
     ColdStartResult,
     ColdStartRun,
     measure_cold_start,
 )
-from pytest_deploycheck.runtime import SessionSettings
+from pytest_deploycheck.measure.runtime import SessionSettings
 
 MODELS = Path(__file__).parent / "models"
 TINY = MODELS / "tiny_linear.onnx"
@@ -263,7 +263,7 @@ def test_cache_summaries(
 
 def test_importing_the_parent_modules_stays_cheap() -> None:
     code = (
-        "import sys, pytest_deploycheck.coldstart, pytest_deploycheck.emulation;"
+        "import sys, pytest_deploycheck.measure.coldstart, pytest_deploycheck.measure.pinning;"
         " print(sorted(m for m in ('numpy', 'onnxruntime') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

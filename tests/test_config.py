@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_deploycheck.config import (
+from pytest_deploycheck.config.schema import (
     DEFAULT_EVIDENCE_DIR,
     VALID_KEYS,
     Budgets,

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_deploycheck.config import Device, ModelSpec
-from pytest_deploycheck.devicefit import (
+from pytest_deploycheck.checks.fit import (
     CONSTRAINTS,
     FitResult,
     Needs,
@@ -18,6 +17,7 @@ from pytest_deploycheck.devicefit import (
     combined_needs,
     fit_table,
 )
+from pytest_deploycheck.config.schema import Device, ModelSpec
 
 EDGE_A = Device("edge-a", memory_mb=512, power_w=8, offline=True, price_usd=60)
 EDGE_B = Device("edge-b", memory_mb=2048, power_w=15, offline=False, price_usd=90)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from pytest_deploycheck import emulation
-from pytest_deploycheck.emulation import Pinning, latency_estimate_ms, pinned_to_cpus
+from pytest_deploycheck.measure import pinning as emulation
+from pytest_deploycheck.measure.pinning import Pinning, latency_estimate_ms, pinned_to_cpus
 
 needs_affinity = pytest.mark.skipif(
     not hasattr(psutil.Process, "cpu_affinity"), reason="psutil has no cpu_affinity here"

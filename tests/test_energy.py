@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_deploycheck.energy import (
+from pytest_deploycheck.measure.energy import (
     EnergyCounterError,
     EnergyMeter,
     EnergyReading,

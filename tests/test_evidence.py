@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck import evidence
-from pytest_deploycheck.checks import Check
-from pytest_deploycheck.evidence import (
+from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.report import evidence
+from pytest_deploycheck.report.evidence import (
     METRICS_COLUMNS,
     METRICS_FILE,
     REPORT_FILE,
@@ -267,7 +267,7 @@ def test_package_versions_reads_installed_versions() -> None:
 def test_package_versions_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "from pytest_deploycheck.evidence import package_versions\n"
+        "from pytest_deploycheck.report.evidence import package_versions\n"
         "versions = package_versions()\n"
         "assert versions['numpy'] and versions['onnxruntime'], versions\n"
         "heavy = sorted({'numpy', 'onnxruntime'} & set(sys.modules))\n"

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.config import DeployConfig, Device, ModelSpec
-from pytest_deploycheck.fitcheck import (
+from pytest_deploycheck.checks.fitmarker import (
     HELP,
     SIGNATURE,
     FitRequest,
@@ -17,6 +16,7 @@ from pytest_deploycheck.fitcheck import (
     marker_problem,
     parse_fit_marker,
 )
+from pytest_deploycheck.config.schema import DeployConfig, Device, ModelSpec
 
 EDGE_A = Device("edge-a", memory_mb=512, power_w=8, offline=True, price_usd=60)
 EDGE_B = Device("edge-b", memory_mb=2048, power_w=15, offline=False, price_usd=90)

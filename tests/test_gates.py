@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_deploycheck.baseline import Baseline, build_baseline, parse_baseline
-from pytest_deploycheck.checks import Check
-from pytest_deploycheck.gates import (
+from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.measure.stats import percentile_nearest_rank
+from pytest_deploycheck.verdict.baseline import Baseline, build_baseline, parse_baseline
+from pytest_deploycheck.verdict.gates import (
     ENVIRONMENT_CHECK,
     MIN_SAMPLES_FOR_TEST,
     Tolerances,
@@ -29,7 +30,6 @@ from pytest_deploycheck.gates import (
     mann_whitney_greater,
     tail_exceedance_greater,
 )
-from pytest_deploycheck.stats import percentile_nearest_rank
 
 NODE = "tests/test_model.py::test_fast"
 SEEDS = range(20)

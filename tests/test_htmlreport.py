@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.checks import Check
-from pytest_deploycheck.htmlreport import (
+from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.report.html import (
     BASELINE_COLOUR,
     MAX_CURVE_POINTS,
     kept_ranks,
@@ -21,8 +21,8 @@ from pytest_deploycheck.htmlreport import (
     log_ticks,
     render_html,
 )
-from pytest_deploycheck.readiness import fit_groups
-from pytest_deploycheck.verdict import decide
+from pytest_deploycheck.verdict.decide import decide
+from pytest_deploycheck.verdict.run import fit_groups
 
 EVIL = 'evil|<script>alert("x")</script>'
 VOID_TAGS = {"meta", "br", "hr", "img", "input", "link", "col", "wbr"}

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pytest_deploycheck.latency import (
+from pytest_deploycheck.measure.latency import (
     LatencyResult,
     SamplingPolicy,
     budget_for_throughput,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pytest_deploycheck.checks import Check
-from pytest_deploycheck.mdreport import append_step_summary, readiness_markdown
-from pytest_deploycheck.readiness import fit_groups
-from pytest_deploycheck.verdict import decide
+from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.report.markdown import append_step_summary, readiness_markdown
+from pytest_deploycheck.verdict.decide import decide
+from pytest_deploycheck.verdict.run import fit_groups
 
 DEVICES = ("edge-a", "edge-c")
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pytest_deploycheck.memory import current_rss_bytes, peak_rss_bytes
+from pytest_deploycheck.measure.memory import current_rss_bytes, peak_rss_bytes
 
 PARENT_BYTES = 300_000_000
 
@@ -21,7 +21,7 @@ def test_a_child_reports_its_own_peak_not_its_parents() -> None:
     # subprocess spawns with vfork: getrusage's ru_maxrss in the child would carry this
     # process's high-water mark over the exec.
     held = bytearray(PARENT_BYTES)
-    code = "from pytest_deploycheck.memory import peak_rss_bytes; print(peak_rss_bytes())"
+    code = "from pytest_deploycheck.measure.memory import peak_rss_bytes; print(peak_rss_bytes())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     del held
     assert int(out.stdout) < PARENT_BYTES / 2

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pytest_deploycheck import fitcheck, offlinecheck
-from pytest_deploycheck.budgets import BUDGET_MARKERS
-from pytest_deploycheck.names import HELP_LINES, MARKER_NAMES
+from pytest_deploycheck.checks import fitmarker as fitcheck
+from pytest_deploycheck.checks import offline as offlinecheck
+from pytest_deploycheck.config.names import HELP_LINES, MARKER_NAMES
+from pytest_deploycheck.markers_table import BUDGET_MARKERS
 
 
 def test_help_lines_are_generated_from_the_implementations() -> None:

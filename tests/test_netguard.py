@@ -22,8 +22,8 @@ from socket import getaddrinfo as held_getaddrinfo
 
 import pytest
 
-from pytest_deploycheck import netguard as offline
-from pytest_deploycheck.netguard import (
+from pytest_deploycheck.measure import netguard as offline
+from pytest_deploycheck.measure.netguard import (
     ENV_OFFLINE,
     ENV_OFFLINE_LOG,
     Attempt,

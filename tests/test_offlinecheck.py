@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.netguard import Attempt
-from pytest_deploycheck.offlinecheck import (
+from pytest_deploycheck.checks.offline import (
     SIGNATURE,
     OfflineMarkerError,
     OfflineRequest,
@@ -15,7 +14,8 @@ from pytest_deploycheck.offlinecheck import (
     offline_check,
     parse_offline_marker,
 )
-from pytest_deploycheck.verdict import decide
+from pytest_deploycheck.measure.netguard import Attempt
+from pytest_deploycheck.verdict.decide import decide
 
 VALID_POLICY = "expected True, False or a list of port numbers 1-65535"
 

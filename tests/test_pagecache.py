@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck import pagecache
-from pytest_deploycheck.pagecache import (
+from pytest_deploycheck.measure import pagecache
+from pytest_deploycheck.measure.pagecache import (
     ADVISE_METHOD,
     MEMORY_REASONS,
     NO_METHOD,
@@ -148,7 +148,7 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
 
 def test_importing_the_module_stays_light() -> None:
     code = (
-        "import sys, pytest_deploycheck.pagecache;"
+        "import sys, pytest_deploycheck.measure.pagecache;"
         " print(sorted(m for m in ('numpy', 'pytest', 'ctypes') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

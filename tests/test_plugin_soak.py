@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.evidence import TIMESERIES_COLUMNS
+from pytest_deploycheck.report.evidence import TIMESERIES_COLUMNS
 
 CONFIG = """
 [tool.deploycheck]

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pytest_deploycheck.progress import (
+from pytest_deploycheck.measure.progress import (
     LOG_EVERY_S,
     TTY_EVERY_S,
     NullSink,

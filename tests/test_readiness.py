@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.checks import Check
-from pytest_deploycheck.config import DeployConfig, Device, ModelSpec
-from pytest_deploycheck.fitcheck import FitRequest, judge_fit
-from pytest_deploycheck.readiness import FitGroup, ReadinessRun, fit_groups, summary_lines
+from pytest_deploycheck.checks.fitmarker import FitRequest, judge_fit
+from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.config.schema import DeployConfig, Device, ModelSpec
+from pytest_deploycheck.verdict.run import FitGroup, ReadinessRun, fit_groups, summary_lines
 
 EDGE_A = Device("edge-a", memory_mb=512, power_w=8, offline=True, price_usd=60)
 EDGE_B = Device("edge-b", memory_mb=2048, power_w=15, offline=False, price_usd=90)

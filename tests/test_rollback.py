@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.baseline import Baseline
-from pytest_deploycheck.checks import Check
-from pytest_deploycheck.config import parse_config
-from pytest_deploycheck.rollback import file_sha256, model_records, rollback_check
-from pytest_deploycheck.verdict import decide
+from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.config.schema import parse_config
+from pytest_deploycheck.verdict.baseline import Baseline
+from pytest_deploycheck.verdict.decide import decide
+from pytest_deploycheck.verdict.rollback import file_sha256, model_records, rollback_check
 
 CREATED = "2024-06-01T12:00:00+00:00"
 WHERE = f"release.json (edge, {CREATED})"

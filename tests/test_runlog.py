@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.runlog import RUN_LOG_FILE, run_log
+from pytest_deploycheck.report.runlog import RUN_LOG_FILE, run_log
 
 STARTED = 1_700_000_000.0  # 2023-11-14T22:13:20+00:00
 

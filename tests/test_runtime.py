@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_deploycheck import runtime
-from pytest_deploycheck.config import Device
-from pytest_deploycheck.runtime import (
+from pytest_deploycheck.config.schema import Device
+from pytest_deploycheck.measure import runtime
+from pytest_deploycheck.measure.runtime import (
     DeployModel,
     ModelCache,
     ModelInputError,

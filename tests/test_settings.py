@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.config import ConfigError
-from pytest_deploycheck.settings import ENV_CONFIG, ENV_TARGET, Settings, resolve_settings
+from pytest_deploycheck.config.schema import ConfigError
+from pytest_deploycheck.config.settings import ENV_CONFIG, ENV_TARGET, Settings, resolve_settings
 
 DEVICES = """
 [[tool.deploycheck.devices]]

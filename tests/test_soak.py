@@ -17,7 +17,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from pytest_deploycheck.soak import (
+from pytest_deploycheck.measure.soak import (
     ABORT_AFTER_FAILURES,
     MAX_ERROR_EXAMPLES,
     MIN_FIT_POINTS,
@@ -616,7 +616,7 @@ def test_without_a_heap_figure_only_the_resident_set_is_judged() -> None:
 
 
 def test_the_heap_figure_counts_bytes_the_allocator_handed_out() -> None:
-    from pytest_deploycheck.memory import heap_in_use_bytes
+    from pytest_deploycheck.measure.memory import heap_in_use_bytes
 
     before = heap_in_use_bytes()
     if before is None:

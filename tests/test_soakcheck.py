@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck.budgets import SOAK, parse_budget_marker
-from pytest_deploycheck.config import Budgets, Device
-from pytest_deploycheck.evidence import TIMESERIES_COLUMNS, timeseries_file_name
-from pytest_deploycheck.soakcheck import SoakCap, soak_check, soak_policy
+from pytest_deploycheck.checks.soak import SoakCap, soak_check, soak_policy
+from pytest_deploycheck.config.schema import Budgets, Device
+from pytest_deploycheck.markers_table import SOAK, parse_budget_marker
+from pytest_deploycheck.report.evidence import TIMESERIES_COLUMNS, timeseries_file_name
 
 SHORT = 0.01  # minutes: 0.6 s of real soaking
 
@@ -109,7 +109,7 @@ def test_energy_per_inference_is_measured_from_rapl_counters(
     (zone / "name").write_text("package-0\n")
     (zone / "max_energy_range_uj").write_text("262143328850\n")
     (zone / "energy_uj").write_text("5000\n")
-    from pytest_deploycheck import energy
+    from pytest_deploycheck.measure import energy
 
     original = energy._read_text
     readings = iter(range(5000, 10**9, 1000))

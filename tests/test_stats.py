@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pytest_deploycheck.stats import (
+from pytest_deploycheck.measure.stats import (
     binom_cdf,
     binom_sf,
     boundary_error_rates,

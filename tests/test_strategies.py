@@ -14,7 +14,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from pytest_deploycheck import strategies
-from pytest_deploycheck.runtime import DeployModel, SessionSettings, load_model
+from pytest_deploycheck.measure.runtime import DeployModel, SessionSettings, load_model
 from pytest_deploycheck.strategies import feeds, perturbed
 
 MODELS = Path(__file__).parent / "models"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_deploycheck.units import (
+from pytest_deploycheck.config.units import (
     DURATION_UNITS_MS,
     SIZE_UNITS_MB,
     UnitError,

@@ -10,9 +10,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .accuracy import assert_accuracy_drop
-    from .checks import Check, record_check
-    from .config import ConfigError, DeployConfig, Device, ModelSpec
+    from .checks.accuracy import assert_accuracy_drop
+    from .checks.record import Check, record_check
+    from .config.schema import ConfigError, DeployConfig, Device, ModelSpec
     from .markers import (
         cold_start_under,
         latency_under,
@@ -23,13 +23,13 @@ if TYPE_CHECKING:
     )
 
 _PUBLIC = {
-    "Check": "checks",
-    "record_check": "checks",
-    "ConfigError": "config",
-    "DeployConfig": "config",
-    "Device": "config",
-    "ModelSpec": "config",
-    "assert_accuracy_drop": "accuracy",
+    "Check": "checks.record",
+    "record_check": "checks.record",
+    "ConfigError": "config.schema",
+    "DeployConfig": "config.schema",
+    "Device": "config.schema",
+    "ModelSpec": "config.schema",
+    "assert_accuracy_drop": "checks.accuracy",
     "cold_start_under": "markers",
     "latency_under": "markers",
     "memory_under": "markers",

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from .budgets import COLD_START, LATENCY, MEMORY, SOAK, THROUGHPUT, BudgetMarker
+from .markers_table import COLD_START, LATENCY, MEMORY, SOAK, THROUGHPUT, BudgetMarker
 
 
 def _mark(marker: BudgetMarker, budget: Any, options: dict[str, Any]) -> pytest.MarkDecorator:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .names import ENV_CONFIG, ENV_TARGET, HELP_LINES, MARKER_NAMES
+from .config.names import ENV_CONFIG, ENV_TARGET, HELP_LINES, MARKER_NAMES
 
 if TYPE_CHECKING:
-    from .config import DeployConfig, Device
+    from .config.schema import DeployConfig, Device
     from .session import DeploySession
 
 GROUP = "deploycheck"
@@ -48,8 +48,8 @@ SOAK_MINUTES_HELP = (
 NO_SUMMARY_HELP = "Do not print the deploy readiness section (evidence files are still written)"
 
 if TYPE_CHECKING:
-    from .modelset import ModelSet
-    from .runtime import DeployModel
+    from .checks.models import ModelSet
+    from .measure.runtime import DeployModel
 
 MARKERS = HELP_LINES
 DEPLOY_MARKERS = frozenset(MARKER_NAMES)
@@ -81,8 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _may_be_configured(config):
         config.stash[STATE_KEY] = None
         return
-    from .config import ConfigError
-    from .settings import resolve_settings
+    from .config.schema import ConfigError
+    from .config.settings import resolve_settings
 
     try:
         settings = resolve_settings(
@@ -178,7 +178,7 @@ def _parametrize_devices(metafunc: pytest.Metafunc, config: DeployConfig) -> Non
     where = f"{metafunc.definition.nodeid}: @pytest.mark.device_fit"
     if "deploy_device" not in metafunc.fixturenames:
         pytest.fail(f"{where} needs the test to take the deploy_device argument", pytrace=False)
-    from . import fitcheck
+    from .checks import fitmarker as fitcheck
 
     problem = fitcheck.marker_problem(marker.args, marker.kwargs, config)
     if problem:
@@ -189,7 +189,7 @@ def _parametrize_devices(metafunc: pytest.Metafunc, config: DeployConfig) -> Non
 
 
 def _check_offline_marker(metafunc: pytest.Metafunc) -> None:
-    from .offlinecheck import OfflineMarkerError, parse_offline_marker
+    from .checks.offline import OfflineMarkerError, parse_offline_marker
 
     marker = metafunc.definition.get_closest_marker("offline")
     assert marker is not None
@@ -202,7 +202,7 @@ def _check_offline_marker(metafunc: pytest.Metafunc) -> None:
 
 
 def _check_budget_marker(metafunc: pytest.Metafunc, config: DeployConfig, name: str) -> None:
-    from .config import ConfigError
+    from .config.schema import ConfigError
     from .session import budget_request
 
     nodeid = metafunc.definition.nodeid
@@ -254,7 +254,7 @@ def deploy_device(deploy_target: Device) -> Device:
 @pytest.fixture(scope="session")
 def deploy_models(pytestconfig: pytest.Config) -> ModelSet:
     """Every configured model by name, loaded on first use as the target runs it."""
-    from .modelset import ModelSet
+    from .checks.models import ModelSet
 
     session = _session(pytestconfig)
     return ModelSet(session.settings.config, session.target_device)
@@ -263,7 +263,7 @@ def deploy_models(pytestconfig: pytest.Config) -> ModelSet:
 @pytest.fixture(scope="session")
 def deploy_model(deploy_models: ModelSet, deploy_config: DeployConfig) -> DeployModel:
     """The default model (``default_model``, else ``optimized``), loaded for the target."""
-    from .config import ConfigError
+    from .config.schema import ConfigError
 
     try:
         name = deploy_config.resolve_default_model()
@@ -275,7 +275,7 @@ def deploy_model(deploy_models: ModelSet, deploy_config: DeployConfig) -> Deploy
 @pytest.fixture(scope="session")
 def deploy_model_loader(deploy_models: ModelSet) -> Callable[..., DeployModel]:
     """Load any .onnx file with the target's settings: ``loader(path, name=None)``."""
-    from .runtime import ModelLoadError
+    from .measure.runtime import ModelLoadError
 
     def load(path: str, name: str | None = None, input_shapes: Any = None) -> DeployModel:
         try:
@@ -297,7 +297,7 @@ def deploy_batch(request: pytest.FixtureRequest) -> int:
 
 
 def _load(models: ModelSet, name: str) -> DeployModel:
-    from .runtime import ModelLoadError
+    from .measure.runtime import ModelLoadError
 
     try:
         return models[name]

@@ -18,19 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import budgetchecks, fitcheck, memory
-from .budgets import BUDGET_MARKERS, BudgetMarkerError, BudgetRequest, parse_budget_marker
-from .checks import Check, CheckRecorder, recording, set_budget_defaults
-from .config import DeployConfig, Device
+from .checks import budget as budgetchecks
+from .checks import fitmarker as fitcheck
+from .checks.record import Check, CheckRecorder, recording, set_budget_defaults
+from .config.schema import DeployConfig, Device
+from .config.settings import Settings
+from .markers_table import BUDGET_MARKERS, BudgetMarkerError, BudgetRequest, parse_budget_marker
+from .measure import memory
+from .measure.progress import ProgressSink
 from .plugin import DEPLOY_MARKERS
-from .progress import ProgressSink
-from .readiness import ReadinessRun, RunOutcome, summary_lines
-from .settings import Settings
-from .verdict import describe_failure
+from .verdict.decide import describe_failure
+from .verdict.run import ReadinessRun, RunOutcome, summary_lines
 
 if TYPE_CHECKING:
-    from .netguard import AttemptLog
-    from .offlinecheck import OfflineRequest
+    from .checks.offline import OfflineRequest
+    from .measure.netguard import AttemptLog
 
 DEPLOY_FIXTURES = frozenset(
     {
@@ -94,7 +96,7 @@ class DeploySession:
         if request is None:
             with recording(recorder):
                 return (yield)
-        from .netguard import child_environment, network_blocked
+        from .measure.netguard import child_environment, network_blocked
 
         policy = request.policy()
         # The block covers setup (a model fixture that downloads), the body, teardown
@@ -111,7 +113,7 @@ class DeploySession:
 
     def _offline_request(self, item: pytest.Item) -> OfflineRequest | None:
         """The network policy of *item*: its marker, or its models' requires_offline."""
-        from .offlinecheck import for_models, parse_offline_marker
+        from .checks.offline import for_models, parse_offline_marker
 
         marker = item.get_closest_marker("offline")
         if marker is not None:
@@ -124,7 +126,7 @@ class DeploySession:
 
     def progress_sink(self, config: pytest.Config, nodeid: str) -> ProgressSink:
         """The terminal, at normal verbosity or more; nothing on xdist workers or -q."""
-        from .progress import NullSink
+        from .measure.progress import NullSink
 
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if self.is_worker or reporter is None or config.get_verbosity() < 0:
@@ -164,7 +166,7 @@ class DeploySession:
         request = budget_request(item, name, config)
         sink = self.progress_sink(item.config, item.nodeid)
         if name == "soak":
-            from .soakcheck import SoakCap, soak_check
+            from .checks.soak import SoakCap, soak_check
 
             return soak_check(
                 request,
@@ -210,8 +212,8 @@ class DeploySession:
         run = item.stash.get(OFFLINE_KEY, None)
         if run is None:
             return
-        from .netguard import read_child_attempts
-        from .offlinecheck import offline_check
+        from .checks.offline import offline_check
+        from .measure.netguard import read_child_attempts
 
         attempts = [*run.log.attempts, *read_child_attempts(run.children_log)]
         item.stash[RECORDER_KEY].add(offline_check(run.request, attempts))
@@ -285,8 +287,8 @@ class DeploySession:
         return [*args, "--deploy-no-summary"]
 
     def _cold_start_check(self, item: pytest.Function, request: BudgetRequest) -> Check:
-        from .coldstart import ColdStartError, measure_cold_start
-        from .runtime import SessionSettings
+        from .measure.coldstart import ColdStartError, measure_cold_start
+        from .measure.runtime import SessionSettings
 
         config = self.settings.config
         spec = config.model(request["model"] or config.resolve_default_model())
@@ -450,7 +452,7 @@ def _environment(values: dict[str, str]) -> Generator[None, None, None]:
 
 def _models_run_by(item: pytest.Item, config: DeployConfig) -> list[str]:
     """The configured models a test runs: its model fixtures and its markers' model=."""
-    from .config import ConfigError
+    from .config.schema import ConfigError
 
     names = set(getattr(item, "fixturenames", ()))
     models: list[str] = []
@@ -527,7 +529,7 @@ def _failure_reason(report: pytest.TestReport) -> str:
 
 
 def _is_model_error(error: BaseException) -> bool:
-    runtime = sys.modules.get("pytest_deploycheck.runtime")  # loaded only once a model is
+    runtime = sys.modules.get("pytest_deploycheck.measure.runtime")  # loaded only once a model is
     if runtime is None:
         return False
     errors = (runtime.ModelLoadError, runtime.ModelInputError, runtime.ModelRunError)

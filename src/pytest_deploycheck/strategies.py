@@ -17,7 +17,7 @@ Example -- a property test in the user's ``tests/`` folder::
     import numpy as np
     from hypothesis import given, settings
 
-    from pytest_deploycheck.runtime import SessionSettings, load_model
+    from pytest_deploycheck.measure.runtime import SessionSettings, load_model
     from pytest_deploycheck.strategies import feeds, perturbed
 
     MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -68,7 +68,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 if TYPE_CHECKING:
-    from .runtime import DeployModel, TensorSpec
+    from .measure.runtime import DeployModel, TensorSpec
 
 Array = npt.NDArray[Any]
 Feeds = dict[str, Array]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Device, ModelSpec
+from ..config.schema import Device, ModelSpec
 
 CONSTRAINTS = ("memory", "power", "offline")
 

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import Check
-from .config import ConfigError, DeployConfig, Device
-from .devicefit import check_fit, combined_needs
+from ..config.schema import ConfigError, DeployConfig, Device
+from .fit import check_fit, combined_needs
+from .record import Check
 
 SIGNATURE = "device_fit(model=None, *, all_devices=False)"
 HELP = (

@@ -10,18 +10,18 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .checks import record_check
-from .config import ConfigError, DeployConfig, Device
+from ..config.schema import ConfigError, DeployConfig, Device
+from .record import record_check
 
 if TYPE_CHECKING:
-    from .runtime import DeployModel, ModelCache, SessionSettings
+    from ..measure.runtime import DeployModel, ModelCache, SessionSettings
 
 
 class ModelSet(Mapping[str, "DeployModel"]):
     """Configured models by name; each is loaded once per run and target."""
 
     def __init__(self, config: DeployConfig, device: Device | None) -> None:
-        from .runtime import ModelCache, SessionSettings
+        from ..measure.runtime import ModelCache, SessionSettings
 
         self.config = config
         self.device = device

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .checks import Check
+from ..checks.record import Check
 
 if TYPE_CHECKING:
+    from ..config.schema import DeployConfig
     from .baseline import Baseline
-    from .config import DeployConfig
 
 CHUNK = 1 << 20
 SHORT_HASH = 12

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .verdict import count_repeats, format_value
+from ..verdict.decide import count_repeats, format_value
 
 NO_FIGURE = "—"
 STATUS_ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️", "INFO": "ℹ️"}  # noqa: RUF001

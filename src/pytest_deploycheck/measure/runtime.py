@@ -30,7 +30,7 @@ import onnxruntime as ort  # type: ignore[import-untyped]
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
-    from .config import Device
+    from ..config.schema import Device
 
 Array = npt.NDArray[Any]
 Dim = int | str | None

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .checks import Check
-from .config import DeployConfig
-from .evidence import (
+from ..checks.fitmarker import FitRequest, judge_fit
+from ..checks.record import Check
+from ..config.schema import DeployConfig
+from ..report.evidence import (
     FAILURE_CASES_FILE,
     FAILURE_CASES_KEY,
     atomic_write_bytes,
@@ -27,8 +28,7 @@ from .evidence import (
     timeseries_file_name,
     write_evidence,
 )
-from .fitcheck import FitRequest, judge_fit
-from .verdict import Verdict, count_repeats, decide, format_value
+from .decide import Verdict, count_repeats, decide, format_value
 
 if TYPE_CHECKING:
     from .baseline import Baseline
@@ -178,9 +178,9 @@ class ReadinessRun:
 
     def _write(self, outcome: RunOutcome, sections: Sequence[str], produced: Sequence[str]) -> None:
         """Every evidence file, each written atomically."""
-        from .htmlreport import render_html
-        from .mdreport import append_step_summary, readiness_markdown
-        from .runlog import run_log
+        from ..report.html import render_html
+        from ..report.markdown import append_step_summary, readiness_markdown
+        from ..report.runlog import run_log
 
         assert self.evidence_dir is not None
         series = self._timeseries_files(outcome.checks)

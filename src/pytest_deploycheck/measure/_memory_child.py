@@ -34,13 +34,13 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
-from pytest_deploycheck.memory import (  # noqa: E402
+from pytest_deploycheck.measure.memory import (  # noqa: E402
     CHILD_ENV,
     current_rss_bytes,
     peak_rss_bytes,
     write_probe,
 )
-from pytest_deploycheck.netguard import install_from_environment  # noqa: E402
+from pytest_deploycheck.measure.netguard import install_from_environment  # noqa: E402
 
 if INTERPRETER_BYTES < 0:
     INTERPRETER_BYTES = current_rss_bytes()

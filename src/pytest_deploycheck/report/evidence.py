@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .checks import Check
+from ..checks.record import Check
 
 METRICS_FILE = "metrics.csv"
 FAILURE_CASES_FILE = "failure_cases.md"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .checks import Check
+from ..checks.record import Check
 
 T = TypeVar("T")
 

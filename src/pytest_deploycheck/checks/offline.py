@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .checks import Check
+from .record import Check
 
 if TYPE_CHECKING:
-    from .netguard import Attempt, NetworkPolicy
+    from ..measure.netguard import Attempt, NetworkPolicy
 
 SIGNATURE = "offline(allow_loopback=False, *, strict=True)"
 HELP = (
@@ -42,14 +42,14 @@ class OfflineRequest:
     reason: str = "@pytest.mark.offline"
 
     def policy(self) -> NetworkPolicy:
-        from .netguard import NetworkPolicy
+        from ..measure.netguard import NetworkPolicy
 
         return NetworkPolicy.from_marker_value(self.allow_loopback)
 
 
 def parse_offline_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> OfflineRequest:
     """Validate ``@pytest.mark.offline(...)``; one line saying what is valid otherwise."""
-    from .netguard import NetworkPolicy
+    from ..measure.netguard import NetworkPolicy
 
     where = "@pytest.mark.offline"
     unknown = sorted(set(kwargs) - {"allow_loopback", "strict"})

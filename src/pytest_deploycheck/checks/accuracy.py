@@ -34,10 +34,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from . import checks
-from .evidence import FAILURE_CASES_KEY
-from .stats import binom_cdf
-from .verdict import format_value
+from ..measure.stats import binom_cdf
+from ..report.evidence import FAILURE_CASES_KEY
+from ..verdict.decide import format_value
+from . import record as checks
 
 Array = npt.NDArray[Any]
 IntArray = npt.NDArray[np.int64]
@@ -1162,7 +1162,7 @@ def _record(comparison: AccuracyComparison, name: str) -> None:
 def _default_max_drop() -> float:
     """``budgets.accuracy_drop`` of the active configuration."""
     try:
-        from .checks import config_budget
+        from .record import config_budget
     except ImportError:
         budget = None
     else:

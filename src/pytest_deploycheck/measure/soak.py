@@ -595,7 +595,7 @@ def latency_drift(
     Each interval's median is one value; a one-sided Mann-Whitney test asks whether
     the late intervals are slower than the early ones.
     """
-    from .gates import mann_whitney_greater
+    from ..verdict.gates import mann_whitney_greater
 
     p50 = series.column("p50_ms")[judged]
     p95 = series.column("p95_ms")[judged]

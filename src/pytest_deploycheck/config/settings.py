@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import (
+from .names import ENV_CONFIG, ENV_SOAK_MINUTES, ENV_TARGET
+from .schema import (
     PYPROJECT,
     STANDALONE,
     ConfigError,
@@ -20,7 +21,6 @@ from .config import (
     find_config_file,
     load_config,
 )
-from .names import ENV_CONFIG, ENV_SOAK_MINUTES, ENV_TARGET
 
 NO_TARGET_DIR = "no-target"
 

@@ -39,8 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .checks import Check
-from .evidence import atomic_write_text
+from ..checks.record import Check
+from ..report.evidence import atomic_write_text
 
 BASELINE_SCHEMA = "pytest-deploycheck/baseline"
 BASELINE_VERSION = 1

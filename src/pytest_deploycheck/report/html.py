@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .mdreport import (
+from ..verdict.decide import format_value
+from .markdown import (
     Doc,
     baseline_text,
     budget_text,
@@ -31,7 +32,6 @@ from .mdreport import (
     run_notes,
     table_rows,
 )
-from .verdict import format_value
 
 MAX_CURVE_POINTS = 400  # points of a drawn CDF; keeps a 20 000-call run's page small
 NS_PER_MS = 1e6

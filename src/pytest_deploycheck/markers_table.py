@@ -10,8 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Budgets
-from .units import UnitError, parse_duration_min, parse_duration_ms, parse_positive, parse_size_mb
+from .config.schema import Budgets
+from .config.units import (
+    UnitError,
+    parse_duration_min,
+    parse_duration_ms,
+    parse_positive,
+    parse_size_mb,
+)
 
 Validator = Callable[[Any, str], Any]
 

@@ -13,12 +13,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .budgets import BudgetRequest
-from .checks import Check
-from .config import Budgets, Device
-from .evidence import TIMESERIES_COLUMNS
-from .progress import NullSink, Progress, ProgressSink
-from .soak import (
+from ..config.schema import Budgets, Device
+from ..markers_table import BudgetRequest
+from ..measure.progress import NullSink, Progress, ProgressSink
+from ..measure.soak import (
     DEFAULT_GROWTH_MB_PER_H,
     SoakPolicy,
     SoakSeries,
@@ -27,6 +25,8 @@ from .soak import (
     minutes_text,
     run_soak,
 )
+from ..report.evidence import TIMESERIES_COLUMNS
+from .record import Check
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ def soak_check(
     label: str = "soak",
 ) -> Check:
     """Soak *workload* on the target's cores and judge growth, errors and drift."""
-    from .emulation import pinned_to_cpus
-    from .energy import host_meter, judge_power, unavailable_note
+    from ..measure.energy import host_meter, judge_power, unavailable_note
+    from ..measure.pinning import pinned_to_cpus
 
     policy = soak_policy(request, budgets, cap)
     name = f"soak_{request.budget:g}min"

@@ -61,6 +61,8 @@ from typing import Any, Literal, TypeGuard
 import numpy as np
 import numpy.typing as npt
 
+from ..checks.record import Check
+from ..measure.stats import nearest_rank, percentile_nearest_rank
 from .baseline import (
     ACCURACY,
     COLD_START,
@@ -74,9 +76,7 @@ from .baseline import (
     kept_checks,
     metric_family,
 )
-from .checks import Check
-from .stats import nearest_rank, percentile_nearest_rank
-from .verdict import format_value
+from .decide import format_value
 
 EnvironmentMode = Literal["warn", "refuse"]
 Kind = Literal["regression", "improvement", "unchanged", "not comparable"]

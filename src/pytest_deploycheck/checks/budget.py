@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .budgets import BudgetRequest
-from .checks import Check
-from .config import Device
-from .progress import NullSink, Progress, ProgressSink
-from .verdict import format_value
+from ..config.schema import Device
+from ..markers_table import BudgetRequest
+from ..measure.progress import NullSink, Progress, ProgressSink
+from ..verdict.decide import format_value
+from .record import Check
 
 if TYPE_CHECKING:
-    from .coldstart import ColdStartResult
-    from .emulation import Pinning
-    from .latency import LatencyResult
-    from .memory import MemoryResult
+    from ..measure.coldstart import ColdStartResult
+    from ..measure.latency import LatencyResult
+    from ..measure.memory import MemoryResult
+    from ..measure.pinning import Pinning
 
 PASSED = {"pass": True, "fail": False, "inconclusive": None}
 # The median settles after about a dozen calls, but a throughput figure (and a later
@@ -40,8 +40,8 @@ def latency_check(
     label: str = "",
 ) -> Check:
     """Time *workload* on the target's cores until the percentile's verdict settles."""
-    from .emulation import pinned_to_cpus
-    from .latency import measure_latency
+    from ..measure.latency import measure_latency
+    from ..measure.pinning import pinned_to_cpus
 
     percentile = request["percentile"] or default_percentile
     factor = _factor(device)
@@ -77,7 +77,7 @@ def benchmark_check(
     device: Device | None,
 ) -> Check:
     """Judge the samples pytest-benchmark already took, without running anything again."""
-    from .latency import judge_samples
+    from ..measure.latency import judge_samples
 
     percentile = request["percentile"] or default_percentile
     factor = _factor(device)
@@ -103,12 +103,12 @@ def throughput_check(
     label: str = "",
 ) -> Check:
     """Throughput of batched calls, judged on the median call latency."""
-    from .emulation import pinned_to_cpus
-    from .latency import (
+    from ..measure.latency import (
         budget_for_throughput,
         measure_latency,
         throughput_items_per_s,
     )
+    from ..measure.pinning import pinned_to_cpus
 
     factor = _factor(device)
     budget_ms = budget_for_throughput(request.budget, batch)
@@ -206,7 +206,7 @@ def cold_start_check(
 def _policy(
     request: BudgetRequest, percentile: float, default_min_samples: int | None = None
 ) -> Any:
-    from .latency import SamplingPolicy
+    from ..measure.latency import SamplingPolicy
 
     min_samples = request["min_samples"] or default_min_samples
     return SamplingPolicy(
