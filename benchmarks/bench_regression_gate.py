@@ -247,7 +247,7 @@ def gate_rule(new: Sequence[int], old: Sequence[int], percentile: int = 50) -> b
 
 def tail_p(new: Sequence[int], old: Sequence[int]) -> float:
     """The gate's tail test (more calls beyond the pooled p95), recomputed from the samples."""
-    from pytest_deploycheck.verdict.gates import tail_exceedance_greater
+    from pytest_deploycheck.measure.stats import tail_exceedance_greater
 
     return tail_exceedance_greater(new, old, 95.0)
 

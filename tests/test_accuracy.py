@@ -26,7 +26,6 @@ from pytest_deploycheck.checks.accuracy import (
     compare,
     evaluate,
     failure_cases_markdown,
-    mcnemar_exact_p,
     top_confidence,
 )
 from pytest_deploycheck.checks.record import CheckRecorder, recording
@@ -151,34 +150,6 @@ def test_a_drop_exactly_on_the_budget_passes() -> None:
     assert (result.baseline, result.optimized) == (0.904, 0.894)
     assert result.drop == 0.01
     assert result.passed
-
-
-@pytest.mark.parametrize(
-    ("regressions", "fixes", "expected"),
-    [
-        (5, 0, 2 * 0.5**5),
-        (0, 5, 2 * 0.5**5),
-        (3, 1, 2 * (1 + 4) / 16),
-        (2, 2, 1.0),
-        (0, 0, 1.0),
-        (1, 0, 1.0),
-        (10, 2, 2 * (1 + 12 + 66) / 4096),
-    ],
-)
-def test_mcnemar_exact_p(regressions: int, fixes: int, expected: float) -> None:
-    assert mcnemar_exact_p(regressions, fixes) == expected
-
-
-def test_mcnemar_in_log_space_matches_the_exact_sum() -> None:
-    regressions, fixes = 10_150, 9_900  # 20 050 pairs: past the exact limit
-    total, smaller = regressions + fixes, fixes
-    term = count = 1  # binomial coefficients summed in exact integers
-    for i in range(smaller):
-        term = term * (total - i) // (i + 1)
-        count += term
-    exact = 2 * count / 2**total
-    assert 0.05 < exact < 0.1  # a z of about 1.77
-    assert mcnemar_exact_p(regressions, fixes) == pytest.approx(exact, rel=1e-8)
 
 
 def test_confidence_is_the_softmax_of_logits_or_the_probability_itself() -> None:

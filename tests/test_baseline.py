@@ -30,7 +30,7 @@ NODE = "tests/test_model.py::test_fast"
 
 
 def environment(**changes: Any) -> dict[str, Any]:
-    """An environment as evidence.environment() describes one, with *changes* applied."""
+    """An environment as checks.environment.environment() describes one, with *changes*."""
     env: dict[str, Any] = {
         "python": "3.11.9",
         "python_implementation": "CPython",

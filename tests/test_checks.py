@@ -12,10 +12,13 @@ import pytest
 from pytest_deploycheck.checks.record import (
     Check,
     CheckRecorder,
+    config_budget,
+    configured_budgets,
     current_recorder,
     record_check,
     recording,
 )
+from pytest_deploycheck.config.schema import Budgets
 
 
 @pytest.fixture
@@ -216,3 +219,80 @@ def test_numpy_scalar_value_can_be_written_as_json() -> None:
 @pytest.mark.parametrize("value", [None, "edge-c FIT", True, 412, 61.2])
 def test_finite_and_non_numeric_values_are_accepted(value: object) -> None:
     assert Check(name="c", metric="m", value=value).value == value  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- budget defaults
+
+
+def test_budget_defaults_hold_only_inside_their_block() -> None:
+    assert config_budget("accuracy_drop") is None  # outside pytest: no config default
+    with configured_budgets(Budgets(accuracy_drop=0.02)):
+        assert config_budget("accuracy_drop") == 0.02
+        assert config_budget("memory_mb") is None  # unset in this configuration
+        with configured_budgets(Budgets()):
+            assert config_budget("accuracy_drop") is None
+        assert config_budget("accuracy_drop") == 0.02
+    assert config_budget("accuracy_drop") is None
+
+
+def test_budget_defaults_are_restored_after_an_exception() -> None:
+    with pytest.raises(RuntimeError), configured_budgets(Budgets(accuracy_drop=0.5)):
+        raise RuntimeError
+    assert config_budget("accuracy_drop") is None
+
+
+USES_THE_DEFAULT = """
+import pytest
+from pytest_deploycheck import assert_accuracy_drop
+from pytest_deploycheck.checks.record import config_budget
+
+EXPECTED = {expected}
+
+def test_default():
+    assert config_budget("accuracy_drop") == EXPECTED
+    if EXPECTED is None:
+        with pytest.raises(ValueError, match="no max_drop given"):
+            assert_accuracy_drop(None, None, None)
+"""
+
+
+def test_two_configured_runs_in_one_process_do_not_share_budget_defaults(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml("[tool.deploycheck.budgets]\naccuracy_drop = 0.02\n")
+    pytester.makepyfile(test_budget=USES_THE_DEFAULT.format(expected=0.02))
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+
+    pytester.makepyprojecttoml("[tool.deploycheck.budgets]\nlatency_ms = 100\n")
+    pytester.makepyfile(test_budget=USES_THE_DEFAULT.format(expected=None))
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+    assert config_budget("accuracy_drop") is None  # nor does this, the outer run
+
+
+NESTED_RUN = '''
+from pytest_deploycheck.checks.record import config_budget
+
+INNER = """
+from pytest_deploycheck.checks.record import config_budget
+
+def test_inner():
+    assert config_budget("accuracy_drop") is None
+"""
+
+def test_outer(pytester):
+    assert config_budget("accuracy_drop") == 0.02
+    pytester.makepyprojecttoml("[tool.deploycheck.budgets]\\nlatency_ms = 100\\n")
+    pytester.makepyfile(test_inner=INNER)
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+    assert config_budget("accuracy_drop") == 0.02  # the inner run left ours alone
+'''
+
+
+def test_a_run_inside_a_configured_test_neither_sees_nor_clears_its_defaults(
+    pytester: pytest.Pytester,
+) -> None:
+    # A test that starts a second pytest run in its own process (as this suite does):
+    # each run's budgets hold around its own tests only.
+    pytester.makepyprojecttoml("[tool.deploycheck.budgets]\naccuracy_drop = 0.02\n")
+    pytester.makepyfile(test_outer=NESTED_RUN)
+    pytester.runpytest("-p", "pytester", "-p", "no:randomly").assert_outcomes(passed=1)

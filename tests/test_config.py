@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_deploycheck.config.regression import Tolerances
 from pytest_deploycheck.config.schema import (
     DEFAULT_EVIDENCE_DIR,
     VALID_KEYS,
@@ -714,6 +715,13 @@ def test_regression_tolerances_and_per_check_overrides_parse() -> None:
         "on_environment_mismatch": "refuse",
         "checks": {"latency_under_80": {"latency_pct": 30.0}},
     }
+    assert config.tolerances == Tolerances(
+        latency_pct=15.0,
+        significance=0.05,
+        on_environment_mismatch="refuse",
+        per_check={"latency_under_80": {"latency_pct": 30.0}},
+    )
+    assert config.as_dict()["regression"] == config.regression  # the record keeps what was set
 
 
 @pytest.mark.parametrize(
@@ -723,9 +731,9 @@ def test_regression_tolerances_and_per_check_overrides_parse() -> None:
             {"latency_pc": 1},
             "[tool.deploycheck.regression]: unknown key 'latency_pc'; did you mean",
         ),
-        ({"significance": 0.7}, "significance: expected a significance level between 0 and 0.5"),
-        ({"on_environment_mismatch": "ignore"}, "expected 'warn' or 'refuse'"),
-        ({"memory_pct": -1}, "memory_pct: expected a number > 0, got -1"),
+        ({"significance": 0.7}, "significance: expected a number in (0, 0.5], e.g. 0.01, got 0.7"),
+        ({"on_environment_mismatch": "ignore"}, "expected one of 'warn', 'refuse', got 'ignore'"),
+        ({"memory_pct": -1}, "memory_pct: expected a number >= 0 (percent), got -1"),
         (
             {"checks": {"x": {"foo": 1}}},
             "[tool.deploycheck.regression.checks.x]: unknown key 'foo'",

@@ -1,22 +1,22 @@
-"""Unit tests of fitcheck.py: the device_fit marker's arguments and the check it records."""
+"""The device_fit marker's arguments (markers.py) and the check it records (checks/fit.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_deploycheck.checks.fitmarker import (
-    HELP,
-    SIGNATURE,
+from pytest_deploycheck.checks.fit import judge_fit
+from pytest_deploycheck.config.schema import DeployConfig, Device, ModelSpec
+from pytest_deploycheck.markers import (
+    DEVICE_FIT,
     FitRequest,
     MarkerError,
-    judge_fit,
-    marker_problem,
     parse_fit_marker,
+    read_markers,
 )
-from pytest_deploycheck.config.schema import DeployConfig, Device, ModelSpec
 
 EDGE_A = Device("edge-a", memory_mb=512, power_w=8, offline=True, price_usd=60)
 EDGE_B = Device("edge-b", memory_mb=2048, power_w=15, offline=False, price_usd=90)
@@ -140,19 +140,33 @@ def test_model_of_the_wrong_type_is_refused(model: object) -> None:
     assert "model must be a model name or a list of names" in message
 
 
-def test_marker_problem_is_empty_for_a_valid_marker() -> None:
-    assert marker_problem(("optimized",), {"all_devices": False}, make_config()) == ""
+@dataclass(frozen=True)
+class FakeMark:
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def test_marker_problem_is_the_error_line() -> None:
-    problem = marker_problem((), {"model": "ghost"}, make_config())
+def test_reading_a_valid_marker_has_no_problem() -> None:
+    mark = FakeMark("device_fit", ("optimized",), {"all_devices": False})
+    found = read_markers("test_x.py::test_fit", [mark], make_config())
 
+    assert found.problems == ()
+    assert found.fit == FitRequest(models=("optimized",), all_devices=False)
+
+
+def test_reading_a_bad_marker_is_its_problem_line() -> None:
+    mark = FakeMark("device_fit", kwargs={"model": "ghost"})
+    (problem,) = read_markers("test_x.py::test_fit", [mark], make_config()).problems
+
+    assert problem.startswith("test_x.py::test_fit: @pytest.mark.device_fit: ")
     assert "unknown model 'ghost'" in problem
     assert "\n" not in problem
 
 
 def test_help_starts_with_the_signature() -> None:
-    assert HELP.startswith(SIGNATURE + ": ")
+    assert DEVICE_FIT.help.startswith(DEVICE_FIT.signature + ": ")
+    assert DEVICE_FIT.signature == "device_fit(model=None, *, all_devices=False)"
 
 
 # --------------------------------------------------------------------------- judging

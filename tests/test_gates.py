@@ -1,4 +1,4 @@
-"""Unit tests of gates.py: tolerances, the two tests on latency samples, and every gate.
+"""Unit tests of gates.py: the two tests on latency samples, and every gate.
 
 Nothing is timed: latencies are drawn from seeded generators (log-normal around 50 ms,
 sigma 0.2, the shape of CPU inference latency), so every figure here is reproducible.
@@ -6,29 +6,22 @@ sigma 0.2, the shape of CPU inference latency), so every figure here is reproduc
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pytest_deploycheck.checks.record import Check
+from pytest_deploycheck.config.regression import Tolerances
 from pytest_deploycheck.measure.stats import percentile_nearest_rank
 from pytest_deploycheck.verdict.baseline import Baseline, build_baseline, parse_baseline
 from pytest_deploycheck.verdict.gates import (
     ENVIRONMENT_CHECK,
     MIN_SAMPLES_FOR_TEST,
-    Tolerances,
-    _bootstrap_percentiles,
-    bootstrap_percentile_change,
     compare_samples,
     compare_to_baseline,
     comparison_summary,
-    mann_whitney_greater,
-    tail_exceedance_greater,
 )
 
 NODE = "tests/test_model.py::test_fast"
@@ -86,235 +79,7 @@ def fires(comparison: Check) -> bool:
     return comparison.passed is False
 
 
-# ------------------------------------------------------------------ tolerances
-
-
-def test_default_tolerances() -> None:
-    tolerances = Tolerances()
-    assert (tolerances.latency_pct, tolerances.significance) == (10.0, 0.01)
-    assert (tolerances.memory_mb, tolerances.memory_pct) == (None, 5.0)
-    assert (tolerances.accuracy, tolerances.throughput_pct) == (0.005, 10.0)
-    assert (tolerances.cold_start_pct, tolerances.on_environment_mismatch) == (25.0, "warn")
-
-
-def test_tolerances_from_the_config_table() -> None:
-    raw = {
-        "latency_pct": 15,
-        "significance": 0.05,
-        "memory_mb": 20,
-        "memory_pct": 3.5,
-        "accuracy": 0.01,
-        "throughput_pct": 8,
-        "cold_start_pct": 40,
-        "on_environment_mismatch": "refuse",
-        "checks": {"latency_under_80": {"latency_pct": 20, "significance": 0.001}},
-    }
-    tolerances = Tolerances.from_mapping(raw, "pyproject.toml: [tool.deploycheck.regression]")
-    assert tolerances.latency_pct == 15.0 and isinstance(tolerances.latency_pct, float)
-    assert (tolerances.memory_mb, tolerances.on_environment_mismatch) == (20.0, "refuse")
-    special = tolerances.for_check("latency_under_80")
-    assert (special.latency_pct, special.significance, special.memory_mb) == (20.0, 0.001, 20.0)
-    assert special.on_environment_mismatch == "refuse"
-    assert tolerances.for_check("other") is tolerances
-    assert tolerances.overridden("latency_under_80") and not tolerances.overridden("other")
-    assert Tolerances.from_mapping({}, "x") == Tolerances()
-
-
-WHERE = "pyproject.toml: [tool.deploycheck.regression]"
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (
-            {"latency_percent": 5},
-            "unknown key 'latency_percent'; did you mean 'latency_pct'? valid keys: latency_pct,"
-            " significance, memory_mb, memory_pct, accuracy, throughput_pct, cold_start_pct,"
-            " on_environment_mismatch, checks",
-        ),
-        ({"latency_pct": -5}, "latency_pct: expected a number >= 0 (percent), got -5"),
-        ({"latency_pct": True}, "latency_pct: expected a number >= 0 (percent), got True"),
-        ({"memory_mb": "50"}, "memory_mb: expected a number >= 0 (MB), got '50'"),
-        ({"significance": 0.7}, "significance: expected a number in (0, 0.5], e.g. 0.01, got 0.7"),
-        ({"significance": 0}, "significance: expected a number in (0, 0.5], e.g. 0.01, got 0"),
-        (
-            {"accuracy": 2},
-            "accuracy: expected a number in [0, 1] (absolute accuracy), got 2",
-        ),
-        (
-            {"throughput_pct": 100},
-            "throughput_pct: expected a number in [0, 100) (percent), got 100",
-        ),
-        (
-            {"cold_start_pct": float("nan")},
-            "cold_start_pct: expected a number >= 0 (percent), got nan",
-        ),
-        (
-            {"on_environment_mismatch": "fail"},
-            "on_environment_mismatch: expected one of 'warn', 'refuse', got 'fail'",
-        ),
-        (
-            {"checks": 5},
-            "checks: expected a table of check names, e.g. [checks.latency_under_80], got 5",
-        ),
-        (
-            {"checks": {"latency_under_80": 20}},
-            "checks.latency_under_80: expected a table of tolerances, got 20",
-        ),
-        (
-            {"checks": {"latency_under_80": {"on_environment_mismatch": "warn"}}},
-            "checks.latency_under_80: unknown key 'on_environment_mismatch'; valid keys:"
-            " latency_pct, significance, memory_mb, memory_pct, accuracy, throughput_pct,"
-            " cold_start_pct",
-        ),
-        (
-            {"checks": {"latency_under_80": {"latency_pct": -1}}},
-            "checks.latency_under_80: latency_pct: expected a number >= 0 (percent), got -1",
-        ),
-    ],
-)
-def test_tolerance_errors_are_one_line_naming_the_table_and_key(
-    raw: dict[str, Any], message: str
-) -> None:
-    with pytest.raises(ValueError) as info:
-        Tolerances.from_mapping(raw, WHERE)
-    assert str(info.value) == f"{WHERE}: {message}"
-
-
-def test_tolerances_not_a_table() -> None:
-    with pytest.raises(ValueError, match=r"^x: expected a table, got list$"):
-        Tolerances.from_mapping([], "x")  # type: ignore[arg-type]
-
-
-def test_tolerances_built_in_python_are_validated_too() -> None:
-    with pytest.raises(ValueError, match=r"^Tolerances: latency_pct: expected a number >= 0"):
-        Tolerances(latency_pct=-1)
-    with pytest.raises(ValueError, match=r"^Tolerances: on_environment_mismatch: expected"):
-        Tolerances(on_environment_mismatch="ignore")  # type: ignore[arg-type]
-
-
-# ------------------------------------------------------------------ Mann-Whitney
-
-
-def normal_upper_tail(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def test_mann_whitney_fully_separated_five_and_five() -> None:
-    # Every x above every y: U_x = 5 * 5 = 25, E[U] = 12.5, Var[U] = 5 * 5 * 11 / 12,
-    # and with the continuity correction z = (25 - 12.5 - 0.5) / sqrt(Var).
-    z = (25 - 12.5 - 0.5) / math.sqrt(5 * 5 * 11 / 12)
-    assert mann_whitney_greater([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]) == pytest.approx(
-        normal_upper_tail(z), rel=1e-12
-    )
-    assert normal_upper_tail(z) == pytest.approx(0.006093, abs=1e-6)
-    # The other way round: z = (0 - 12.5 - 0.5) / sqrt(Var), p close to 1.
-    z_other = (0 - 12.5 - 0.5) / math.sqrt(5 * 5 * 11 / 12)
-    assert mann_whitney_greater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(
-        normal_upper_tail(z_other), rel=1e-12
-    )
-
-
-def test_mann_whitney_with_ties() -> None:
-    # x = 1 2 2 3, y = 2 3 3 4.  Pooled ranks: 1 -> 1; the three 2s share (2+3+4)/3 = 3;
-    # the three 3s share (5+6+7)/3 = 6; 4 -> 8.  R_x = 1 + 3 + 3 + 6 = 13,
-    # U_x = 13 - 4*5/2 = 3, E[U] = 8, tie term = 2 * (3**3 - 3) = 48, N = 8.
-    variance = 4 * 4 / 12 * ((8 + 1) - 48 / (8 * 7))
-    expected = normal_upper_tail((3 - 8 - 0.5) / math.sqrt(variance))
-    assert mann_whitney_greater([1, 2, 2, 3], [2, 3, 3, 4]) == pytest.approx(expected, rel=1e-12)
-    without = normal_upper_tail((3 - 8) / math.sqrt(variance))
-    assert mann_whitney_greater([1, 2, 2, 3], [2, 3, 3, 4], continuity=False) == pytest.approx(
-        without, rel=1e-12
-    )
-
-
-def test_mann_whitney_all_equal_is_no_evidence() -> None:
-    assert mann_whitney_greater([3, 3, 3], [3, 3]) == 1.0
-    assert mann_whitney_greater([3, 3, 3], [3, 3], continuity=False) == 0.5
-
-
-def test_mann_whitney_agrees_with_scipy_where_available() -> None:
-    stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(7)
-    for _ in range(5):
-        x, y = rng.integers(0, 30, size=40), rng.integers(0, 33, size=35)
-        expected = stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic").pvalue
-        assert mann_whitney_greater(x, y) == pytest.approx(expected, rel=1e-9)
-
-
-sample_lists = st.lists(st.integers(0, 30), min_size=1, max_size=40)
-
-
-@settings(max_examples=80, deadline=None)
-@given(x=sample_lists, y=sample_lists)
-def test_mann_whitney_one_sided_p_values_mirror_each_other(x: list[int], y: list[int]) -> None:
-    greater = mann_whitney_greater(x, y, continuity=False)
-    less = mann_whitney_greater(y, x, continuity=False)
-    assert 0.0 <= greater <= 1.0
-    assert greater + less == pytest.approx(1.0, abs=1e-12)
-    # The continuity correction only ever moves a p-value towards "not significant".
-    assert mann_whitney_greater(x, y) >= greater - 1e-15
-    assert mann_whitney_greater(x, y) + mann_whitney_greater(y, x) >= 1.0 - 1e-12
-
-
-@settings(max_examples=60, deadline=None)
-@given(x=sample_lists, y=sample_lists, scale=st.floats(0.01, 100), shift=st.floats(-50, 50))
-def test_mann_whitney_depends_on_the_ranks_only(
-    x: list[int], y: list[int], scale: float, shift: float
-) -> None:
-    p = mann_whitney_greater(x, y)
-    moved = mann_whitney_greater(
-        [v * scale + shift for v in reversed(x)], [v * scale + shift for v in y[::-1]]
-    )
-    assert moved == pytest.approx(p, rel=1e-9, abs=1e-12)
-
-
-@settings(max_examples=40, deadline=None)
-@given(n1=st.integers(1, 30), n2=st.integers(1, 30))
-def test_mann_whitney_separated_samples_are_the_most_significant(n1: int, n2: int) -> None:
-    high, low = list(range(100, 100 + n1)), list(range(n2))
-    z = (n1 * n2 / 2 - 0.5) / math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
-    assert mann_whitney_greater(high, low) == pytest.approx(normal_upper_tail(z), rel=1e-9)
-
-
-# ------------------------------------------------------------------ bootstrap
-
-
-def test_beta_draws_are_the_bootstrap_distribution_of_the_order_statistic() -> None:
-    # Resampling 40 values and taking the nearest-rank p90 the slow way, 20000 times,
-    # gives the same distribution of the chosen order statistic as one beta draw each.
-    n, resamples = 40, 20_000
-    ordered = np.arange(n, dtype=np.float64)
-    rng = np.random.default_rng(3)
-    slow = np.sort(rng.integers(0, n, size=(resamples, n)), axis=1)[:, 36 - 1]
-    fast = _bootstrap_percentiles(ordered, 90, resamples, np.random.default_rng(4))
-    slow_freq = np.bincount(slow, minlength=n) / resamples
-    fast_freq = np.bincount(fast.astype(np.int64), minlength=n) / resamples
-    assert 0.5 * np.abs(slow_freq - fast_freq).sum() < 0.02  # total variation distance
-
-
-def test_bootstrap_is_seeded_and_orders_its_bounds() -> None:
-    rng = np.random.default_rng(0)
-    old, new = latencies(rng, 200), latencies(rng, 200, 1.25)
-    low, high = bootstrap_percentile_change(new, old, 95)
-    assert (low, high) == bootstrap_percentile_change(new, old, 95)
-    assert 0.0 < low < 0.25 < high
-    assert bootstrap_percentile_change(new, old, 95, seed=1) != (low, high)
-    wider = bootstrap_percentile_change(new, old, 95, confidence=0.999)
-    assert wider[0] <= low and wider[1] >= high
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    old=st.lists(st.integers(1, 10**9), min_size=1, max_size=60),
-    new=st.lists(st.integers(1, 10**9), min_size=1, max_size=60),
-    scale=st.floats(1.0, 4.0),
-)
-def test_bootstrap_change_is_relative(old: list[int], new: list[int], scale: float) -> None:
-    low, high = bootstrap_percentile_change(new, old, 95)
-    assert low <= high
-    scaled = bootstrap_percentile_change([v * scale for v in new], [v * scale for v in old], 95)
-    assert scaled == pytest.approx((low, high), rel=1e-9, abs=1e-9)
+# ------------------------------------------------------------------ sample tests
 
 
 def test_compare_samples_reports_both_tests() -> None:
@@ -403,14 +168,6 @@ def test_a_tail_only_slowdown_is_left_to_the_budget() -> None:
         assert "[p95 " in comparison.details and abs(comparison.value) < 10
 
 
-def test_the_tail_test_sees_more_calls_beyond_the_pooled_percentile() -> None:
-    old = np.arange(100, dtype=float)
-    same = tail_exceedance_greater(old, old, 95)
-    heavier = tail_exceedance_greater(np.concatenate([old[:80], old[80:] + 1000]), old, 95)
-    assert same == pytest.approx(0.5)
-    assert heavier < 0.01
-
-
 def test_a_broad_slowdown_is_caught_on_the_median_even_with_few_samples() -> None:
     # 30 samples a side: p95 is the 29th of 30 and could not tell, but a 20% slowdown
     # of every call moves the median, whose interval is tight.
@@ -473,9 +230,7 @@ def test_regression_check_fields() -> None:
 def test_per_check_tolerance_override() -> None:
     rng = np.random.default_rng(0)
     old, new = latencies(rng, 200), latencies(rng, 200, 1.25)
-    tolerances = Tolerances.from_mapping(
-        {"checks": {"latency_under_80": {"latency_pct": 50}}}, WHERE
-    )
+    tolerances = Tolerances(per_check={"latency_under_80": {"latency_pct": 50.0}})
     relaxed = compare_one(latency_check(old), latency_check(new), tolerances)
     assert not fires(relaxed) and relaxed.budget == 50.0
     assert "tolerance 50% for this check;" in relaxed.details
@@ -731,7 +486,7 @@ def test_checks_on_one_side_only_are_info() -> None:
 
 
 def test_unused_per_check_tolerances_are_named() -> None:
-    tolerances = Tolerances.from_mapping({"checks": {"latency_under_8": {"latency_pct": 5}}}, WHERE)
+    tolerances = Tolerances(per_check={"latency_under_8": {"latency_pct": 5.0}})
     check = latency_check(None, value_ms=50.0)
     comparisons = compare_to_baseline([check], baseline_of([check]), tolerances)
     assert comparisons[-1].name == "regression_tolerances" and not comparisons[-1].gating

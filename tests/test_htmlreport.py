@@ -68,7 +68,7 @@ def fit_check(device: str, *, fits: bool, target: bool) -> Check:
 
 
 def make_report(checks: list[Check]) -> dict[str, Any]:
-    """A report.json document as ReadinessRun.report() builds it."""
+    """A report.json document as report.writer.report_document builds it."""
     return {
         "schema_version": 1,
         "target": "edge-c",

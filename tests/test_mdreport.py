@@ -78,7 +78,7 @@ def regression(passed: bool) -> Check:
 
 
 def make_report(checks: list[Check], **more: Any) -> dict[str, Any]:
-    """A report.json document as ReadinessRun.report() builds it."""
+    """A report.json document as report.writer.report_document builds it."""
     verdict = decide(checks, target="edge-c")
     return {
         "schema_version": 1,

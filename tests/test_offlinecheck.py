@@ -1,4 +1,4 @@
-"""Unit tests of offlinecheck.py: the offline marker's arguments and the offline check."""
+"""The offline marker's arguments (markers.py) and the offline check (checks/offline.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.checks.offline import (
-    SIGNATURE,
-    OfflineMarkerError,
+from pytest_deploycheck.checks.offline import for_models, network_policy, offline_check
+from pytest_deploycheck.markers import (
+    OFFLINE,
+    MarkerError,
     OfflineRequest,
-    for_models,
-    offline_check,
     parse_offline_marker,
 )
 from pytest_deploycheck.measure.netguard import Attempt
@@ -21,7 +20,7 @@ VALID_POLICY = "expected True, False or a list of port numbers 1-65535"
 
 
 def marker_error(*args: Any, **kwargs: Any) -> str:
-    with pytest.raises(OfflineMarkerError) as excinfo:
+    with pytest.raises(MarkerError) as excinfo:
         parse_offline_marker(args, kwargs)
     message = str(excinfo.value)
     assert "\n" not in message
@@ -42,7 +41,7 @@ def test_no_arguments_block_everything_strictly() -> None:
     assert request == OfflineRequest()
     assert (request.allow_loopback, request.strict) == (False, True)
     assert request.reason == "@pytest.mark.offline"
-    assert request.policy().describe() == "network blocked"
+    assert network_policy(request).describe() == "network blocked"
 
 
 @pytest.mark.parametrize(
@@ -54,13 +53,13 @@ def test_allow_loopback_true_opens_every_loopback_port(
     request = parse_offline_marker(args, kwargs)
 
     assert request.allow_loopback is True
-    assert request.policy().allow_loopback is True
-    assert request.policy().describe() == "network blocked (loopback allowed)"
+    assert network_policy(request).allow_loopback is True
+    assert network_policy(request).describe() == "network blocked (loopback allowed)"
 
 
 @pytest.mark.parametrize("ports", [[8080, 9000], (9000, 8080), {8080, 9000}])
 def test_a_list_of_ports_opens_those_loopback_ports_only(ports: Any) -> None:
-    policy = parse_offline_marker((ports,), {}).policy()
+    policy = network_policy(parse_offline_marker((ports,), {}))
 
     assert policy.allow_loopback is False
     assert policy.loopback_ports == frozenset({8080, 9000})
@@ -78,7 +77,7 @@ def test_unknown_keyword_names_it_and_the_signature() -> None:
     message = marker_error(allow=True)
 
     assert "unknown argument 'allow'" in message
-    assert SIGNATURE in message
+    assert OFFLINE.signature in message
     assert "offline(allow_loopback=False, *, strict=True)" in message
 
 
@@ -93,7 +92,7 @@ def test_allow_loopback_given_twice_is_refused(
     message = marker_error(*args, **kwargs)
 
     assert "give allow_loopback once" in message
-    assert SIGNATURE in message
+    assert OFFLINE.signature in message
 
 
 @pytest.mark.parametrize(

@@ -3,52 +3,15 @@
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 import pytest
 
-DEVICES = """
-[[tool.deploycheck.devices]]
-name = "edge-a"
-memory_mb = 512
-power_w = 8
-offline = true
-cpus = 1
-price_usd = 60
-
-[[tool.deploycheck.devices]]
-name = "edge-b"
-memory_mb = 2048
-power_w = 15
-offline = false
-cpus = 2
-price_usd = 90
-
-[[tool.deploycheck.devices]]
-name = "edge-c"
-memory_mb = 4096
-power_w = 25
-offline = true
-cpus = 4
-price_usd = 120
-"""
-
-MODELS = """
-[tool.deploycheck.models.optimized]
-path = "models/int8.onnx"
-memory_mb = 700
-power_w = 10
-requires_offline = true
-
-[tool.deploycheck.models.baseline]
-path = "models/fp32.onnx"
-memory_mb = 820
-power_w = 12
-requires_offline = true
-"""
+if TYPE_CHECKING:
+    from conftest import DeployProject
 
 FIT_TEST = """
 import pytest
@@ -57,17 +20,6 @@ import pytest
 def test_optimized_fits(deploy_device):
     pass
 """
-
-
-def make_project(
-    pytester: pytest.Pytester, top: str = "", extra: str = "", tests: str = FIT_TEST
-) -> None:
-    """A project with the reference devices table and two (declared-only) models."""
-    models = pytester.mkdir("models")
-    (models / "int8.onnx").write_bytes(b"placeholder")
-    (models / "fp32.onnx").write_bytes(b"placeholder")
-    pytester.makepyprojecttoml(f"[tool.deploycheck]\n{top}\n{MODELS}\n{DEVICES}\n{extra}")
-    pytester.makepyfile(test_deploy=tests)
 
 
 def assert_usage_error(result: pytest.RunResult, *patterns: str) -> None:
@@ -102,8 +54,8 @@ def test_markers_lists_device_fit_with_its_signature(pytester: pytest.Pytester) 
     )
 
 
-def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_plugin_can_be_disabled(pytester: pytest.Pytester, deploy_project: DeployProject) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("-p", "no:deploycheck", "--deploy-target", "edge-c")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unrecognized arguments: --deploy-target*"])
@@ -120,8 +72,10 @@ def test_unconfigured_project_is_left_alone(pytester: pytest.Pytester) -> None:
 # --------------------------------------------------------------------------- device fit
 
 
-def test_device_fit_parametrizes_over_the_devices_table(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_device_fit_parametrizes_over_the_devices_table(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("-v", "--deploy-target", "edge-c")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
@@ -133,8 +87,10 @@ def test_device_fit_parametrizes_over_the_devices_table(pytester: pytest.Pyteste
     )
 
 
-def test_reference_fit_table_and_cheapest_device(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_reference_fit_table_and_cheapest_device(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.stdout.fnmatch_lines(
         [
@@ -150,8 +106,10 @@ def test_reference_fit_table_and_cheapest_device(pytester: pytest.Pytester) -> N
     )
 
 
-def test_misfit_on_the_target_fails_with_every_reason(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_misfit_on_the_target_fails_with_every_reason(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
@@ -164,16 +122,20 @@ def test_misfit_on_the_target_fails_with_every_reason(pytester: pytest.Pytester)
     )
 
 
-def test_misfits_off_target_are_reported_not_failed(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_misfits_off_target_are_reported_not_failed(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(passed=3)
     result.stdout.no_fnmatch_line("device_fit[[]optimized@edge-a[]]*")
 
 
-def test_all_devices_marker_option_fails_every_misfit(pytester: pytest.Pytester) -> None:
+def test_all_devices_marker_option_fails_every_misfit(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = FIT_TEST.replace('model="optimized"', 'model="optimized", all_devices=True')
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
@@ -181,13 +143,17 @@ def test_all_devices_marker_option_fails_every_misfit(pytester: pytest.Pytester)
     )
 
 
-def test_all_devices_config_key_fails_every_misfit(pytester: pytest.Pytester) -> None:
-    make_project(pytester, top="all_devices_must_fit = true")
+def test_all_devices_config_key_fails_every_misfit(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST, top="all_devices_must_fit = true")
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(passed=1, failed=2)
 
 
-def test_models_running_together_are_summed(pytester: pytest.Pytester) -> None:
+def test_models_running_together_are_summed(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -195,7 +161,7 @@ import pytest
 def test_pair(deploy_device):
     pass
 """
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
@@ -206,16 +172,20 @@ def test_pair(deploy_device):
     )
 
 
-def test_device_fit_defaults_to_the_default_model(pytester: pytest.Pytester) -> None:
+def test_device_fit_defaults_to_the_default_model(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = "import pytest\n\n@pytest.mark.device_fit\ndef test_fit(deploy_device): pass\n"
-    make_project(pytester, top='default_model = "baseline"', tests=tests)
+    deploy_project.make(tests, top='default_model = "baseline"')
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.stdout.fnmatch_lines(["  for baseline: 820 MB (declared)*"])
 
 
-def test_the_test_body_still_runs_and_can_fail(pytester: pytest.Pytester) -> None:
+def test_the_test_body_still_runs_and_can_fail(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = FIT_TEST.replace("pass", "assert deploy_device.cpus >= 2, 'needs two cores'")
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*needs two cores*"])
@@ -237,10 +207,10 @@ def test_the_test_body_still_runs_and_can_fail(pytester: pytest.Pytester) -> Non
     ],
 )
 def test_bad_marker_arguments_fail_collection_in_one_line(
-    pytester: pytest.Pytester, marker: str, message: str
+    pytester: pytest.Pytester, deploy_project: DeployProject, marker: str, message: str
 ) -> None:
     tests = f"import pytest\n\n@pytest.mark.{marker}\ndef test_fit(deploy_device): pass\n"
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*test_deploy.py::test_fit: @pytest.mark.device_fit: " + message])
@@ -248,9 +218,11 @@ def test_bad_marker_arguments_fail_collection_in_one_line(
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
-def test_device_fit_needs_the_deploy_device_argument(pytester: pytest.Pytester) -> None:
+def test_device_fit_needs_the_deploy_device_argument(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = "import pytest\n\n@pytest.mark.device_fit\ndef test_fit(): pass\n"
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*needs the test to take the deploy_device argument*"])
@@ -262,6 +234,102 @@ def test_device_fit_without_configuration_is_a_clear_error(pytester: pytest.Pyte
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*device_fit needs a deploycheck configuration*"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+BAD_AND_GOOD_MARKERS = """
+import pytest
+
+@pytest.mark.device_fit(model="optimised")
+def test_bad_fit(deploy_device): pass
+
+@pytest.mark.latency_under(-1)
+@pytest.mark.offline(strict="no")
+def test_two_bad_markers(): pass
+
+@pytest.mark.device_fit(model="optimized")
+def test_good_fit(deploy_device): pass
+
+def test_plain(): pass
+"""
+
+
+def test_every_bad_marker_of_a_module_fails_its_own_test(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(BAD_AND_GOOD_MARKERS)
+    result = pytester.runpytest("--deploy-target", "edge-c")
+    # The good tests of the module still run: test_good_fit once per device, test_plain.
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_bad_fit*",
+            "test_deploy.py::test_bad_fit: @pytest.mark.device_fit: unknown model 'optimised'*",
+        ]
+    )
+    bad = "test_deploy.py::test_two_bad_markers"
+    result.stdout.fnmatch_lines([f"{bad}: @latency_under ms: expected a finite number > 0, got -1"])
+    result.stdout.fnmatch_lines(
+        [f"{bad}: @pytest.mark.offline: strict: expected True or False, got 'no'"]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_collect_only_reports_a_bad_marker_as_a_collection_error(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(BAD_AND_GOOD_MARKERS)
+    result = pytester.runpytest("--collect-only", "--deploy-target", "edge-c")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["test_deploy.py::test_bad_fit: @pytest.mark.device_fit: unknown model 'optimised'*"]
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+COUNT_MARKER_READS = """
+import pytest_deploycheck.markers as markers
+
+READ = []
+
+
+def counting(parse):
+    def read(self, *args, **kwargs):
+        READ.append(self.name)
+        return parse(self, *args, **kwargs)
+
+    return read
+
+
+for kind in {type(marker) for marker in markers.MARKERS.values()}:
+    kind.parse = counting(kind.parse)
+
+
+def pytest_sessionfinish(session):
+    print("MARKERS-READ:", " ".join(sorted(READ)))
+"""
+
+
+def test_each_marker_is_read_once_at_collection(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    tests = """
+import pytest
+
+@pytest.mark.device_fit(model="optimized")
+def test_fit(deploy_device): pass
+
+@pytest.mark.offline
+@pytest.mark.throughput_over(1, batch=[1, 2], max_time_s=1)
+def test_batches(deploy_batch): pass
+"""
+    deploy_project.make(tests)
+    pytester.makeconftest(COUNT_MARKER_READS)
+    # Subprocess: the conftest patches the marker table, which must not outlive the run.
+    result = pytester.runpytest_subprocess("-s", "--deploy-target", "edge-c")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*MARKERS-READ: device_fit offline throughput_over"])
 
 
 # --------------------------------------------------------------------------- configuration errors
@@ -281,8 +349,12 @@ def test_pyproject_syntax_error_is_reported_by_pytest_itself(pytester: pytest.Py
     assert_usage_error(result, "*pyproject.toml: *")
 
 
-def test_unknown_key_suggests_the_closest_valid_one(pytester: pytest.Pytester) -> None:
-    make_project(pytester, extra="[[tool.deploycheck.devices]]\nname = 'edge-d'\nmemry_mb = 1\n")
+def test_unknown_key_suggests_the_closest_valid_one(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(
+        FIT_TEST, extra="[[tool.deploycheck.devices]]\nname = 'edge-d'\nmemry_mb = 1\n"
+    )
     result = pytester.runpytest()
     assert_usage_error(
         result,
@@ -291,9 +363,11 @@ def test_unknown_key_suggests_the_closest_valid_one(pytester: pytest.Pytester) -
     )
 
 
-def test_every_problem_is_reported_one_line_each(pytester: pytest.Pytester) -> None:
-    make_project(
-        pytester,
+def test_every_problem_is_reported_one_line_each(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(
+        FIT_TEST,
         top="evidence_dir = 3\n[tool.deploycheck.budgets]\nlatency_ms = -5\n",
         extra="[[tool.deploycheck.devices]]\nname = 'edge-a'\n",
     )
@@ -306,8 +380,10 @@ def test_every_problem_is_reported_one_line_each(pytester: pytest.Pytester) -> N
     )
 
 
-def test_missing_model_file_is_named(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_missing_model_file_is_named(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     (pytester.path / "models" / "int8.onnx").unlink()
     result = pytester.runpytest()
     assert_usage_error(
@@ -315,16 +391,18 @@ def test_missing_model_file_is_named(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_unknown_target_lists_the_valid_names(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_unknown_target_lists_the_valid_names(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("--deploy-target", "edge-x")
     assert_usage_error(
         result, "--deploy-target: unknown device 'edge-x'*defines: edge-a, edge-b, edge-c"
     )
 
 
-def test_one_target_per_run(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_one_target_per_run(pytester: pytest.Pytester, deploy_project: DeployProject) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("--deploy-target", "edge-a,edge-c")
     assert_usage_error(result, "*one target per run; run pytest once per target*")
 
@@ -340,8 +418,10 @@ def test_target_without_configuration(pytester: pytest.Pytester) -> None:
 # --------------------------------------------------------------------------- configuration sources
 
 
-def test_standalone_deploycheck_toml(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_standalone_deploycheck_toml(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     text = (pytester.path / "pyproject.toml").read_text()
     (pytester.path / "pyproject.toml").unlink()
     (pytester.path / "deploycheck.toml").write_text(
@@ -353,9 +433,9 @@ def test_standalone_deploycheck_toml(pytester: pytest.Pytester) -> None:
 
 
 def test_explicit_config_path_and_environment_target(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, deploy_project: DeployProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_project(pytester)
+    deploy_project.make(FIT_TEST)
     (pytester.path / "pyproject.toml").rename(pytester.path / "deploy.pyproject.toml")
     config = pytester.path / "conf" / "pyproject.toml"
     config.parent.mkdir()
@@ -367,15 +447,17 @@ def test_explicit_config_path_and_environment_target(
     result.stdout.fnmatch_lines(["*= deploy readiness: edge-b =*"])
 
 
-def test_config_target_is_used_and_cli_overrides_it(pytester: pytest.Pytester) -> None:
-    make_project(pytester, top='target = "edge-a"')
+def test_config_target_is_used_and_cli_overrides_it(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST, top='target = "edge-a"')
     pytester.runpytest().stdout.fnmatch_lines(["*= deploy readiness: edge-a =*"])
     pytester.runpytest("--deploy-target", "edge-c").stdout.fnmatch_lines(
         ["*= deploy readiness: edge-c =*"]
     )
 
 
-def test_deploy_target_fixture(pytester: pytest.Pytester) -> None:
+def test_deploy_target_fixture(pytester: pytest.Pytester, deploy_project: DeployProject) -> None:
     tests = """
 def test_target(deploy_target, deploy_device, deploy_config):
     assert deploy_target.name == "edge-c"
@@ -385,12 +467,14 @@ def test_target(deploy_target, deploy_device, deploy_config):
     )
     assert deploy_config.device("edge-a").price_usd == 60
 """
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     pytester.runpytest("--deploy-target", "edge-c").assert_outcomes(passed=1)
 
 
-def test_deploy_target_fixture_skips_without_a_target(pytester: pytest.Pytester) -> None:
-    make_project(pytester, tests="def test_target(deploy_target): pass\n")
+def test_deploy_target_fixture_skips_without_a_target(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make("def test_target(deploy_target): pass\n")
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no deploy target selected*"])
@@ -399,8 +483,10 @@ def test_deploy_target_fixture_skips_without_a_target(pytester: pytest.Pytester)
 # --------------------------------------------------------------------------- verdict and evidence
 
 
-def test_verdict_is_false_when_no_deploy_check_ran(pytester: pytest.Pytester) -> None:
-    make_project(pytester, top='target = "edge-c"', tests="def test_unrelated(): pass\n")
+def test_verdict_is_false_when_no_deploy_check_ran(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make("def test_unrelated(): pass\n", top='target = "edge-c"')
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -413,8 +499,10 @@ def test_verdict_is_false_when_no_deploy_check_ran(pytester: pytest.Pytester) ->
     assert not (pytester.path / "deploycheck-evidence").exists()
 
 
-def test_verdict_is_false_without_a_target(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_verdict_is_false_without_a_target(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest()
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
@@ -422,9 +510,11 @@ def test_verdict_is_false_without_a_target(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_a_failing_deploy_test_blocks_the_verdict(pytester: pytest.Pytester) -> None:
+def test_a_failing_deploy_test_blocks_the_verdict(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = FIT_TEST + "\ndef test_broken(deploy_target):\n    raise RuntimeError('boom')\n"
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
@@ -432,7 +522,9 @@ def test_a_failing_deploy_test_blocks_the_verdict(pytester: pytest.Pytester) -> 
     )
 
 
-def test_a_failed_user_check_fails_its_test(pytester: pytest.Pytester) -> None:
+def test_a_failed_user_check_fails_its_test(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 from pytest_deploycheck import record_check
 
@@ -440,7 +532,7 @@ def test_model_size(deploy_target):
     record_check("model_size_under_5", metric="file_size", value=7.4, unit="MB",
                  budget=5.0, passed=False, details="the int8 file grew")
 """
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -451,7 +543,9 @@ def test_model_size(deploy_target):
     )
 
 
-def test_user_checks_are_recorded_through_record_check(pytester: pytest.Pytester) -> None:
+def test_user_checks_are_recorded_through_record_check(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 from pytest_deploycheck import record_check
 
@@ -461,19 +555,21 @@ def test_model_size(deploy_target):
                          budget=10.0, passed=size_mb <= 10.0, provenance="measured")
     assert check.passed
 """
-    make_project(pytester, tests=tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.stdout.fnmatch_lines(
         ["model_size_under_10  7.4 MB  budget 10 MB  measured  PASS", "release_candidate: True"]
     )
 
 
-def test_evidence_files_hold_the_checks_and_the_run(pytester: pytest.Pytester) -> None:
-    make_project(pytester, top='required_evidence = ["failure_cases.md"]')
+def test_evidence_files_hold_the_checks_and_the_run(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST, top='required_evidence = ["failure_cases.md"]')
     pytester.makefile(".md", failure_cases="# known failure cases\n")
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.stdout.fnmatch_lines(["has_failure_cases*failure_cases.md present*PASS"])
-    evidence = pytester.path / "deploycheck-evidence" / "edge-c"
+    evidence = deploy_project.evidence("edge-c")
     with (evidence / "metrics.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["name"] for r in rows] == [
@@ -483,7 +579,7 @@ def test_evidence_files_hold_the_checks_and_the_run(pytester: pytest.Pytester) -
         "has_failure_cases",
     ]
     assert [r["status"] for r in rows] == ["INFO", "INFO", "PASS", "PASS"]
-    report = json.loads((evidence / "report.json").read_text())
+    report = deploy_project.report("edge-c")
     assert report["target"] == "edge-c"
     assert report["verdict"]["release_candidate"] is True
     assert report["device_fit"][0]["table"] == {
@@ -500,16 +596,20 @@ def test_evidence_files_hold_the_checks_and_the_run(pytester: pytest.Pytester) -
     assert not [p for p in evidence.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_missing_required_evidence_fails_the_verdict(pytester: pytest.Pytester) -> None:
-    make_project(pytester, top='required_evidence = ["failure_cases.md"]')
+def test_missing_required_evidence_fails_the_verdict(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST, top='required_evidence = ["failure_cases.md"]')
     result = pytester.runpytest("--deploy-target", "edge-c")
     result.stdout.fnmatch_lines(
         ["has_failure_cases*failure_cases.md missing*FAIL", "release_candidate: False"]
     )
 
 
-def test_evidence_dir_option_and_no_summary(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_evidence_dir_option_and_no_summary(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest(
         "--deploy-target", "edge-c", "--deploy-evidence-dir", "out", "--deploy-no-summary"
     )
@@ -517,8 +617,10 @@ def test_evidence_dir_option_and_no_summary(pytester: pytest.Pytester) -> None:
     assert (pytester.path / "out" / "edge-c" / "metrics.csv").is_file()
 
 
-def test_failure_report_carries_a_deploycheck_section(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_failure_report_carries_a_deploycheck_section(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.stdout.fnmatch_lines(
         ["*- deploycheck checks -*", "device_fit[[]optimized@edge-a[]]: FAIL*"]
@@ -528,13 +630,15 @@ def test_failure_report_carries_a_deploycheck_section(pytester: pytest.Pytester)
 # --------------------------------------------------------------------------- xdist and start-up
 
 
-def test_xdist_controller_prints_one_complete_verdict(pytester: pytest.Pytester) -> None:
+def test_xdist_controller_prints_one_complete_verdict(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     pytest.importorskip("xdist")
     tests = (
         FIT_TEST
         + "\n@pytest.mark.device_fit(model='baseline')\ndef test_b(deploy_device):\n    pass\n"
     )
-    make_project(pytester, top='required_evidence = ["metrics.csv"]', tests=tests)
+    deploy_project.make(tests, top='required_evidence = ["metrics.csv"]')
     # Subprocess: xdist workers are separate interpreters anyway.
     result = pytester.runpytest_subprocess("-n", "2", "--deploy-target", "edge-c")
     result.assert_outcomes(passed=6)
@@ -551,15 +655,17 @@ def test_xdist_controller_prints_one_complete_verdict(pytester: pytest.Pytester)
     assert len(rows.strip().splitlines()) == 1 + 6 + 1
 
 
-def test_runs_with_xdist_disabled(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_runs_with_xdist_disabled(pytester: pytest.Pytester, deploy_project: DeployProject) -> None:
+    deploy_project.make(FIT_TEST)
     result = pytester.runpytest("-p", "no:xdist", "--deploy-target", "edge-c")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["release_candidate: True"])
 
 
-def test_startup_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+def test_startup_imports_nothing_heavy(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(FIT_TEST)
     pytester.makeconftest(
         textwrap.dedent(
             """

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
+if TYPE_CHECKING:
+    from conftest import DeployProject
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example_project"
-
-CONFIG = """
-[tool.deploycheck]
-target = "edge"
-required_evidence = ["failure_cases.md"]
-{budgets}
-
-[tool.deploycheck.models.baseline]
-path = "models/fp32.onnx"
-
-[tool.deploycheck.models.optimized]
-path = "models/int8.onnx"
-
-[[tool.deploycheck.devices]]
-name = "edge"
-memory_mb = 4096
-cpus = 1
-"""
 
 # A "model" whose top-1 is shifted on every n-th item: the optimized side of a drop.
 BROKEN = """
@@ -50,30 +35,47 @@ class Broken:
 """
 
 
-def make_project(pytester: pytest.Pytester, tests: str, budgets: str = "") -> None:
-    models = pytester.mkdir("models")
-    shutil.copy(EXAMPLE / "models" / "classifier_fp32.onnx", models / "fp32.onnx")
-    shutil.copy(EXAMPLE / "models" / "classifier_int8.onnx", models / "int8.onnx")
-    shutil.copy(EXAMPLE / "data" / "digits_test.npz", pytester.path / "digits.npz")
-    pytester.makepyprojecttoml(CONFIG.format(budgets=budgets))
-    pytester.makepyfile(broken=BROKEN)
-    header = "import numpy as np\nfrom pytest_deploycheck import assert_accuracy_drop\n"
-    header += "with np.load('digits.npz') as DATA:\n    EVAL = (DATA['images'], DATA['labels'])\n"
-    pytester.makepyfile(test_user_accuracy=header + tests)
+# What every test module starts with: the evaluation set, read once.
+HEADER = """import numpy as np
+from pytest_deploycheck import assert_accuracy_drop
+with np.load('digits.npz') as DATA:
+    EVAL = (DATA['images'], DATA['labels'])
+"""
 
 
-def evidence(pytester: pytest.Pytester) -> Path:
-    return pytester.path / "deploycheck-evidence" / "edge"
+@pytest.fixture
+def deploy_project(deploy_project: DeployProject) -> DeployProject:
+    """This module's projects: the example's two models and evaluation set, BROKEN beside
+    them, on edge, the target, which requires the failure cases."""
+    return deploy_project.replace(
+        target="edge",
+        top='required_evidence = ["failure_cases.md"]',
+        models={
+            "baseline": {"path": "models/fp32.onnx"},
+            "optimized": {"path": "models/int8.onnx"},
+        },
+        devices=({"name": "edge", "memory_mb": 4096, "cpus": 1},),
+        files={
+            "models/fp32.onnx": EXAMPLE / "models" / "classifier_fp32.onnx",
+            "models/int8.onnx": EXAMPLE / "models" / "classifier_int8.onnx",
+            "digits.npz": EXAMPLE / "data" / "digits_test.npz",
+            "broken.py": BROKEN,
+        },
+        test_file="test_user_accuracy",
+        test_header=HEADER,
+    )
 
 
-def test_a_kept_accuracy_passes_and_writes_failure_cases(pytester: pytest.Pytester) -> None:
+def test_a_kept_accuracy_passes_and_writes_failure_cases(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 def test_drop(deploy_models):
     result = assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], EVAL,
                                   max_drop=0.01)
     assert result.n == 450
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -84,12 +86,14 @@ def test_drop(deploy_models):
             "evidence_files: *'failure_cases.md'*",
         ]
     )
-    text = (evidence(pytester) / "failure_cases.md").read_text()
+    text = (deploy_project.evidence() / "failure_cases.md").read_text()
     assert "## accuracy_drop_ok: optimized against baseline" in text
     assert "| 64 | 2 | 1 (0.978) | 1 (0.982) | both wrong |" in text
 
 
-def test_a_hidden_accuracy_drop_fails_with_the_figures(pytester: pytest.Pytester) -> None:
+def test_a_hidden_accuracy_drop_fails_with_the_figures(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 from broken import Broken
 
@@ -97,7 +101,7 @@ def test_drop(deploy_models):
     assert_accuracy_drop(deploy_models["baseline"], Broken(deploy_models["optimized"]), EVAL,
                          max_drop=0.01)
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -108,12 +112,13 @@ def test_drop(deploy_models):
             "release_candidate: False",
         ]
     )
-    text = (evidence(pytester) / "failure_cases.md").read_text()
+    text = (deploy_project.evidence() / "failure_cases.md").read_text()
     assert "| regression |" in text
 
 
 def test_a_set_too_small_to_resolve_the_budget_is_said_and_can_fail(
     pytester: pytest.Pytester,
+    deploy_project: DeployProject,
 ) -> None:
     tests = """
 SMALL = (EVAL[0][:20], EVAL[1][:20])
@@ -127,13 +132,13 @@ def test_strict(deploy_models):
     assert_accuracy_drop(deploy_models["baseline"], Broken(deploy_models["optimized"], 10),
                          SMALL, max_drop=0.15, require_resolution=True, name="strict_drop")
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*n=20 is too small to resolve a budget of 0.15*about * items would be needed*"]
     )
-    report = json.loads((evidence(pytester) / "report.json").read_text())
+    report = deploy_project.report()
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["accuracy_drop_ok"]["extra"]["resolved"] is True  # identical models: CI 0 wide
     strict = checks["strict_drop"]
@@ -141,26 +146,30 @@ def test_strict(deploy_models):
     assert (strict["passed"], strict["extra"]["resolved"]) == (False, False)
 
 
-def test_max_drop_defaults_from_the_config(pytester: pytest.Pytester) -> None:
+def test_max_drop_defaults_from_the_config(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 def test_drop(deploy_models):
     result = assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], EVAL)
     assert result.max_drop == 0.02
 """
-    make_project(pytester, tests, budgets="[tool.deploycheck.budgets]\naccuracy_drop = 0.02")
+    deploy_project.make(tests, extra="[tool.deploycheck.budgets]\naccuracy_drop = 0.02")
     pytester.runpytest().assert_outcomes(passed=1)
 
 
-def test_a_hand_written_failure_cases_file_is_kept(pytester: pytest.Pytester) -> None:
+def test_a_hand_written_failure_cases_file_is_kept(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 def test_drop(deploy_models):
     assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], EVAL,
                          max_drop=0.01)
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     pytester.makefile(".md", failure_cases="# Known\n\nGlare on the lens reads 8 as 3.\n")
     pytester.runpytest().assert_outcomes(passed=1)
-    text = (evidence(pytester) / "failure_cases.md").read_text()
+    text = (deploy_project.evidence() / "failure_cases.md").read_text()
     assert text.index("## accuracy_drop_ok") < text.index("Glare on the lens reads 8 as 3.")
     assert (pytester.path / "failure_cases.md").read_text().startswith("# Known")
 

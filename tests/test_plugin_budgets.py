@@ -7,65 +7,43 @@ on how fast or loaded the machine is.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-INT8 = REPO / "example_project" / "models" / "classifier_int8.onnx"
-FP32 = REPO / "example_project" / "models" / "classifier_fp32.onnx"
+if TYPE_CHECKING:
+    from conftest import DeployProject
 
-CONFIG = """
-[tool.deploycheck]
-{top}
+EXAMPLE_MODELS = Path(__file__).resolve().parents[1] / "example_project" / "models"
 
-[tool.deploycheck.models.optimized]
-path = "models/int8.onnx"
-memory_mb = 700
-power_w = 10
-requires_offline = true
-
-[tool.deploycheck.models.baseline]
-path = "models/fp32.onnx"
-
-[[tool.deploycheck.devices]]
-name = "edge-a"
-memory_mb = 512
-power_w = 8
-offline = true
-cpus = 1
-price_usd = 60
-
-[[tool.deploycheck.devices]]
-name = "tiny"
-memory_mb = 1
-power_w = 100
-offline = true
-{tiny}
-"""
+# A device too small for anything, so that memory budgets and fits fail on it.
+TINY = {"name": "tiny", "memory_mb": 1, "power_w": 100, "offline": True, "cpus": 1}
 
 
-def make_project(
-    pytester: pytest.Pytester, tests: str, top: str = "", tiny: str = "cpus = 1"
-) -> None:
-    models = pytester.mkdir("models")
-    shutil.copy(INT8, models / "int8.onnx")
-    shutil.copy(FP32, models / "fp32.onnx")
-    pytester.makepyprojecttoml(CONFIG.format(top=top, tiny=tiny))
-    pytester.makepyfile(test_user_budgets=tests)
-
-
-def report(pytester: pytest.Pytester, target: str = "edge-a") -> dict:  # type: ignore[type-arg]
-    path = pytester.path / "deploycheck-evidence" / target / "report.json"
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+@pytest.fixture
+def deploy_project(deploy_project: DeployProject) -> DeployProject:
+    """This module's projects: the example's real models, on edge-a and the tiny device."""
+    return deploy_project.replace(
+        models={
+            "optimized": deploy_project.models["optimized"],
+            "baseline": {"path": "models/fp32.onnx"},
+        },
+        devices=("edge-a", TINY),
+        files={
+            "models/int8.onnx": EXAMPLE_MODELS / "classifier_int8.onnx",
+            "models/fp32.onnx": EXAMPLE_MODELS / "classifier_fp32.onnx",
+        },
+        test_file="test_user_budgets",
+    )
 
 
 # --------------------------------------------------------------------------- model fixtures
 
 
-def test_deploy_model_is_loaded_as_the_target_runs_it(pytester: pytest.Pytester) -> None:
+def test_deploy_model_is_loaded_as_the_target_runs_it(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 def test_model(deploy_model, deploy_models, deploy_target):
     assert deploy_model.name == "optimized"
@@ -79,36 +57,42 @@ def test_model(deploy_model, deploy_models, deploy_target):
     baseline = deploy_models["baseline"]
     assert baseline.run(baseline.example_inputs(batch=4))[0].shape == (4, 10)
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     pytester.runpytest("--deploy-target", "edge-a").assert_outcomes(passed=1)
 
 
-def test_model_loader_uses_the_target_settings(pytester: pytest.Pytester) -> None:
+def test_model_loader_uses_the_target_settings(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 def test_loader(deploy_model_loader):
     model = deploy_model_loader("models/fp32.onnx", name="candidate")
     assert model.name == "candidate"
     assert model.session.get_session_options().intra_op_num_threads == 1
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     pytester.runpytest("--deploy-target", "edge-a").assert_outcomes(passed=1)
 
 
-def test_wrong_feeds_name_the_model_and_the_input(pytester: pytest.Pytester) -> None:
+def test_wrong_feeds_name_the_model_and_the_input(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import numpy as np
 
 def test_feeds(deploy_model):
     deploy_model.run({"image": np.zeros((1, 8, 8), dtype=np.int64)})
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*model 'optimized', input 'image': expected float32*"])
 
 
-def test_corrupt_model_is_one_readable_line(pytester: pytest.Pytester) -> None:
-    make_project(pytester, "def test_model(deploy_model):\n    pass\n")
+def test_corrupt_model_is_one_readable_line(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make("def test_model(deploy_model):\n    pass\n")
     (pytester.path / "models" / "int8.onnx").write_bytes(b"not an onnx file")
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(errors=1)
@@ -121,6 +105,7 @@ def test_corrupt_model_is_one_readable_line(pytester: pytest.Pytester) -> None:
 
 def test_latency_far_under_budget_passes_at_the_minimum_sample_count(
     pytester: pytest.Pytester,
+    deploy_project: DeployProject,
 ) -> None:
     tests = """
 from pytest_deploycheck import latency_under
@@ -129,19 +114,21 @@ from pytest_deploycheck import latency_under
 def test_fast(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         ["latency_under_10000  p95 * ms (n=130, 95% CI *)*budget 10000 ms*measured*PASS"]
     )
-    check = report(pytester)["checks"][0]
+    check = deploy_project.report("edge-a")["checks"][0]
     assert check["metric"] == "latency_p95"
     assert check["extra"]["n"] == 130
     assert check["extra"]["warmup"] == 10
 
 
-def test_latency_far_over_budget_fails_with_the_figures(pytester: pytest.Pytester) -> None:
+def test_latency_far_over_budget_fails_with_the_figures(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import time
 import pytest
@@ -150,7 +137,7 @@ import pytest
 def test_slow(deploy_target):
     time.sleep(0.002)
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*latency_under_0.001: * ms (budget 0.001 ms)*", "*FAIL*"])
@@ -158,6 +145,7 @@ def test_slow(deploy_target):
 
 def test_unsettled_latency_is_inconclusive_never_a_silent_pass(
     pytester: pytest.Pytester,
+    deploy_project: DeployProject,
 ) -> None:
     tests = """
 import pytest
@@ -166,7 +154,7 @@ import pytest
 def test_too_few(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -174,7 +162,9 @@ def test_too_few(deploy_model):
     )
 
 
-def test_latency_budget_defaults_from_the_config(pytester: pytest.Pytester) -> None:
+def test_latency_budget_defaults_from_the_config(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -182,8 +172,7 @@ import pytest
 def test_default(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(
-        pytester,
+    deploy_project.make(
         tests,
         top="[tool.deploycheck.budgets]\nlatency_ms = 5000\nlatency_percentile = 90",
     )
@@ -192,7 +181,9 @@ def test_default(deploy_model):
     result.stdout.fnmatch_lines(["latency_under_5000  p90 * (n=64, *PASS"])
 
 
-def test_latency_factor_reports_an_estimate(pytester: pytest.Pytester) -> None:
+def test_latency_factor_reports_an_estimate(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -200,7 +191,7 @@ import pytest
 def test_fast(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(pytester, tests, tiny="cpus = 1\nlatency_factor = 3.0")
+    deploy_project.make(tests, devices=("edge-a", {**TINY, "latency_factor": 3.0}))
     result = pytester.runpytest("--deploy-target", "tiny")
     result.stdout.fnmatch_lines(
         ["latency_under_10000  p95 * ms estimated on tiny (host*estimated*"]
@@ -219,9 +210,9 @@ def test_fast(deploy_model):
     ],
 )
 def test_bad_budget_markers_fail_collection_in_one_line(
-    pytester: pytest.Pytester, marker: str, message: str
+    pytester: pytest.Pytester, deploy_project: DeployProject, marker: str, message: str
 ) -> None:
-    make_project(pytester, f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(): pass\n")
+    deploy_project.make(f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(): pass\n")
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([message])
@@ -239,7 +230,9 @@ def test_budget_marker_without_configuration_is_a_clear_error(pytester: pytest.P
 # --------------------------------------------------------------------------- throughput
 
 
-def test_throughput_runs_once_per_batch_size(pytester: pytest.Pytester) -> None:
+def test_throughput_runs_once_per_batch_size(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -247,7 +240,7 @@ import pytest
 def test_batched(deploy_model, deploy_batch):
     deploy_model.run(deploy_model.example_inputs(batch=deploy_batch))
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("-v", "--deploy-target", "edge-a")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
@@ -263,7 +256,9 @@ def test_batched(deploy_model, deploy_batch):
 # --------------------------------------------------------------------------- memory
 
 
-def test_memory_is_measured_alone_in_a_child_process(pytester: pytest.Pytester) -> None:
+def test_memory_is_measured_alone_in_a_child_process(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 from pytest_deploycheck import memory_under
 
@@ -271,13 +266,13 @@ from pytest_deploycheck import memory_under
 def test_small(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(pytester, tests, top='target = "edge-a"')
+    deploy_project.make(tests, top='target = "edge-a"')
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         ["memory_under_100000  peak * MB (runtime and model * MB; 5 calls*budget 100000 MB*PASS"]
     )
-    check = report(pytester)["checks"][0]
+    check = deploy_project.report("edge-a")["checks"][0]
     extra = check["extra"]
     assert 0 < extra["interpreter_mb"] < extra["footprint_mb"] <= extra["process_peak_mb"]
     assert extra["models"] == ["optimized"]
@@ -285,6 +280,7 @@ def test_small(deploy_model):
 
 def test_memory_over_the_target_capacity_fails_with_that_reason(
     pytester: pytest.Pytester,
+    deploy_project: DeployProject,
 ) -> None:
     tests = """
 import pytest
@@ -297,7 +293,7 @@ def test_small(deploy_model):
 def test_fit(deploy_device):
     pass
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "tiny")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
@@ -309,7 +305,9 @@ def test_fit(deploy_device):
     )
 
 
-def test_a_workload_failing_in_the_child_reports_why(pytester: pytest.Pytester) -> None:
+def test_a_workload_failing_in_the_child_reports_why(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import os
 import pytest
@@ -318,7 +316,7 @@ import pytest
 def test_breaks_alone(deploy_target):
     assert "DEPLOYCHECK_MEMORY_CHILD" not in os.environ, "only fails when measured"
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*memory_under: the test failed in the child process*"])
@@ -327,7 +325,9 @@ def test_breaks_alone(deploy_target):
 # --------------------------------------------------------------------------- cold start
 
 
-def test_cold_start_is_measured_in_fresh_processes(pytester: pytest.Pytester) -> None:
+def test_cold_start_is_measured_in_fresh_processes(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -335,7 +335,7 @@ import pytest
 def test_cold(deploy_target):
     pass
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-a")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -347,7 +347,7 @@ def test_cold(deploy_target):
 
 
 def test_latency_budget_on_a_pytest_benchmark_judges_its_samples(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, deploy_project: DeployProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("pytest_benchmark")
     tests = """
@@ -358,16 +358,18 @@ def test_bench(benchmark, deploy_model):
     feeds = deploy_model.example_inputs()
     benchmark.pedantic(deploy_model.run, args=(feeds,), rounds=200, iterations=1)
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     # pytest-benchmark switches itself off inside an xdist worker (this suite may run in one).
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     result = pytester.runpytest("--deploy-target", "edge-a", "-p", "no:xdist")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["latency_under_10000  p95 * (n=200, *PASS"])
-    assert report(pytester)["checks"][0]["extra"]["source"] == "pytest-benchmark"
+    assert deploy_project.report("edge-a")["checks"][0]["extra"]["source"] == "pytest-benchmark"
 
 
-def test_benchmark_disabled_is_inconclusive(pytester: pytest.Pytester) -> None:
+def test_benchmark_disabled_is_inconclusive(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     pytest.importorskip("pytest_benchmark")
     tests = """
 import pytest
@@ -376,7 +378,7 @@ import pytest
 def test_bench(benchmark):
     benchmark(sum, [1, 2, 3])
 """
-    make_project(pytester, tests)
+    deploy_project.make(tests)
     result = pytester.runpytest("--deploy-target", "edge-a", "--benchmark-disable")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*inconclusive: pytest-benchmark took no samples*"])
@@ -385,7 +387,9 @@ def test_bench(benchmark):
 # --------------------------------------------------------------------------- emulation notes
 
 
-def test_emulation_gaps_and_provider_fallbacks_are_noted(pytester: pytest.Pytester) -> None:
+def test_emulation_gaps_and_provider_fallbacks_are_noted(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -393,9 +397,8 @@ import pytest
 def test_fast(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(
-        pytester, tests, tiny='execution_providers = ["CUDAExecutionProvider"]\ncpus = 512'
-    )
+    tiny = {**TINY, "execution_providers": ["CUDAExecutionProvider"], "cpus": 512}
+    deploy_project.make(tests, devices=("edge-a", tiny))
     result = pytester.runpytest("--deploy-target", "tiny")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(

@@ -8,35 +8,17 @@ backlog, nothing has to accept them.
 
 from __future__ import annotations
 
-import json
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from conftest import DeployProject
+
 MODELS = Path(__file__).resolve().parent / "models"
-
-CONFIG = """
-[tool.deploycheck]
-target = "edge"
-{top}
-
-[tool.deploycheck.models.optimized]
-path = "models/tiny.onnx"
-requires_offline = {requires}
-
-[tool.deploycheck.models.online]
-path = "models/two.onnx"
-
-[[tool.deploycheck.devices]]
-name = "edge"
-memory_mb = 100000
-cpus = 1
-offline = true
-"""
 
 LOOKUP = """
 import socket
@@ -49,29 +31,26 @@ def look_up(host="deploycheck-offline.example"):
 """
 
 
-def make_project(
-    pytester: pytest.Pytester,
-    name: str,
-    tests: str,
-    *,
-    top: str = "",
-    requires: bool = True,
-) -> None:
-    models = pytester.mkdir("models")
-    shutil.copy(MODELS / "tiny_linear.onnx", models / "tiny.onnx")
-    shutil.copy(MODELS / "two_inputs.onnx", models / "two.onnx")
-    pytester.makepyprojecttoml(CONFIG.format(top=top, requires=str(requires).lower()))
-    pytester.makepyfile(**{name: tests})
+def offline_models(requires_offline: bool = True) -> dict[str, dict[str, object]]:
+    """This module's two models: optimized (requires_offline unless told not) and online."""
+    return {
+        "optimized": {"path": "models/tiny.onnx", "requires_offline": requires_offline},
+        "online": {"path": "models/two.onnx"},
+    }
 
 
-def offline_checks(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
-    """Each test's offline check in report.json, by test name."""
-    path = pytester.path / "deploycheck-evidence" / "edge" / "report.json"
-    report = json.loads(path.read_text())
-    checks = [c for c in report["checks"] if c["name"] == "offline"]
-    by_test = {c["nodeid"].rsplit("::", 1)[-1]: c for c in checks}
-    assert len(by_test) == len(checks)
-    return by_test
+@pytest.fixture
+def deploy_project(deploy_project: DeployProject) -> DeployProject:
+    """This module's projects: two tiny test models on an offline device, the target."""
+    return deploy_project.replace(
+        target="edge",
+        models=offline_models(),
+        devices=({"name": "edge", "memory_mb": 100000, "cpus": 1, "offline": True},),
+        files={
+            "models/tiny.onnx": MODELS / "tiny_linear.onnx",
+            "models/two.onnx": MODELS / "two_inputs.onnx",
+        },
+    )
 
 
 @pytest.fixture
@@ -142,15 +121,17 @@ def test_unmarked_afterwards():
 
 
 @pytest.fixture
-def loopback_run(pytester: pytest.Pytester, server_port: int) -> tuple[pytest.RunResult, int]:
+def loopback_run(
+    pytester: pytest.Pytester, deploy_project: DeployProject, server_port: int
+) -> tuple[pytest.RunResult, int]:
     other = server_port + 1 if server_port < 65535 else server_port - 1
     tests = LOOPBACK_TESTS.format(port=server_port, other=other)
-    make_project(pytester, "test_user_offline_loopback", tests)
+    deploy_project.make(tests, "test_user_offline_loopback")
     return pytester.runpytest("-rA"), server_port
 
 
 def test_a_loopback_connect_fails_an_offline_test_naming_the_address(
-    pytester: pytest.Pytester, loopback_run: tuple[pytest.RunResult, int]
+    deploy_project: DeployProject, loopback_run: tuple[pytest.RunResult, int]
 ) -> None:
     result, port = loopback_run
     result.assert_outcomes(passed=4, failed=3)
@@ -172,7 +153,7 @@ def test_a_loopback_connect_fails_an_offline_test_naming_the_address(
     result.stdout.fnmatch_lines(
         [f"offline*1 blocked network attempt: connect to {address}*budget 0 attempts*FAIL"]
     )
-    checks = offline_checks(pytester)
+    checks = deploy_project.checks(name="offline")
     for name in ("test_swallowed", "test_raised"):
         check = checks[name]
         assert (check["status"], check["value"]) == ("FAIL", 1)
@@ -182,11 +163,11 @@ def test_a_loopback_connect_fails_an_offline_test_naming_the_address(
 
 
 def test_allow_loopback_opens_loopback_or_the_listed_ports_only(
-    pytester: pytest.Pytester, loopback_run: tuple[pytest.RunResult, int]
+    deploy_project: DeployProject, loopback_run: tuple[pytest.RunResult, int]
 ) -> None:
     result, port = loopback_run
     result.stdout.fnmatch_lines(["PASSED *::test_any_loopback", "PASSED *::test_listed_port"])
-    checks = offline_checks(pytester)
+    checks = deploy_project.checks(name="offline")
     assert checks["test_any_loopback"]["status"] == "PASS"
     assert checks["test_any_loopback"]["extra"]["policy"] == "network blocked (loopback allowed)"
     assert checks["test_listed_port"]["status"] == "PASS"
@@ -202,11 +183,11 @@ def test_allow_loopback_opens_loopback_or_the_listed_ports_only(
 
 
 def test_strict_false_passes_a_test_that_survives_and_reports_the_attempt(
-    pytester: pytest.Pytester, loopback_run: tuple[pytest.RunResult, int]
+    deploy_project: DeployProject, loopback_run: tuple[pytest.RunResult, int]
 ) -> None:
     result, port = loopback_run
     result.stdout.fnmatch_lines(["PASSED *::test_survives"])
-    check = offline_checks(pytester)["test_survives"]
+    check = deploy_project.checks(name="offline")["test_survives"]
     assert (check["status"], check["value"], check["budget"]) == ("PASS", 1, None)
     assert check["details"] == (
         f"survived 1 blocked attempt(s) (strict=False): connect to 127.0.0.1:{port}"
@@ -214,16 +195,18 @@ def test_strict_false_passes_a_test_that_survives_and_reports_the_attempt(
 
 
 def test_the_block_ends_with_the_test(
-    pytester: pytest.Pytester, loopback_run: tuple[pytest.RunResult, int]
+    deploy_project: DeployProject, loopback_run: tuple[pytest.RunResult, int]
 ) -> None:
     result, _ = loopback_run
     result.stdout.fnmatch_lines(["PASSED *::test_unmarked_afterwards"])
-    assert "test_unmarked_afterwards" not in offline_checks(pytester)
+    assert "test_unmarked_afterwards" not in deploy_project.checks(name="offline")
 
 
-def test_a_swallowed_host_name_lookup_fails_naming_the_host(pytester: pytest.Pytester) -> None:
+def test_a_swallowed_host_name_lookup_fails_naming_the_host(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = LOOKUP + "\nimport pytest\n\n@pytest.mark.offline\ndef test_lookup():\n    look_up()\n"
-    make_project(pytester, "test_user_offline_lookup", tests)
+    deploy_project.make(tests, "test_user_offline_lookup")
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -233,7 +216,7 @@ def test_a_swallowed_host_name_lookup_fails_naming_the_host(pytester: pytest.Pyt
             "offline*1 blocked network attempt: resolve deploycheck-offline.example:443*FAIL",
         ]
     )
-    assert offline_checks(pytester)["test_lookup"]["extra"]["attempts"] == [
+    assert deploy_project.checks(name="offline")["test_lookup"]["extra"]["attempts"] == [
         "resolve deploycheck-offline.example:443"
     ]
 
@@ -257,11 +240,11 @@ def test_no_model(deploy_target):
 
 def test_enforce_requires_offline_blocks_the_tests_of_such_a_model(
     pytester: pytest.Pytester,
+    deploy_project: DeployProject,
 ) -> None:
-    make_project(
-        pytester,
-        "test_user_offline_enforced",
+    deploy_project.make(
         ENFORCED_TESTS,
+        "test_user_offline_enforced",
         top="enforce_requires_offline = true",
     )
     result = pytester.runpytest("-rA")
@@ -275,7 +258,7 @@ def test_enforce_requires_offline_blocks_the_tests_of_such_a_model(
         ]
     )
     result.stdout.fnmatch_lines(["PASSED *::test_no_model"])
-    checks = offline_checks(pytester)
+    checks = deploy_project.checks(name="offline")
     assert list(checks) == ["test_model"]
     assert checks["test_model"]["extra"]["reason"] == (
         "requires_offline model optimized (enforce_requires_offline)"
@@ -295,12 +278,14 @@ def test_enforce_requires_offline_blocks_the_tests_of_such_a_model(
     ids=["not-enforced", "enforce-false", "not-required", "other-model"],
 )
 def test_no_block_without_enforcement_or_a_requires_offline_model(
-    pytester: pytest.Pytester, top: str, requires: bool
+    pytester: pytest.Pytester, deploy_project: DeployProject, top: str, requires: bool
 ) -> None:
-    make_project(pytester, "test_user_offline_enforced", ENFORCED_TESTS, top=top, requires=requires)
+    deploy_project.make(
+        ENFORCED_TESTS, "test_user_offline_enforced", top=top, models=offline_models(requires)
+    )
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
-    assert offline_checks(pytester) == {}
+    assert deploy_project.checks(name="offline") == {}
 
 
 # --------------------------------------------------------------------------- child processes
@@ -323,15 +308,17 @@ def test_memory():
 """
 
 
-def test_the_memory_child_is_offline_too(pytester: pytest.Pytester) -> None:
-    make_project(pytester, "test_user_offline_memory", CHILD_TESTS.format(only_in_child=False))
+def test_the_memory_child_is_offline_too(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(CHILD_TESTS.format(only_in_child=False), "test_user_offline_memory")
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     # The child blocked the lookup as well: its own offline check failed the child's run.
     result.stdout.fnmatch_lines(
         ["memory_under: the test failed in the child process: offline: *: resolve child.example:80"]
     )
-    check = offline_checks(pytester)["test_memory"]
+    check = deploy_project.checks(name="offline")["test_memory"]
     assert check["status"] == "FAIL"
     assert "resolve child.example:80" in check["extra"]["attempts"]
     assert check["details"].endswith(": resolve child.example:80")
@@ -339,16 +326,19 @@ def test_the_memory_child_is_offline_too(pytester: pytest.Pytester) -> None:
 
 def test_an_attempt_made_only_in_the_memory_child_fails_the_parents_check(
     pytester: pytest.Pytester,
+    deploy_project: DeployProject,
 ) -> None:
-    make_project(pytester, "test_user_offline_memchild", CHILD_TESTS.format(only_in_child=True))
+    deploy_project.make(CHILD_TESTS.format(only_in_child=True), "test_user_offline_memchild")
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    check = offline_checks(pytester)["test_memory"]
+    check = deploy_project.checks(name="offline")["test_memory"]
     assert check["status"] == "FAIL"
     assert check["extra"]["attempts"] == ["resolve child.example:80"]
 
 
-def test_the_cold_start_child_runs_the_model_offline(pytester: pytest.Pytester) -> None:
+def test_the_cold_start_child_runs_the_model_offline(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -358,12 +348,12 @@ import pytest
 def test_cold(deploy_model):
     deploy_model.run(deploy_model.example_inputs())
 """
-    make_project(pytester, "test_user_offline_cold", tests)
+    deploy_project.make(tests, "test_user_offline_cold")
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["cold_start_under_60000 *(n=1;*PASS"])
     result.stdout.fnmatch_lines(["offline*no network attempt (network blocked)*PASS"])
-    assert offline_checks(pytester)["test_cold"]["value"] == 0
+    assert deploy_project.checks(name="offline")["test_cold"]["value"] == 0
 
 
 # --------------------------------------------------------------------------- collection
@@ -379,10 +369,10 @@ def test_cold(deploy_model):
     ],
 )
 def test_a_bad_marker_argument_is_a_one_line_collection_error(
-    pytester: pytest.Pytester, marker: str, message: str
+    pytester: pytest.Pytester, deploy_project: DeployProject, marker: str, message: str
 ) -> None:
     tests = f"import pytest\n\n@pytest.mark.{marker}\ndef test_x():\n    pass\n"
-    make_project(pytester, "test_user_offline_bad", tests)
+    deploy_project.make(tests, "test_user_offline_bad")
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(

@@ -12,29 +12,16 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import DeployProject
 
 MODELS = Path(__file__).resolve().parent / "models"
 RELEASE_MODEL = MODELS / "tiny_linear.onnx"
 CANDIDATE_MODEL = MODELS / "fixed_only.onnx"
-
-CONFIG = """
-[tool.deploycheck]
-target = "edge"
-
-[tool.deploycheck.models.optimized]
-path = "models/{model}"
-
-[tool.deploycheck.regression]
-latency_pct = 1000000
-
-[[tool.deploycheck.devices]]
-name = "edge"
-memory_mb = 100000
-cpus = 1
-"""
 
 TESTS = """
 import os
@@ -53,17 +40,13 @@ def test_candidate(deploy_model):
 ROLLBACK_LINE = "  ! roll back to release.json*"
 
 
-def use_model(pytester: pytest.Pytester, model: str) -> None:
-    pytester.makepyprojecttoml(CONFIG.format(model=model))
+def use_model(project: DeployProject, model: str) -> None:
+    """Point the project's one model at models/<model>."""
+    project.configure(models={"optimized": {"path": f"models/{model}"}})
 
 
-def report(pytester: pytest.Pytester) -> dict[str, Any]:
-    path = pytester.path / "deploycheck-evidence" / "edge" / "report.json"
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
-
-
-def rollback_check(pytester: pytest.Pytester) -> dict[str, Any]:
-    (check,) = [c for c in report(pytester)["checks"] if c["name"] == "rollback"]
+def rollback_check(project: DeployProject) -> dict[str, Any]:
+    (check,) = [c for c in project.report()["checks"] if c["name"] == "rollback"]
     return dict(check)
 
 
@@ -72,13 +55,23 @@ def short_sha(path: Path) -> str:
 
 
 @pytest.fixture
-def release(pytester: pytest.Pytester) -> Path:
+def deploy_project(deploy_project: DeployProject) -> DeployProject:
+    """This module's projects: models/v1.onnx (v2.onnx beside it) on edge, the target, with
+    the regression gates wide open."""
+    return deploy_project.replace(
+        target="edge",
+        models={"optimized": {"path": "models/v1.onnx"}},
+        devices=({"name": "edge", "memory_mb": 100000, "cpus": 1},),
+        extra="[tool.deploycheck.regression]\nlatency_pct = 1000000",
+        files={"models/v1.onnx": RELEASE_MODEL, "models/v2.onnx": CANDIDATE_MODEL},
+        test_file="test_user_rollback",
+    )
+
+
+@pytest.fixture
+def release(pytester: pytest.Pytester, deploy_project: DeployProject) -> Path:
     """A project whose release run was saved as release.json, with models/v1.onnx."""
-    models = pytester.mkdir("models")
-    shutil.copy(RELEASE_MODEL, models / "v1.onnx")
-    shutil.copy(CANDIDATE_MODEL, models / "v2.onnx")
-    use_model(pytester, "v1.onnx")
-    pytester.makepyfile(test_user_rollback=TESTS)
+    deploy_project.make(TESTS)
     result = pytester.runpytest("--deploy-save=release.json")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["release_candidate: True", "baseline saved: *release.json*"])
@@ -104,9 +97,12 @@ def test_a_saved_release_records_its_model_files_and_its_verdict(release: Path) 
 
 
 def test_a_failed_candidate_with_another_model_is_told_which_release_file_to_go_back_to(
-    pytester: pytest.Pytester, release: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    deploy_project: DeployProject,
+    release: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use_model(pytester, "v2.onnx")
+    use_model(deploy_project, "v2.onnx")
     break_candidate(monkeypatch)
     result = pytester.runpytest("--deploy-baseline=release.json")
     result.assert_outcomes(passed=1, failed=1)
@@ -120,12 +116,12 @@ def test_a_failed_candidate_with_another_model_is_told_which_release_file_to_go_
             " still on disk there",
         ]
     )
-    verdict = report(pytester)["verdict"]
+    verdict = deploy_project.report()["verdict"]
     assert verdict["release_candidate"] is False
     (caveat,) = verdict["caveats"]
     assert caveat.startswith("roll back to release.json (edge, ")
     assert caveat.endswith(f"optimized = models/v1.onnx (sha256 {sha}), still on disk there")
-    check = rollback_check(pytester)
+    check = rollback_check(deploy_project)
     assert (check["status"], check["value"], check["gating"]) == ("INFO", 1, False)
     assert check["details"].startswith("1 of 1 model files changed since release.json (edge, ")
     assert check["extra"]["changed"] == ["optimized"]
@@ -150,7 +146,10 @@ def test_a_release_file_no_longer_on_disk_must_come_from_the_artifacts(
 
 
 def test_a_failed_candidate_with_the_release_models_is_told_to_roll_the_code_back(
-    pytester: pytest.Pytester, release: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    deploy_project: DeployProject,
+    release: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     break_candidate(monkeypatch)
     result = pytester.runpytest("--deploy-baseline=release.json")
@@ -162,26 +161,29 @@ def test_a_failed_candidate_with_the_release_models_is_told_to_roll_the_code_bac
             " the code, the environment or the budgets, not the models; roll the code back",
         ]
     )
-    assert rollback_check(pytester)["value"] == 0
+    assert rollback_check(deploy_project)["value"] == 0
 
 
 def test_a_passing_run_against_the_release_prints_no_rollback_advice(
-    pytester: pytest.Pytester, release: Path
+    pytester: pytest.Pytester, deploy_project: DeployProject, release: Path
 ) -> None:
-    use_model(pytester, "v2.onnx")
+    use_model(deploy_project, "v2.onnx")
     result = pytester.runpytest("--deploy-baseline=release.json")
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["release_candidate: True"])
     result.stdout.no_fnmatch_line("  ! *")
-    assert report(pytester)["verdict"]["caveats"] == []
-    check = rollback_check(pytester)  # still recorded: what changed since the release
+    assert deploy_project.report()["verdict"]["caveats"] == []
+    check = rollback_check(deploy_project)  # still recorded: what changed since the release
     assert check["details"].startswith("1 of 1 model files changed since release.json")
     assert check["extra"]["caveats"] == []
 
 
 def test_an_old_release_without_model_records_asks_to_be_saved_again(
-    pytester: pytest.Pytester, release: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    deploy_project: DeployProject,
+    release: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     break_candidate(monkeypatch)
     document = json.loads(release.read_text())
@@ -191,7 +193,7 @@ def test_an_old_release_without_model_records_asks_to_be_saved_again(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["release_candidate: False"])
     result.stdout.no_fnmatch_line(ROLLBACK_LINE)
-    check = rollback_check(pytester)
+    check = rollback_check(deploy_project)
     assert check["value"] is None
     assert "records no model files" in check["details"]
     assert "save the release again with --deploy-save" in check["details"]

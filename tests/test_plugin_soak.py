@@ -11,29 +11,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 import select
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_deploycheck.report.evidence import TIMESERIES_COLUMNS
 
-CONFIG = """
-[tool.deploycheck]
-{top}
-
-[[tool.deploycheck.devices]]
-name = "edge-a"
-memory_mb = 512
-cpus = 1
-"""
+if TYPE_CHECKING:
+    from conftest import DeployProject
 
 STEADY_AND_LEAKING = """
 import time
@@ -75,26 +66,17 @@ def test_steady():
 TARGET = "--deploy-target=edge-a"
 
 
-def make_project(pytester: pytest.Pytester, tests: str, name: str, top: str = "") -> None:
-    pytester.makepyprojecttoml(CONFIG.format(top=top))
-    pytester.makepyfile(**{name: tests})
+@pytest.fixture
+def deploy_project(deploy_project: DeployProject) -> DeployProject:
+    """This module's projects: no models, one device, edge-a, named on the command line."""
+    return deploy_project.replace(
+        models={}, devices=({"name": "edge-a", "memory_mb": 512, "cpus": 1},), files={}
+    )
 
 
-def evidence_dir(pytester: pytest.Pytester) -> Path:
-    return pytester.path / "deploycheck-evidence" / "edge-a"
-
-
-def report(pytester: pytest.Pytester) -> dict[str, Any]:
-    return json.loads((evidence_dir(pytester) / "report.json").read_text())  # type: ignore[no-any-return]
-
-
-def soak_checks(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
+def soak_checks(project: DeployProject) -> dict[str, dict[str, Any]]:
     """The soak checks of report.json by the name of their test."""
-    return {
-        c["nodeid"].rsplit("::", 1)[-1]: c
-        for c in report(pytester)["checks"]
-        if c["metric"] == "soak_memory_growth"
-    }
+    return project.checks("edge-a", metric="soak_memory_growth")
 
 
 # --------------------------------------------------------------------------- pass and fail
@@ -102,8 +84,9 @@ def soak_checks(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
 
 def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
     pytester: pytest.Pytester,
+    deploy_project: DeployProject,
 ) -> None:
-    make_project(pytester, STEADY_AND_LEAKING, "test_user_soak_leak")
+    deploy_project.make(STEADY_AND_LEAKING, "test_user_soak_leak")
     result = pytester.runpytest(TARGET)
     result.assert_outcomes(passed=1, failed=1)
     assert result.ret == 1
@@ -125,7 +108,7 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
         ]
     )
 
-    checks = soak_checks(pytester)
+    checks = soak_checks(deploy_project)
     steady, leaking = checks["test_steady"], checks["test_leaking"]
     assert (steady["status"], leaking["status"]) == ("PASS", "FAIL")
     assert leaking["value"] > leaking["budget"] == 10.0
@@ -141,7 +124,7 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
         assert extra["calls"] > 0 and extra["errors"] == 0
         assert extra["caveats"] == []
 
-        text = (evidence_dir(pytester) / extra["timeseries_file"]).read_text()
+        text = (deploy_project.evidence("edge-a") / extra["timeseries_file"]).read_text()
         assert text.splitlines()[0] == (
             "t_s,phase,rss_mb,calls,errors,p50_ms,p95_ms,max_ms,heap_mb"
         )
@@ -155,7 +138,7 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
         times = [float(row["t_s"]) for row in rows]
         assert times == sorted(times)
 
-    run_log = (evidence_dir(pytester) / "run.log").read_text()
+    run_log = (deploy_project.evidence("edge-a") / "run.log").read_text()
     assert "release_candidate: False" in run_log
     assert re.search(r"^  FAIL +soak_0\.02min: .* MB/h .*\[.*::test_leaking\]$", run_log, re.M)
     assert re.search(r"^      why: memory grows .* MB/h", run_log, re.M)
@@ -164,7 +147,9 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
     assert "soak_test_leaking_soak_0.02min.csv" in run_log
 
 
-def test_a_soak_whose_every_call_raises_fails_early(pytester: pytest.Pytester) -> None:
+def test_a_soak_whose_every_call_raises_fails_early(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     tests = """
 import pytest
 
@@ -173,7 +158,7 @@ import pytest
 def test_broken():
     raise RuntimeError("model not loaded")
 """
-    make_project(pytester, tests, "test_user_soak_broken")
+    deploy_project.make(tests, "test_user_soak_broken")
     result = pytester.runpytest(TARGET)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -183,18 +168,20 @@ def test_broken():
             "*stopped after the first 20 calls all raised*",
         ]
     )
-    extra = soak_checks(pytester)["test_broken"]["extra"]
+    extra = soak_checks(deploy_project)["test_broken"]["extra"]
     assert extra["calls"] == extra["errors"] == 20
     assert extra["error_examples"] == ["RuntimeError: model not loaded"]
-    details = soak_checks(pytester)["test_broken"]["details"]
+    details = soak_checks(deploy_project)["test_broken"]["details"]
     assert "first: RuntimeError: model not loaded" in details
 
 
 # --------------------------------------------------------------------------- the cap
 
 
-def test_the_command_line_caps_a_long_soak_and_says_so(pytester: pytest.Pytester) -> None:
-    make_project(pytester, STEADY_30_MIN, "test_user_soak_cap_cli")
+def test_the_command_line_caps_a_long_soak_and_says_so(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(STEADY_30_MIN, "test_user_soak_cap_cli")
     result = pytester.runpytest(TARGET, "--deploy-soak-minutes=0.02")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -205,18 +192,20 @@ def test_the_command_line_caps_a_long_soak_and_says_so(pytester: pytest.Pytester
             " run it in full before calling the device ready (--deploy-soak-minutes=full)",
         ]
     )
-    extra = soak_checks(pytester)["test_long"]["extra"]
+    extra = soak_checks(deploy_project)["test_long"]["extra"]
     assert extra["configured_minutes"] == 30
     assert 0.02 <= extra["minutes_run"] < 1
     assert extra["shortened_by"] == "--deploy-soak-minutes=0.02"
-    verdict = report(pytester)["verdict"]
+    verdict = deploy_project.report("edge-a")["verdict"]
     assert verdict["release_candidate"] is True
     assert len(verdict["caveats"]) == 1
     assert "--deploy-soak-minutes=0.02" in verdict["caveats"][0]
 
 
-def test_the_config_caps_a_long_soak_and_is_named(pytester: pytest.Pytester) -> None:
-    make_project(pytester, STEADY_30_MIN, "test_user_soak_cap_cfg", top="soak_max_minutes = 0.02")
+def test_the_config_caps_a_long_soak_and_is_named(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(STEADY_30_MIN, "test_user_soak_cap_cfg", top="soak_max_minutes = 0.02")
     result = pytester.runpytest(TARGET)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -225,14 +214,14 @@ def test_the_config_caps_a_long_soak_and_is_named(pytester: pytest.Pytester) -> 
             " (soak_max_minutes in pyproject.toml)*"
         ]
     )
-    assert soak_checks(pytester)["test_long"]["extra"]["minutes_run"] < 1
+    assert soak_checks(deploy_project)["test_long"]["extra"]["minutes_run"] < 1
 
 
 def test_the_environment_caps_a_long_soak(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, deploy_project: DeployProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEPLOYCHECK_SOAK_MINUTES", "0.02")
-    make_project(pytester, STEADY_30_MIN, "test_user_soak_cap_env")
+    deploy_project.make(STEADY_30_MIN, "test_user_soak_cap_env")
     result = pytester.runpytest(TARGET)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -240,9 +229,10 @@ def test_the_environment_caps_a_long_soak(
     )
 
 
-def test_full_lifts_the_configured_cap(pytester: pytest.Pytester) -> None:
-    make_project(
-        pytester,
+def test_full_lifts_the_configured_cap(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(
         STEADY_SHORT.format(minutes=0.02),
         "test_user_soak_full",
         top="soak_max_minutes = 0.01",
@@ -251,14 +241,16 @@ def test_full_lifts_the_configured_cap(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["soak_0.02min  *PASS", "release_candidate: True"])
     result.stdout.no_fnmatch_line("*! soak_*")
-    extra = soak_checks(pytester)["test_steady"]["extra"]
+    extra = soak_checks(deploy_project)["test_steady"]["extra"]
     assert extra["minutes_run"] >= 0.02  # the marker's full 1.2 s, not the config's 0.6 s
     assert extra["shortened_by"] is None
-    assert report(pytester)["verdict"]["caveats"] == []
+    assert deploy_project.report("edge-a")["verdict"]["caveats"] == []
 
 
-def test_a_bad_cap_is_a_usage_error_in_one_line(pytester: pytest.Pytester) -> None:
-    make_project(pytester, STEADY_30_MIN, "test_user_soak_bad_cap")
+def test_a_bad_cap_is_a_usage_error_in_one_line(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(STEADY_30_MIN, "test_user_soak_bad_cap")
     result = pytester.runpytest(TARGET, "--deploy-soak-minutes=abc")
     assert result.ret == pytest.ExitCode.USAGE_ERROR == 4
     mentions = [line for line in result.stderr.lines if "--deploy-soak-minutes" in line]
@@ -290,10 +282,9 @@ def test_a_bad_cap_is_a_usage_error_in_one_line(pytester: pytest.Pytester) -> No
     ],
 )
 def test_bad_soak_markers_fail_collection_in_one_line(
-    pytester: pytest.Pytester, marker: str, message: str
+    pytester: pytest.Pytester, deploy_project: DeployProject, marker: str, message: str
 ) -> None:
-    make_project(
-        pytester,
+    deploy_project.make(
         f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(): pass\n",
         "test_user_soak_bad",
     )
@@ -307,8 +298,10 @@ def test_bad_soak_markers_fail_collection_in_one_line(
 # --------------------------------------------------------------------------- progress
 
 
-def test_progress_in_a_log_is_a_start_and_a_final_line(pytester: pytest.Pytester) -> None:
-    make_project(pytester, STEADY_SHORT.format(minutes=0.02), "test_user_soak_log")
+def test_progress_in_a_log_is_a_start_and_a_final_line(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(STEADY_SHORT.format(minutes=0.02), "test_user_soak_log")
     result = pytester.runpytest(TARGET)  # pytester's output is not a terminal
     result.assert_outcomes(passed=1)
     lines = result.stdout.lines
@@ -325,8 +318,10 @@ def test_progress_in_a_log_is_a_start_and_a_final_line(pytester: pytest.Pytester
     assert len([line for line in lines if line.startswith("soak_0.02min test_steady:")]) == 2
 
 
-def test_progress_of_a_capped_soak_says_what_capped_it(pytester: pytest.Pytester) -> None:
-    make_project(pytester, STEADY_30_MIN, "test_user_soak_log_cap")
+def test_progress_of_a_capped_soak_says_what_capped_it(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(STEADY_30_MIN, "test_user_soak_log_cap")
     result = pytester.runpytest(TARGET, "--deploy-soak-minutes=0.02", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -339,8 +334,10 @@ def test_progress_of_a_capped_soak_says_what_capped_it(pytester: pytest.Pytester
     )
 
 
-def test_quiet_runs_show_no_progress(pytester: pytest.Pytester) -> None:
-    make_project(pytester, STEADY_SHORT.format(minutes=0.02), "test_user_soak_quiet")
+def test_quiet_runs_show_no_progress(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(STEADY_SHORT.format(minutes=0.02), "test_user_soak_quiet")
     result = pytester.runpytest(TARGET, "-q")
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*running for*")
@@ -369,10 +366,12 @@ def read_pty(master: int, process: subprocess.Popen[bytes], timeout_s: float) ->
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pseudo-terminals as on Linux")
-def test_progress_on_a_terminal_rewrites_one_status_line(pytester: pytest.Pytester) -> None:
+def test_progress_on_a_terminal_rewrites_one_status_line(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
     import pty
 
-    make_project(pytester, STEADY_SHORT.format(minutes=0.05), "test_user_soak_tty")
+    deploy_project.make(STEADY_SHORT.format(minutes=0.05), "test_user_soak_tty")
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm", "PY_COLORS": "0"}
     try:
@@ -413,7 +412,12 @@ def test_progress_on_a_terminal_rewrites_one_status_line(pytester: pytest.Pytest
     assert "release_candidate: True" in output
 
 
-def test_a_soak_on_a_benchmark_test_is_refused_at_collection(pytester: pytest.Pytester) -> None:
+def test_a_soak_on_a_benchmark_test_is_refused_at_collection(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On xdist's first worker pytest-benchmark warns at session end that xdist disables
+    # it, and the suite turns warnings into errors: the inner run must not look like gw0.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     pytester.makepyprojecttoml(
         """
         [tool.deploycheck]
@@ -433,4 +437,7 @@ def test_a_soak_on_a_benchmark_test_is_refused_at_collection(pytester: pytest.Py
     )
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*test_bench: @soak calls the test body itself*benchmark*"])
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    # Found at collection, reported as that test's error at setup: the body never runs.
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_bench*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

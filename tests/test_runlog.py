@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.report.runlog import RUN_LOG_FILE, run_log
+from pytest_deploycheck.config.evidence_names import RUN_LOG_FILE
+from pytest_deploycheck.report.runlog import run_log
 
 STARTED = 1_700_000_000.0  # 2023-11-14T22:13:20+00:00
 

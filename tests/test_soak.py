@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
 
 from pytest_deploycheck.measure.soak import (
     ABORT_AFTER_FAILURES,
@@ -26,11 +24,9 @@ from pytest_deploycheck.measure.soak import (
     SoakRun,
     SoakSeries,
     SoakVerdict,
-    block_medians,
     growth_fit,
     judge_soak,
     run_soak,
-    theil_sen,
 )
 
 MS = 1_000_000  # nanoseconds
@@ -101,97 +97,7 @@ class FakeClock:
         return self.now
 
 
-# --------------------------------------------------------------------------- theil_sen
-
-
-def test_an_exact_line_gives_its_exact_slope() -> None:
-    x = np.arange(10.0)
-    fit = theil_sen(x, 2.5 * x - 7.0)
-    assert (fit.slope, fit.low, fit.high, fit.n) == (2.5, 2.5, 2.5, 10)
-
-
-@pytest.mark.parametrize("outlier", [1e6, -1e6])
-def test_a_few_huge_outliers_do_not_move_the_slope(outlier: float) -> None:
-    x = np.arange(20.0)
-    y = 3.0 * x + 1.0
-    y[[2, 9, 15]] = outlier
-    fit = theil_sen(x, y)
-    assert fit.slope == 3.0
-    assert fit.low == fit.high == 3.0  # most pairs still lie on the line
-
-
-def test_the_interval_holds_the_true_slope_of_a_noisy_line() -> None:
-    rng = np.random.default_rng(7)
-    x = np.arange(50.0)
-    fit = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size))
-    assert fit.low < 2.0 < fit.high
-    assert fit.low < fit.slope < fit.high
-    assert fit.slope == pytest.approx(2.0, abs=0.1)
-    wider = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size), confidence=0.99)
-    narrower = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size), confidence=0.6)
-    assert wider.high - wider.low > narrower.high - narrower.low
-
-
-def test_two_points_have_an_unbounded_interval() -> None:
-    fit = theil_sen([0.0, 1.0], [0.0, 4.0])
-    assert fit.slope == 4.0
-    assert (fit.low, fit.high) == (-math.inf, math.inf)
-
-
-@pytest.mark.parametrize(
-    ("x", "y", "message"),
-    [
-        ([1.0], [1.0], "at least 2 points, got 1"),
-        ([], [], "at least 2 points, got 0"),
-        ([1.0, 2.0, 3.0], [1.0, 2.0], "differ in length: 3 and 2"),
-        ([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], "at least two distinct x values"),
-    ],
-)
-def test_theil_sen_refuses_what_has_no_slope(x: list[float], y: list[float], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        theil_sen(x, y)
-
-
-distinct_xs = st.lists(
-    st.integers(min_value=-1000, max_value=1000), min_size=2, max_size=30, unique=True
-)
-moderate = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
-
-
-@given(xs=distinct_xs, a=moderate, b=moderate)
-def test_any_line_gives_its_slope_inside_its_interval(xs: list[int], a: float, b: float) -> None:
-    x = np.asarray(xs, dtype=np.float64)
-    fit = theil_sen(x, a * x + b)
-    assert fit.slope == pytest.approx(a, rel=1e-9, abs=1e-6)
-    assert fit.low <= fit.slope <= fit.high
-
-
-@given(
-    data=st.lists(st.tuples(st.integers(-1000, 1000), moderate), min_size=2, max_size=30),
-    shift=moderate,
-)
-def test_the_fit_ignores_a_constant_added_to_y(data: list[tuple[int, float]], shift: float) -> None:
-    xs = [x for x, _ in data]
-    assume(len(set(xs)) >= 2)
-    x = np.asarray(xs, dtype=np.float64)
-    y = np.asarray([v for _, v in data])
-    fit, shifted = theil_sen(x, y), theil_sen(x, y + shift)
-    assert fit.low <= fit.slope <= fit.high
-    # Each pairwise slope moves by rounding only, and so does each order statistic.
-    for before, after in [
-        (fit.slope, shifted.slope),
-        (fit.low, shifted.low),
-        (fit.high, shifted.high),
-    ]:
-        assert before == after or abs(before - after) <= 1e-6
-
-
-def test_block_medians_summarise_consecutive_runs() -> None:
-    t, v = block_medians(np.arange(10.0), np.arange(10.0) * 2, blocks=5)
-    assert list(t) == [0.5, 2.5, 4.5, 6.5, 8.5]
-    assert list(v) == [1.0, 5.0, 9.0, 13.0, 17.0]
-    t, v = block_medians([1.0, 2.0], [3.0, 4.0], blocks=30)  # fewer points than blocks
-    assert list(t) == [1.0, 2.0] and list(v) == [3.0, 4.0]
+# --------------------------------------------------------------------------- growth
 
 
 def test_growth_is_fitted_in_mb_per_hour() -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from pytest_deploycheck.checks.soak import SoakCap, soak_check, soak_policy
+from pytest_deploycheck.config.evidence_names import timeseries_file_name
 from pytest_deploycheck.config.schema import Budgets, Device
-from pytest_deploycheck.markers_table import SOAK, parse_budget_marker
-from pytest_deploycheck.report.evidence import TIMESERIES_COLUMNS, timeseries_file_name
+from pytest_deploycheck.markers import SOAK, parse_budget_marker
+from pytest_deploycheck.report.evidence import TIMESERIES_COLUMNS
 
 SHORT = 0.01  # minutes: 0.6 s of real soaking
 

@@ -1,4 +1,5 @@
-"""Unit tests of stats.py: percentiles, binomial tails, intervals and the stopping rule."""
+"""Unit tests of stats.py: percentiles, binomial tails, intervals, the stopping rule,
+the two-sample and paired tests, and the robust slope."""
 
 from __future__ import annotations
 
@@ -6,22 +7,35 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from pytest_deploycheck.measure import stats
 from pytest_deploycheck.measure.stats import (
+    _bootstrap_percentiles,
     binom_cdf,
     binom_sf,
+    block_medians,
+    bootstrap_percentile_change,
     boundary_error_rates,
+    consecutive_blocks,
     decide,
     exceed_probability,
+    mann_whitney_greater,
+    mcnemar_exact_p,
     min_samples_to_pass,
     nearest_rank,
+    paired_bootstrap,
     percentile_ci,
     percentile_ci_ranks,
+    percentile_interval,
     percentile_nearest_rank,
+    pooled_percentile,
     samples_needed_to_pass,
+    tail_exceedance_greater,
+    theil_sen,
 )
 
 # Percentiles as people write them (95, 99.9, 12.345) and arbitrary floats.
@@ -361,3 +375,305 @@ def test_boundary_error_matches_a_simulation() -> None:
         assert abs(simulated - exact) < 4 * math.sqrt(exact * (1 - exact) / runs) + 1e-3
     with pytest.raises(ValueError, match="increase"):
         boundary_error_rates([10, 10], p, confidence)
+
+
+# --- two sample sets: Mann-Whitney ------------------------------------------------
+
+
+def normal_upper_tail(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def test_mann_whitney_fully_separated_five_and_five() -> None:
+    # Every x above every y: U_x = 5 * 5 = 25, E[U] = 12.5, Var[U] = 5 * 5 * 11 / 12,
+    # and with the continuity correction z = (25 - 12.5 - 0.5) / sqrt(Var).
+    z = (25 - 12.5 - 0.5) / math.sqrt(5 * 5 * 11 / 12)
+    assert mann_whitney_greater([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]) == pytest.approx(
+        normal_upper_tail(z), rel=1e-12
+    )
+    assert normal_upper_tail(z) == pytest.approx(0.006093, abs=1e-6)
+    # The other way round: z = (0 - 12.5 - 0.5) / sqrt(Var), p close to 1.
+    z_other = (0 - 12.5 - 0.5) / math.sqrt(5 * 5 * 11 / 12)
+    assert mann_whitney_greater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(
+        normal_upper_tail(z_other), rel=1e-12
+    )
+
+
+def test_mann_whitney_with_ties() -> None:
+    # x = 1 2 2 3, y = 2 3 3 4.  Pooled ranks: 1 -> 1; the three 2s share (2+3+4)/3 = 3;
+    # the three 3s share (5+6+7)/3 = 6; 4 -> 8.  R_x = 1 + 3 + 3 + 6 = 13,
+    # U_x = 13 - 4*5/2 = 3, E[U] = 8, tie term = 2 * (3**3 - 3) = 48, N = 8.
+    variance = 4 * 4 / 12 * ((8 + 1) - 48 / (8 * 7))
+    expected = normal_upper_tail((3 - 8 - 0.5) / math.sqrt(variance))
+    assert mann_whitney_greater([1, 2, 2, 3], [2, 3, 3, 4]) == pytest.approx(expected, rel=1e-12)
+    without = normal_upper_tail((3 - 8) / math.sqrt(variance))
+    assert mann_whitney_greater([1, 2, 2, 3], [2, 3, 3, 4], continuity=False) == pytest.approx(
+        without, rel=1e-12
+    )
+
+
+def test_mann_whitney_all_equal_is_no_evidence() -> None:
+    assert mann_whitney_greater([3, 3, 3], [3, 3]) == 1.0
+    assert mann_whitney_greater([3, 3, 3], [3, 3], continuity=False) == 0.5
+
+
+def test_mann_whitney_agrees_with_scipy_where_available() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        x, y = rng.integers(0, 30, size=40), rng.integers(0, 33, size=35)
+        expected = stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic").pvalue
+        assert mann_whitney_greater(x, y) == pytest.approx(expected, rel=1e-9)
+
+
+sample_lists = st.lists(st.integers(0, 30), min_size=1, max_size=40)
+
+
+@settings(max_examples=80, deadline=None)
+@given(x=sample_lists, y=sample_lists)
+def test_mann_whitney_one_sided_p_values_mirror_each_other(x: list[int], y: list[int]) -> None:
+    greater = mann_whitney_greater(x, y, continuity=False)
+    less = mann_whitney_greater(y, x, continuity=False)
+    assert 0.0 <= greater <= 1.0
+    assert greater + less == pytest.approx(1.0, abs=1e-12)
+    # The continuity correction only ever moves a p-value towards "not significant".
+    assert mann_whitney_greater(x, y) >= greater - 1e-15
+    assert mann_whitney_greater(x, y) + mann_whitney_greater(y, x) >= 1.0 - 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=sample_lists, y=sample_lists, scale=st.floats(0.01, 100), shift=st.floats(-50, 50))
+def test_mann_whitney_depends_on_the_ranks_only(
+    x: list[int], y: list[int], scale: float, shift: float
+) -> None:
+    p = mann_whitney_greater(x, y)
+    moved = mann_whitney_greater(
+        [v * scale + shift for v in reversed(x)], [v * scale + shift for v in y[::-1]]
+    )
+    assert moved == pytest.approx(p, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n1=st.integers(1, 30), n2=st.integers(1, 30))
+def test_mann_whitney_separated_samples_are_the_most_significant(n1: int, n2: int) -> None:
+    high, low = list(range(100, 100 + n1)), list(range(n2))
+    z = (n1 * n2 / 2 - 0.5) / math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+    assert mann_whitney_greater(high, low) == pytest.approx(normal_upper_tail(z), rel=1e-9)
+
+
+# --- two sample sets: the tail test and the bootstrap of a change ------------------
+
+
+def latencies(rng: np.random.Generator, n: int, slowdown: float = 1.0) -> npt.NDArray[np.int64]:
+    """n per-call latencies in ns: log-normal around 50 ms, times *slowdown*."""
+    return (50e6 * slowdown * rng.lognormal(0.0, 0.2, n)).astype(np.int64)
+
+
+def test_beta_draws_are_the_bootstrap_distribution_of_the_order_statistic() -> None:
+    # Resampling 40 values and taking the nearest-rank p90 the slow way, 20000 times,
+    # gives the same distribution of the chosen order statistic as one beta draw each.
+    n, resamples = 40, 20_000
+    ordered = np.arange(n, dtype=np.float64)
+    rng = np.random.default_rng(3)
+    slow = np.sort(rng.integers(0, n, size=(resamples, n)), axis=1)[:, 36 - 1]
+    fast = _bootstrap_percentiles(ordered, 90, resamples, np.random.default_rng(4))
+    slow_freq = np.bincount(slow, minlength=n) / resamples
+    fast_freq = np.bincount(fast.astype(np.int64), minlength=n) / resamples
+    assert 0.5 * np.abs(slow_freq - fast_freq).sum() < 0.02  # total variation distance
+
+
+def test_bootstrap_is_seeded_and_orders_its_bounds() -> None:
+    rng = np.random.default_rng(0)
+    old, new = latencies(rng, 200), latencies(rng, 200, 1.25)
+    low, high = bootstrap_percentile_change(new, old, 95)
+    assert (low, high) == bootstrap_percentile_change(new, old, 95)
+    assert 0.0 < low < 0.25 < high
+    assert bootstrap_percentile_change(new, old, 95, seed=1) != (low, high)
+    wider = bootstrap_percentile_change(new, old, 95, confidence=0.999)
+    assert wider[0] <= low and wider[1] >= high
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    old=st.lists(st.integers(1, 10**9), min_size=1, max_size=60),
+    new=st.lists(st.integers(1, 10**9), min_size=1, max_size=60),
+    scale=st.floats(1.0, 4.0),
+)
+def test_bootstrap_change_is_relative(old: list[int], new: list[int], scale: float) -> None:
+    low, high = bootstrap_percentile_change(new, old, 95)
+    assert low <= high
+    scaled = bootstrap_percentile_change([v * scale for v in new], [v * scale for v in old], 95)
+    assert scaled == pytest.approx((low, high), rel=1e-9, abs=1e-9)
+
+
+def test_the_tail_test_sees_more_calls_beyond_the_pooled_percentile() -> None:
+    old = np.arange(100, dtype=float)
+    same = tail_exceedance_greater(old, old, 95)
+    heavier = tail_exceedance_greater(np.concatenate([old[:80], old[80:] + 1000]), old, 95)
+    assert same == pytest.approx(0.5)
+    assert heavier < 0.01
+
+
+def test_the_pooled_percentile_is_one_threshold_for_both_sets() -> None:
+    assert pooled_percentile([1, 2, 3], [6, 5, 4], 50) == 3
+    assert pooled_percentile([10.0], [1.0, 2.0, 3.0], 100) == 10.0
+
+
+def test_consecutive_blocks_keep_the_order() -> None:
+    blocks = consecutive_blocks(np.arange(100), blocks=20, min_size=5)
+    assert [len(block) for block in blocks] == [5] * 20
+    assert np.concatenate(blocks).tolist() == list(range(100))
+    fewer = consecutive_blocks(np.arange(60), blocks=20, min_size=5)  # 12 fit, over half
+    assert [len(block) for block in fewer] == [5] * 12
+
+
+def test_too_few_samples_for_half_the_blocks_are_single_blocks() -> None:
+    blocks = consecutive_blocks([3.0, 1.0, 2.0] * 10, blocks=20, min_size=5)
+    assert [block.tolist() for block in blocks] == [[v] for v in [3.0, 1.0, 2.0] * 10]
+
+
+# --- paired data: McNemar, the paired bootstrap -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("regressions", "fixes", "expected"),
+    [
+        (5, 0, 2 * 0.5**5),
+        (0, 5, 2 * 0.5**5),
+        (3, 1, 2 * (1 + 4) / 16),
+        (2, 2, 1.0),
+        (0, 0, 1.0),
+        (1, 0, 1.0),
+        (10, 2, 2 * (1 + 12 + 66) / 4096),
+    ],
+)
+def test_mcnemar_exact_p(regressions: int, fixes: int, expected: float) -> None:
+    assert mcnemar_exact_p(regressions, fixes) == expected
+
+
+def test_mcnemar_in_log_space_matches_the_exact_sum() -> None:
+    regressions, fixes = 10_150, 9_900  # 20 050 pairs: past the exact limit
+    total, smaller = regressions + fixes, fixes
+    term = count = 1  # binomial coefficients summed in exact integers
+    for i in range(smaller):
+        term = term * (total - i) // (i + 1)
+        count += term
+    exact = 2 * count / 2**total
+    assert 0.05 < exact < 0.1  # a z of about 1.77
+    assert mcnemar_exact_p(regressions, fixes) == pytest.approx(exact, rel=1e-8)
+
+
+def test_paired_bootstrap_draws_rows_of_indices_in_bounded_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def largest_index(indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        seen.append(indices.shape)
+        return np.asarray(indices.max(axis=1), dtype=np.float64)
+
+    monkeypatch.setattr(stats, "_BOOTSTRAP_CHUNK_ELEMENTS", 40)  # 4 rows of 10 at a time
+    values = paired_bootstrap(largest_index, 10, resamples=10, seed=3)
+    assert seen == [(4, 10), (4, 10), (2, 10)]
+    assert values.shape == (10,) and ((values >= 0) & (values <= 9)).all()
+    again = paired_bootstrap(largest_index, 10, resamples=10, seed=3)
+    assert again.tolist() == values.tolist()
+
+
+def test_the_percentile_interval_leaves_undefined_resamples_out() -> None:
+    values = np.concatenate([np.arange(101.0), np.full(7, np.nan)])
+    low, high = percentile_interval(values, 0.9)
+    assert (low, high) == pytest.approx((5.0, 95.0))
+
+
+# --- trends: Theil-Sen and block medians ------------------------------------------
+
+
+def test_an_exact_line_gives_its_exact_slope() -> None:
+    x = np.arange(10.0)
+    fit = theil_sen(x, 2.5 * x - 7.0)
+    assert (fit.slope, fit.low, fit.high, fit.n) == (2.5, 2.5, 2.5, 10)
+
+
+@pytest.mark.parametrize("outlier", [1e6, -1e6])
+def test_a_few_huge_outliers_do_not_move_the_slope(outlier: float) -> None:
+    x = np.arange(20.0)
+    y = 3.0 * x + 1.0
+    y[[2, 9, 15]] = outlier
+    fit = theil_sen(x, y)
+    assert fit.slope == 3.0
+    assert fit.low == fit.high == 3.0  # most pairs still lie on the line
+
+
+def test_the_interval_holds_the_true_slope_of_a_noisy_line() -> None:
+    rng = np.random.default_rng(7)
+    x = np.arange(50.0)
+    fit = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size))
+    assert fit.low < 2.0 < fit.high
+    assert fit.low < fit.slope < fit.high
+    assert fit.slope == pytest.approx(2.0, abs=0.1)
+    wider = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size), confidence=0.99)
+    narrower = theil_sen(x, 2.0 * x + 5.0 + rng.normal(0.0, 1.0, x.size), confidence=0.6)
+    assert wider.high - wider.low > narrower.high - narrower.low
+
+
+def test_two_points_have_an_unbounded_interval() -> None:
+    fit = theil_sen([0.0, 1.0], [0.0, 4.0])
+    assert fit.slope == 4.0
+    assert (fit.low, fit.high) == (-math.inf, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        ([1.0], [1.0], "at least 2 points, got 1"),
+        ([], [], "at least 2 points, got 0"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "differ in length: 3 and 2"),
+        ([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], "at least two distinct x values"),
+    ],
+)
+def test_theil_sen_refuses_what_has_no_slope(x: list[float], y: list[float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        theil_sen(x, y)
+
+
+distinct_xs = st.lists(
+    st.integers(min_value=-1000, max_value=1000), min_size=2, max_size=30, unique=True
+)
+moderate = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
+
+
+@given(xs=distinct_xs, a=moderate, b=moderate)
+def test_any_line_gives_its_slope_inside_its_interval(xs: list[int], a: float, b: float) -> None:
+    x = np.asarray(xs, dtype=np.float64)
+    fit = theil_sen(x, a * x + b)
+    assert fit.slope == pytest.approx(a, rel=1e-9, abs=1e-6)
+    assert fit.low <= fit.slope <= fit.high
+
+
+@given(
+    data=st.lists(st.tuples(st.integers(-1000, 1000), moderate), min_size=2, max_size=30),
+    shift=moderate,
+)
+def test_the_fit_ignores_a_constant_added_to_y(data: list[tuple[int, float]], shift: float) -> None:
+    xs = [x for x, _ in data]
+    assume(len(set(xs)) >= 2)
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray([v for _, v in data])
+    fit, shifted = theil_sen(x, y), theil_sen(x, y + shift)
+    assert fit.low <= fit.slope <= fit.high
+    # Each pairwise slope moves by rounding only, and so does each order statistic.
+    for before, after in [
+        (fit.slope, shifted.slope),
+        (fit.low, shifted.low),
+        (fit.high, shifted.high),
+    ]:
+        assert before == after or abs(before - after) <= 1e-6
+
+
+def test_block_medians_summarise_consecutive_runs() -> None:
+    t, v = block_medians(np.arange(10.0), np.arange(10.0) * 2, blocks=5)
+    assert list(t) == [0.5, 2.5, 4.5, 6.5, 8.5]
+    assert list(v) == [1.0, 5.0, 9.0, 13.0, 17.0]
+    t, v = block_medians([1.0, 2.0], [3.0, 4.0], blocks=30)  # fewer points than blocks
+    assert list(t) == [1.0, 2.0] and list(v) == [3.0, 4.0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_deploycheck.checks.record import Check
-from pytest_deploycheck.verdict.decide import decide, format_value
+from pytest_deploycheck.config.units import format_value
+from pytest_deploycheck.verdict.decide import decide
 
 
 def check(
@@ -234,7 +235,7 @@ def test_caveats_alone_are_no_release_candidate() -> None:
 
 
 def test_count_repeats_keeps_first_seen_order_and_never_merges_unkeyed_items() -> None:
-    from pytest_deploycheck.verdict.decide import count_repeats
+    from pytest_deploycheck.report.tables import count_repeats
 
     items = ["a", "x", "a", "b", "x", "a"]
     kept = count_repeats(items, lambda item: None if item == "x" else item)

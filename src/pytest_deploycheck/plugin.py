@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .config.names import ENV_CONFIG, ENV_TARGET, HELP_LINES, MARKER_NAMES
+from .config.names import ENV_CONFIG, ENV_TARGET
+from .markers import HELP_LINES, ItemMarkers, Mark, deploy_marks, read_markers
 
 if TYPE_CHECKING:
     from .config.schema import DeployConfig, Device
@@ -51,10 +53,10 @@ if TYPE_CHECKING:
     from .checks.models import ModelSet
     from .measure.runtime import DeployModel
 
-MARKERS = HELP_LINES
-DEPLOY_MARKERS = frozenset(MARKER_NAMES)
-
 STATE_KEY = pytest.StashKey["DeploySession | None"]()
+# The markers read for each test function, until its items are collected: keyed by
+# (collector node id, function name), as pytest_generate_tests sees only the definition.
+PENDING_KEY = pytest.StashKey[dict[tuple[str, str], ItemMarkers]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,7 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in MARKERS:
+    for line in HELP_LINES:
         config.addinivalue_line("markers", line)
     if not _may_be_configured(config):
         config.stash[STATE_KEY] = None
@@ -151,83 +153,97 @@ def _session(config: pytest.Config) -> DeploySession:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    nodeid = metafunc.definition.nodeid
-    names = [m.name for m in metafunc.definition.iter_markers() if m.name in DEPLOY_MARKERS]
-    if not names:
+    """Read the test's deploy markers once; a bad one fails that test alone, at setup."""
+    definition = metafunc.definition
+    marks = deploy_marks(definition)
+    if not marks:
         return
     if metafunc.config.stash.get(STATE_KEY, None) is None:
         pytest.fail(
-            f"{nodeid}: @pytest.mark.{names[0]} needs a deploycheck configuration: add a"
-            " [tool.deploycheck] table to pyproject.toml (it may be empty) or pass"
-            " --deploy-config PATH",
+            f"{definition.nodeid}: @pytest.mark.{marks[0].name} needs a deploycheck"
+            " configuration: add a [tool.deploycheck] table to pyproject.toml (it may be"
+            " empty) or pass --deploy-config PATH",
             pytrace=False,
         )
     config = _session(metafunc.config).settings.config
-    for name in dict.fromkeys(names):
-        if name == "device_fit":
-            _parametrize_devices(metafunc, config)
-        elif name == "offline":
-            _check_offline_marker(metafunc)
-        else:
-            _check_budget_marker(metafunc, config, name)
+    found = read_markers(definition.nodeid, marks, config)
+    problems = found.problems + _fixture_problems(metafunc, marks, found, config)
+    if problems and metafunc.config.getoption("collectonly"):
+        pytest.fail("\n".join(problems), pytrace=False)  # --co sets up nothing to fail at
+    pending = metafunc.config.stash.setdefault(PENDING_KEY, {})
+    pending[_definition_key(definition)] = replace(found, problems=problems)
+    if not problems:
+        _parametrize(metafunc, found, config)
 
 
-def _parametrize_devices(metafunc: pytest.Metafunc, config: DeployConfig) -> None:
-    marker = metafunc.definition.get_closest_marker("device_fit")
-    assert marker is not None
-    where = f"{metafunc.definition.nodeid}: @pytest.mark.device_fit"
-    if "deploy_device" not in metafunc.fixturenames:
-        pytest.fail(f"{where} needs the test to take the deploy_device argument", pytrace=False)
-    from .checks import fitmarker as fitcheck
-
-    problem = fitcheck.marker_problem(marker.args, marker.kwargs, config)
-    if problem:
-        pytest.fail(f"{metafunc.definition.nodeid}: {problem}", pytrace=False)
-    if not config.devices:
-        pytest.fail(f"{where}: {config.source} defines no devices", pytrace=False)
-    metafunc.parametrize("deploy_device", list(config.devices), ids=config.device_names)
+def _definition_key(item: pytest.Item) -> tuple[str, str]:
+    parent = item.parent.nodeid if item.parent is not None else ""
+    return parent, getattr(item, "originalname", item.name)
 
 
-def _check_offline_marker(metafunc: pytest.Metafunc) -> None:
-    from .checks.offline import OfflineMarkerError, parse_offline_marker
-
-    marker = metafunc.definition.get_closest_marker("offline")
-    assert marker is not None
-    try:
-        parse_offline_marker(marker.args, marker.kwargs)
-        return
-    except OfflineMarkerError as exc:
-        message = f"{metafunc.definition.nodeid}: {exc}"
-    pytest.fail(message, pytrace=False)
-
-
-def _check_budget_marker(metafunc: pytest.Metafunc, config: DeployConfig, name: str) -> None:
-    from .config.schema import ConfigError
-    from .session import budget_request
-
+def _fixture_problems(
+    metafunc: pytest.Metafunc, marks: list[Mark], found: ItemMarkers, config: DeployConfig
+) -> tuple[str, ...]:
+    """What the markers ask of the test itself: its arguments, a devices table."""
     nodeid = metafunc.definition.nodeid
-    request = budget_request(metafunc.definition, name, config)
-    if name == "soak" and "benchmark" in metafunc.fixturenames:
-        pytest.fail(
-            f"{nodeid}: @soak calls the test body itself, for minutes; it cannot soak a"
-            " pytest-benchmark test: drop the benchmark argument or the soak marker",
-            pytrace=False,
+    names = {mark.name for mark in marks}
+    fixtures = metafunc.fixturenames
+    problems = []
+    if "device_fit" in names and "deploy_device" not in fixtures:
+        problems.append(
+            f"{nodeid}: @pytest.mark.device_fit needs the test to take the deploy_device argument"
         )
-    model = request.options.get("model")
-    if model is not None and model not in config.models:
-        try:
-            config.model(model)
-        except ConfigError as exc:
-            pytest.fail(f"{nodeid}: @{name} model: {exc}", pytrace=False)
-    batches = request.options.get("batch", ())
-    if len(batches) > 1:
-        if "deploy_batch" not in metafunc.fixturenames:
-            pytest.fail(
-                f"{nodeid}: @{name}(batch={list(batches)}) runs once per batch size;"
-                " the test must take the deploy_batch argument",
-                pytrace=False,
-            )
-        metafunc.parametrize("deploy_batch", batches, ids=[f"batch{b}" for b in batches])
+    if found.fit is not None and not config.devices:
+        problems.append(f"{nodeid}: @pytest.mark.device_fit: {config.source} defines no devices")
+    if "soak" in names and "benchmark" in fixtures:
+        problems.append(
+            f"{nodeid}: @soak calls the test body itself, for minutes; it cannot soak a"
+            " pytest-benchmark test: drop the benchmark argument or the soak marker"
+        )
+    throughput = found.budget("throughput_over")
+    batches = throughput["batch"] if throughput is not None else ()
+    if len(batches) > 1 and "deploy_batch" not in fixtures:
+        problems.append(
+            f"{nodeid}: @throughput_over(batch={list(batches)}) runs once per batch size;"
+            " the test must take the deploy_batch argument"
+        )
+    return tuple(problems)
+
+
+def _parametrize(metafunc: pytest.Metafunc, found: ItemMarkers, config: DeployConfig) -> None:
+    """One test per device (device_fit) and per batch size (throughput_over), in mark order."""
+    throughput = found.budget("throughput_over")
+    batches = throughput["batch"] if throughput is not None else ()
+    for name in found.requests:  # the marks' order is the order of the test id's parts
+        if name == "device_fit":
+            metafunc.parametrize("deploy_device", list(config.devices), ids=config.device_names)
+        elif name == "throughput_over" and len(batches) > 1:
+            metafunc.parametrize("deploy_batch", batches, ids=[f"batch{b}" for b in batches])
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    pending = item.config.stash.get(PENDING_KEY, None)
+    found = pending.get(_definition_key(item)) if pending else None
+    if found is not None:
+        from .session import MARKERS_KEY
+
+        item.stash[MARKERS_KEY] = found
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash.get(PENDING_KEY, {}).clear()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test whose markers were bad fails here, before its fixtures, in one line each."""
+    if item.config.stash.get(STATE_KEY, None) is None:
+        return
+    from .session import MARKERS_KEY
+
+    found = item.stash.get(MARKERS_KEY, None)
+    if found is not None and found.problems:
+        pytest.fail("\n".join(found.problems), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -289,11 +305,13 @@ def deploy_model_loader(deploy_models: ModelSet) -> Callable[..., DeployModel]:
 @pytest.fixture
 def deploy_batch(request: pytest.FixtureRequest) -> int:
     """The batch size of a throughput_over test (1 unless the marker says otherwise)."""
-    marker = request.node.get_closest_marker("throughput_over")
-    batches = marker.kwargs.get("batch", 1) if marker is not None else 1
-    if isinstance(batches, (list, tuple)):
-        return int(batches[0])
-    return int(batches)
+    session = request.config.stash.get(STATE_KEY, None)
+    if session is None:
+        return 1
+    from .session import item_markers
+
+    throughput = item_markers(request.node, session.settings.config).budget("throughput_over")
+    return 1 if throughput is None else int(throughput["batch"][0])
 
 
 def _load(models: ModelSet, name: str) -> DeployModel:

@@ -19,19 +19,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .checks import budget as budgetchecks
-from .checks import fitmarker as fitcheck
-from .checks.record import Check, CheckRecorder, recording, set_budget_defaults
+from .checks.fit import judge_fit
+from .checks.record import Check, CheckRecorder, configured_budgets, recording
 from .config.schema import DeployConfig, Device
 from .config.settings import Settings
-from .markers_table import BUDGET_MARKERS, BudgetMarkerError, BudgetRequest, parse_budget_marker
+from .markers import DEPLOY_MARKERS, BudgetRequest, ItemMarkers, deploy_marks, read_markers
 from .measure import memory
 from .measure.progress import ProgressSink
-from .plugin import DEPLOY_MARKERS
+from .report.writer import write_run_files
+from .terminal import TerminalProgressSink, write_readiness_section
 from .verdict.decide import describe_failure
-from .verdict.run import ReadinessRun, RunOutcome, summary_lines
+from .verdict.run import ReadinessRun, RunOutcome
 
 if TYPE_CHECKING:
-    from .checks.offline import OfflineRequest
+    from .markers import OfflineRequest
     from .measure.netguard import AttemptLog
 
 DEPLOY_FIXTURES = frozenset(
@@ -50,17 +51,34 @@ TIMED_MARKERS = ("latency_under", "throughput_over", "soak")
 
 RECORDER_KEY = pytest.StashKey[CheckRecorder]()
 OFFLINE_KEY = pytest.StashKey["OfflineRun"]()
+MARKERS_KEY = pytest.StashKey[ItemMarkers]()  # set at collection by the plugin
+
+
+def item_markers(node: pytest.Item, config: DeployConfig, name: str | None = None) -> ItemMarkers:
+    """The deploy markers of *node* as collection read them.
+
+    Read now, once, for a test collection never saw with them: a marker added later by
+    a hook (``add_marker``) or a fixture (``applymarker``); *name* is the one asked for.
+    """
+    found = node.stash.get(MARKERS_KEY, None)
+    if found is None or (
+        name is not None
+        and name not in found.requests
+        and not found.problems
+        and node.get_closest_marker(name) is not None
+    ):
+        found = read_markers(node.nodeid, deploy_marks(node), config)
+        node.stash[MARKERS_KEY] = found
+    return found
 
 
 def budget_request(node: pytest.Item, name: str, config: DeployConfig) -> BudgetRequest:
     """The validated arguments of the marker *name* on *node*, or a one-line failure."""
-    marker = node.get_closest_marker(name)
-    assert marker is not None
-    try:
-        return parse_budget_marker(BUDGET_MARKERS[name], marker.args, marker.kwargs, config.budgets)
-    except BudgetMarkerError as exc:
-        message = f"{node.nodeid}: {exc}"
-    pytest.fail(message, pytrace=False)
+    found = item_markers(node, config, name)
+    request = found.budget(name)
+    if request is None:
+        pytest.fail("\n".join(found.problems) or f"{node.nodeid}: no @{name}", pytrace=False)
+    return request
 
 
 class DeploySession:
@@ -81,10 +99,6 @@ class DeploySession:
             step_summary=_step_summary_path(),
         )
         self.outcome: RunOutcome | None = None
-        set_budget_defaults(settings.config.budgets.as_dict())
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        set_budget_defaults({})
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(
@@ -93,12 +107,14 @@ class DeploySession:
         recorder = CheckRecorder(item.nodeid)
         item.stash[RECORDER_KEY] = recorder
         request = self._offline_request(item)
+        budgets = self.settings.config.budgets  # assert_accuracy_drop's default max_drop
         if request is None:
-            with recording(recorder):
+            with recording(recorder), configured_budgets(budgets):
                 return (yield)
+        from .checks.offline import network_policy
         from .measure.netguard import child_environment, network_blocked
 
-        policy = request.policy()
+        policy = network_policy(request)
         # The block covers setup (a model fixture that downloads), the body, teardown
         # and the child processes the measurements start, which inherit the variables.
         with tempfile.TemporaryDirectory(prefix="deploycheck-offline-") as tmp:
@@ -107,18 +123,19 @@ class DeploySession:
                 network_blocked(policy) as log,
                 _environment(child_environment(policy, children_log)),
                 recording(recorder),
+                configured_budgets(budgets),
             ):
                 item.stash[OFFLINE_KEY] = OfflineRun(request, log, children_log)
                 return (yield)
 
     def _offline_request(self, item: pytest.Item) -> OfflineRequest | None:
         """The network policy of *item*: its marker, or its models' requires_offline."""
-        from .checks.offline import for_models, parse_offline_marker
+        from .checks.offline import for_models
 
-        marker = item.get_closest_marker("offline")
-        if marker is not None:
-            return parse_offline_marker(marker.args, marker.kwargs)  # validated at collection
         config = self.settings.config
+        request = item_markers(item, config, "offline").offline
+        if request is not None:
+            return request
         if not config.enforce_requires_offline:
             return None
         needing = [m for m in _models_run_by(item, config) if config.models[m].requires_offline]
@@ -309,14 +326,15 @@ class DeploySession:
         pytest.fail(message, pytrace=False)
 
     def _judge_fit(self, item: pytest.Item) -> Check | None:
-        marker = item.get_closest_marker("device_fit")
         callspec = getattr(item, "callspec", None)
-        if marker is None or callspec is None or "deploy_device" not in callspec.params:
+        if callspec is None or "deploy_device" not in callspec.params:
             return None
         config = self.settings.config
-        request = fitcheck.parse_fit_marker(marker.args, marker.kwargs, config)
+        request = item_markers(item, config, "device_fit").fit
+        if request is None:
+            return None
         device: Device = callspec.params["deploy_device"]
-        check = fitcheck.judge_fit(config, device, request, self.settings.target)
+        check = judge_fit(config, device, request, self.settings.target)
         return item.stash[RECORDER_KEY].add(check)
 
     @pytest.hookimpl(wrapper=True)
@@ -352,7 +370,9 @@ class DeploySession:
         in_child = memory.child_repeat() is not None
         if self.is_worker or in_child or not (self.run.has_activity or self.settings.target):
             return
-        self.outcome = self.run.finish(write=self.run.has_activity)
+        outcome = self.run.finish()
+        # A target run with no deploy test has nothing to keep: no evidence is written.
+        self.outcome = write_run_files(outcome) if self.run.has_activity else outcome
         # A False verdict for a target fails the run once deploy tests ran (or the target
         # was asked for explicitly): CI must not merge on a missed budget or a regression.
         explicit = self.settings.target_source in ("--deploy-target", "DEPLOYCHECK_TARGET")
@@ -363,67 +383,9 @@ class DeploySession:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.outcome is None or not self.show_summary:
             return
-        terminalreporter.write_sep("=", f"deploy readiness: {self.settings.target or 'no target'}")
-        lines = summary_lines(self.outcome, self.settings.config.device_names)
-        if not self.run.has_activity:
-            lines.append("no deploy test ran: evidence files not written")
-        good = self.outcome.verdict.release_candidate
-        for line in lines:
-            if line.startswith("release_candidate:"):
-                terminalreporter.write_line(line, green=good, red=not good, bold=True)
-            else:
-                terminalreporter.write_line(line)
-
-
-class TerminalProgressSink:
-    """Progress lines on pytest's terminal, around output capturing.
-
-    pytest captures the test's output while it runs, so the lines are written with
-    capturing suspended.  Afterwards the test's file name (or, with -v, its node id)
-    is written again, so its result letter does not land at the end of a progress line.
-    """
-
-    def __init__(self, reporter: Any, capture: Any, nodeid: str, *, verbose: bool) -> None:
-        self.reporter = reporter
-        self.capture = capture
-        self.nodeid = nodeid
-        self.verbose = verbose
-        self.is_tty = bool(reporter.isatty())
-        self._on_status_line = False
-
-    def _suspended(self) -> Any:
-        if self.capture is None:
-            return contextlib.nullcontext()
-        return self.capture.global_and_fixture_disabled()
-
-    def line(self, text: str) -> None:
-        with self._suspended():
-            self.reporter.write_line(text)
-            self.reporter.flush()
-
-    def status(self, text: str) -> None:
-        with self._suspended():
-            if not self._on_status_line:
-                self.reporter.ensure_newline()
-                self._on_status_line = True
-            self.reporter.rewrite(text, erase=True)
-            self.reporter.flush()
-
-    def done(self, text: str) -> None:
-        with self._suspended():
-            if self._on_status_line:
-                self.reporter.rewrite(text, erase=True)
-            else:
-                self.reporter.ensure_newline()
-                self.reporter.write(text)
-            if self.verbose:
-                # Not the prefix it wrote: pytest writes it again before the outcome.
-                self.reporter.currentfspath = -2
-            else:
-                self.reporter.currentfspath = None
-                self.reporter.write_fspath_result(self.nodeid, "")
-            self.reporter.flush()
-        self._on_status_line = False
+        write_readiness_section(
+            terminalreporter, self.outcome, deploy_tests_ran=self.run.has_activity
+        )
 
 
 @dataclass

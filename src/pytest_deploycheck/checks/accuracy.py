@@ -34,10 +34,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..measure.stats import binom_cdf
-from ..report.evidence import FAILURE_CASES_KEY
-from ..verdict.decide import format_value
+from ..config.units import format_value
+from ..measure.stats import mcnemar_exact_p, paired_bootstrap, percentile_interval
 from . import record as checks
+from .keys import FAILURE_CASES_KEY
 
 Array = npt.NDArray[Any]
 IntArray = npt.NDArray[np.int64]
@@ -52,10 +52,6 @@ DATA_FORMS = (
 )
 # Rows whose scores sum to 1 within this are taken as probabilities, not logits.
 _PROBABILITY_TOLERANCE = 1e-3
-# At most this many resampled indices are held at once (int64: 16 MB).
-_BOOTSTRAP_CHUNK_ELEMENTS = 1 << 21
-# McNemar's tail is summed in exact integers up to this many discordant pairs.
-_EXACT_MCNEMAR_LIMIT = 20_000
 # An interval this many times wider than the budget would need over 1e12 times the items.
 _MAX_WIDTH_RATIO = 1e6
 _KINDS: tuple[FailureKind, ...] = ("regression", "both wrong, disagree", "both wrong", "fixed")
@@ -615,55 +611,6 @@ def topk_correct(scores: FloatArray, labels: IntArray, k: int) -> BoolArray:
 # --------------------------------------------------------------------------- statistics
 
 
-def mcnemar_exact_p(regressions: int, fixes: int) -> float:
-    """McNemar's exact two-sided p-value for the discordant pairs (b, c).
-
-    Under "the models are equally accurate" each discordant item is a fair coin, so
-    min(b, c) ~ Binomial(b + c, 1/2); the p-value doubles its lower tail (capped at 1).
-    Summed in exact integers for up to 20 000 pairs, in log space beyond.
-    """
-    total, smaller = regressions + fixes, min(regressions, fixes)
-    if total == 0:
-        return 1.0
-    if total > _EXACT_MCNEMAR_LIMIT:
-        return min(1.0, 2.0 * binom_cdf(smaller, total, 0.5))
-    term, tail = 1, 1
-    for i in range(smaller):
-        term = term * (total - i) // (i + 1)
-        tail += term
-    # Python divides big integers with correct rounding.
-    return min(1.0, 2 * tail / (1 << total))
-
-
-def paired_bootstrap(
-    statistic: Callable[[IntArray], FloatArray],
-    n: int,
-    *,
-    resamples: int,
-    seed: int | None,
-) -> FloatArray:
-    """*statistic* on *resamples* index resamples of n paired items.
-
-    Each resample is one row of indices, applied to both models, which is what makes
-    it paired.  Rows are drawn in chunks, so memory stays bounded for large sets while
-    the statistic stays vectorised over a chunk.
-    """
-    rng = np.random.default_rng(seed)
-    rows_per_chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n)
-    values = np.empty(resamples, dtype=np.float64)
-    for start in range(0, resamples, rows_per_chunk):
-        stop = min(resamples, start + rows_per_chunk)
-        values[start:stop] = statistic(rng.integers(0, n, size=(stop - start, n)))
-    return values
-
-
-def percentile_interval(values: FloatArray, confidence: float) -> tuple[float, float]:
-    """The percentile-method interval; NaN resamples (undefined drops) are left out."""
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.nanquantile(values, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
 def _count_drops(
     baseline_correct: BoolArray, optimized_correct: BoolArray, relative: bool
 ) -> Callable[[IntArray], FloatArray]:
@@ -1160,13 +1107,8 @@ def _record(comparison: AccuracyComparison, name: str) -> None:
 
 
 def _default_max_drop() -> float:
-    """``budgets.accuracy_drop`` of the active configuration."""
-    try:
-        from .record import config_budget
-    except ImportError:
-        budget = None
-    else:
-        budget = config_budget("accuracy_drop")
+    """``budgets.accuracy_drop`` of the running test's configuration."""
+    budget = checks.config_budget("accuracy_drop")
     if budget is None:
         raise ValueError(
             "assert_accuracy_drop: no max_drop given and no budgets.accuracy_drop in the"

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config.schema import Device
-from ..markers_table import BudgetRequest
+from ..config.units import format_value
+from ..markers import BudgetRequest
 from ..measure.progress import NullSink, Progress, ProgressSink
-from ..verdict.decide import format_value
 from .record import Check
 
 if TYPE_CHECKING:

@@ -2,15 +2,20 @@
 
 A fit is a constraint table, not a leaderboard: each device gets every reason it
 fails, so a person sees at once that a cheaper device fails on power *and* memory.
+:func:`judge_fit` turns one device's fit into the check a ``device_fit`` test records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config.schema import Device, ModelSpec
+from ..config.schema import DeployConfig, Device, ModelSpec
+from .record import Check
+
+if TYPE_CHECKING:
+    from ..markers import FitRequest
 
 CONSTRAINTS = ("memory", "power", "offline")
 
@@ -155,3 +160,39 @@ def cheapest_fit(results: Iterable[FitResult]) -> FitResult | None:
     if not fitting:
         return None
     return min(fitting, key=lambda r: (r.price_usd is None, r.price_usd or 0.0))
+
+
+def judge_fit(
+    config: DeployConfig,
+    device: Device,
+    request: FitRequest,
+    target: str | None,
+    measured_memory_mb: Mapping[str, float] | None = None,
+) -> Check:
+    """The fit of *device* as a check; it gates only on the target or when all must fit."""
+    needs = combined_needs([config.model(m) for m in request.models], measured_memory_mb)
+    result = check_fit(device, needs)
+    all_devices = (
+        config.all_devices_must_fit if request.all_devices is None else request.all_devices
+    )
+    gating = all_devices or device.name == target
+    return Check(
+        name=f"device_fit[{'+'.join(request.models)}@{device.name}]",
+        metric="device_fit",
+        value=result.status,
+        budget=None,
+        passed=result.fits,
+        # Power is never measured here: a fit with a power need rests on a declared figure.
+        provenance="measured"
+        if needs.memory_provenance == "measured" and needs.power_w is None
+        else "declared",
+        details="; ".join(result.details),
+        gating=gating,
+        extra={
+            **result.as_dict(),
+            "models": list(request.models),
+            "needs": needs.describe(),
+            "needs_detail": needs.as_dict(),
+            "is_target": device.name == target,
+        },
+    )

@@ -1,73 +1,31 @@
-"""The ``offline`` marker: read its arguments and turn blocked network attempts into a check.
+"""The ``offline`` check: turn the network attempts of an offline test into a check.
 
-The block itself is :mod:`.netguard`; this module decides what a test asked for
-(the marker, or a model that ``requires_offline`` when the configuration enforces it)
-and how the attempts are judged.  Kept apart from the plugin so it is tested without
-running pytest.
+The block itself is :mod:`..measure.netguard` and the marker's arguments are read by
+:mod:`..markers`; this module decides what a test runs under (the marker, or a model
+that ``requires_offline`` when the configuration enforces it) and how the attempts are
+judged.  Kept apart from the plugin so it is tested without running pytest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
+from ..markers import OfflineRequest
 from .record import Check
 
 if TYPE_CHECKING:
     from ..measure.netguard import Attempt, NetworkPolicy
 
-SIGNATURE = "offline(allow_loopback=False, *, strict=True)"
-HELP = (
-    f"{SIGNATURE}: run the test (setup, body and the measuring child processes) with"
-    " network access blocked at the socket level; a connect, datagram or host-name lookup"
-    " fails the check naming the address. allow_loopback=True allows loopback, a list of"
-    " ports allows those loopback ports only. strict=False passes a test that survives the"
-    " loss (attempts are reported)"
-)
 CHECK_NAME = "offline"
 SHOWN_ADDRESSES = 5
 
 
-class OfflineMarkerError(ValueError):
-    """An offline marker written with arguments that cannot work."""
-
-
-@dataclass(frozen=True)
-class OfflineRequest:
-    """What one test runs under: the policy, strictness, and why it is offline."""
-
-    allow_loopback: object = False
-    strict: bool = True
-    reason: str = "@pytest.mark.offline"
-
-    def policy(self) -> NetworkPolicy:
-        from ..measure.netguard import NetworkPolicy
-
-        return NetworkPolicy.from_marker_value(self.allow_loopback)
-
-
-def parse_offline_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> OfflineRequest:
-    """Validate ``@pytest.mark.offline(...)``; one line saying what is valid otherwise."""
+def network_policy(request: OfflineRequest) -> NetworkPolicy:
+    """The socket-level policy an offline request runs under."""
     from ..measure.netguard import NetworkPolicy
 
-    where = "@pytest.mark.offline"
-    unknown = sorted(set(kwargs) - {"allow_loopback", "strict"})
-    if unknown:
-        raise OfflineMarkerError(
-            f"{where}: unknown argument {unknown[0]!r}; the signature is {SIGNATURE}"
-        )
-    if len(args) > 1 or (args and "allow_loopback" in kwargs):
-        raise OfflineMarkerError(f"{where}: give allow_loopback once; signature {SIGNATURE}")
-    allow = args[0] if args else kwargs.get("allow_loopback", False)
-    strict = kwargs.get("strict", True)
-    if not isinstance(strict, bool):
-        raise OfflineMarkerError(f"{where}: strict: expected True or False, got {strict!r}")
-    try:
-        NetworkPolicy.from_marker_value(allow)
-    except ValueError as exc:
-        raise OfflineMarkerError(f"{where}: {exc}") from None
-    return OfflineRequest(allow_loopback=allow, strict=strict)
+    return NetworkPolicy.from_marker_value(request.allow_loopback)
 
 
 def for_models(models: Iterable[str]) -> OfflineRequest:
@@ -83,7 +41,7 @@ def offline_check(request: OfflineRequest, attempts: Sequence[Attempt]) -> Check
     shown = ", ".join(distinct[:SHOWN_ADDRESSES])
     if len(distinct) > SHOWN_ADDRESSES:
         shown += f" and {len(distinct) - SHOWN_ADDRESSES} more"
-    policy = request.policy().describe()
+    policy = network_policy(request).describe()
     if not blocked:
         display = f"no network attempt ({policy})"
         details = ""

@@ -12,7 +12,10 @@ import numbers
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..config.schema import Budgets
 
 Provenance = Literal["measured", "estimated", "declared"]
 PROVENANCES: tuple[str, ...] = ("measured", "estimated", "declared")
@@ -141,18 +144,28 @@ def current_recorder() -> CheckRecorder:
     return _current.get()
 
 
-_budget_defaults: dict[str, Any] = {}
+# The [budgets] of the run whose test is running: set around each test by the plugin,
+# so two runs in one process (pytester, an IDE) never see each other's defaults.
+_budgets: ContextVar[Budgets | None] = ContextVar("deploycheck_budgets", default=None)
 
 
-def set_budget_defaults(defaults: dict[str, Any]) -> None:
-    """Called by the plugin with the configuration's [budgets] for this run."""
-    _budget_defaults.clear()
-    _budget_defaults.update(defaults)
+@contextlib.contextmanager
+def configured_budgets(budgets: Budgets) -> Iterator[Budgets]:
+    """Let assertions inside the block default to the run's configured *budgets*."""
+    token = _budgets.set(budgets)
+    try:
+        yield budgets
+    finally:
+        _budgets.reset(token)
 
 
 def config_budget(name: str) -> float | None:
-    """The configured default budget *name* (e.g. ``accuracy_drop``), if any."""
-    value = _budget_defaults.get(name)
+    """The running test's configured default budget *name* (e.g. ``accuracy_drop``).
+
+    None outside a configured pytest run, or when the configuration leaves it unset.
+    """
+    budgets = _budgets.get()
+    value = getattr(budgets, name, None) if budgets is not None else None
     return None if value is None else float(value)
 
 

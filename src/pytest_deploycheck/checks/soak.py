@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.schema import Budgets, Device
-from ..markers_table import BudgetRequest
+from ..markers import BudgetRequest
 from ..measure.progress import NullSink, Progress, ProgressSink
 from ..measure.soak import (
     DEFAULT_GROWTH_MB_PER_H,
@@ -25,7 +25,7 @@ from ..measure.soak import (
     minutes_text,
     run_soak,
 )
-from ..report.evidence import TIMESERIES_COLUMNS
+from .keys import TIMESERIES_COLUMNS, TIMESERIES_KEY
 from .record import Check
 
 
@@ -128,7 +128,7 @@ def soak_check(
             "energy": energy_extra,
             "pinning": pinning.note or None,
             "timeseries_columns": list(TIMESERIES_COLUMNS),
-            "timeseries": run.series.as_rows(verdict.warmup_s),
+            TIMESERIES_KEY: run.series.as_rows(verdict.warmup_s),
             "display": display,
             "notes": notes,
             "caveats": caveats,

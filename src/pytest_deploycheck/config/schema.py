@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .regression import (
+    CHECKS_KEY,
+    MODE_KEY,
+    TOLERANCE_RULES,
+    Tolerances,
+    mode_problem,
+    tolerance_problem,
+)
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -126,7 +135,8 @@ class DeployConfig:
     all_devices_must_fit: bool = False
     budgets: Budgets = field(default_factory=Budgets)
     baseline: Path | None = None
-    regression: Mapping[str, Any] = field(default_factory=dict)
+    regression: Mapping[str, Any] = field(default_factory=dict)  # as written, for the record
+    tolerances: Tolerances = field(default_factory=Tolerances)  # the same table, built
     models: Mapping[str, ModelSpec] = field(default_factory=dict)
     devices: tuple[Device, ...] = ()
     soak_max_minutes: float | None = None
@@ -404,32 +414,30 @@ def _unit_interval(value: Any) -> float:
     return number
 
 
-def _fraction(value: Any) -> float:
-    number: float = _number()(value)
-    if not 0 < number < 0.5:
-        raise _Invalid(f"expected a significance level between 0 and 0.5, e.g. 0.01, got {value}")
-    return number
+def _tolerance(key: str) -> Converter:
+    """The converter of one regression tolerance, by the rule config/regression.py gives it."""
+
+    def convert(value: Any) -> float:
+        problem = tolerance_problem(key, value)
+        if problem:
+            raise _Invalid(problem)
+        return float(value)
+
+    return convert
 
 
 def _mismatch_policy(value: Any) -> str:
-    if value not in ("warn", "refuse"):
-        raise _Invalid(f"expected 'warn' or 'refuse', got {_describe(value)}")
+    problem = mode_problem(value)
+    if problem:
+        raise _Invalid(problem)
     return str(value)
 
 
-_TOLERANCE_KEYS: dict[str, _Key] = {
-    "latency_pct": _Key(_number()),
-    "significance": _Key(_fraction),
-    "memory_mb": _Key(_number()),
-    "memory_pct": _Key(_number()),
-    "accuracy": _Key(_number(allow_zero=True)),
-    "throughput_pct": _Key(_number()),
-    "cold_start_pct": _Key(_number()),
-}
+_TOLERANCE_KEYS: dict[str, _Key] = {key: _Key(_tolerance(key)) for key in TOLERANCE_RULES}
 _REGRESSION_KEYS: dict[str, _Key] = {
     **_TOLERANCE_KEYS,
-    "on_environment_mismatch": _Key(_mismatch_policy),
-    "checks": _Key(lambda v: v),
+    MODE_KEY: _Key(_mismatch_policy),
+    CHECKS_KEY: _Key(lambda v: v),
 }
 
 _MODEL_KEYS: dict[str, _Key] = {
@@ -535,6 +543,7 @@ def parse_config(
         if "baseline" in top
         else None,
         regression=regression,
+        tolerances=Tolerances.from_validated(regression),
         models=models,
         devices=devices,
         soak_max_minutes=top.get("soak_max_minutes"),
@@ -579,18 +588,21 @@ def _parse_regression(raw: Any, name: str, errors: _Errors) -> dict[str, Any]:
         errors.add(f"[{name}]", f"expected a table, got {_describe(raw)}")
         return {}
     values = _validate_table(raw, _REGRESSION_KEYS, f"[{name}]", errors)
-    overrides = values.pop("checks", {})
-    where = f"[{name}.checks]"
+    overrides = values.pop(CHECKS_KEY, {})
     if not isinstance(overrides, Mapping):
-        errors.add(where, f"expected a table of check names, got {_describe(overrides)}")
+        errors.add(
+            f"[{name}.{CHECKS_KEY}]",
+            f"expected a table of check names, e.g. [{name}.{CHECKS_KEY}.latency_under_80],"
+            f" got {_describe(overrides)}",
+        )
         return values
-    values["checks"] = {}
+    values[CHECKS_KEY] = {}
     for check, table in overrides.items():
+        where = f"[{name}.{CHECKS_KEY}.{check}]"
         if not isinstance(table, Mapping):
-            errors.add(f"[{name}.checks.{check}]", "expected a table of tolerances")
+            errors.add(where, f"expected a table of tolerances, got {_describe(table)}")
             continue
-        where = f"[{name}.checks.{check}]"
-        values["checks"][check] = _validate_table(table, _TOLERANCE_KEYS, where, errors)
+        values[CHECKS_KEY][str(check)] = _validate_table(table, _TOLERANCE_KEYS, where, errors)
     return values
 
 

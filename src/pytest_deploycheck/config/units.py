@@ -76,3 +76,22 @@ def _parse(
             )
         return parse_positive(float(match.group(1)) * units[key], what=what)
     return parse_positive(value, what=what)
+
+
+def format_value(value: object, unit: str = "") -> str:
+    """A figure as people read it: four significant digits at most, unit attached."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    text = _number(value) if isinstance(value, float) else str(value)
+    return f"{text} {unit}".strip() if unit else text
+
+
+def _number(value: float) -> str:
+    # Four significant digits, but never an exponent for figures people write plainly.
+    if value.is_integer() and abs(value) < 1e12:
+        return str(int(value))
+    if abs(value) >= 1e4:
+        return f"{value:.0f}"
+    return f"{value:.4g}"

@@ -39,13 +39,13 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .memory import MB, current_rss_bytes, heap_in_use_bytes
+from .stats import SlopeFit, block_medians, mann_whitney_greater, theil_sen
 
 FloatArray = npt.NDArray[np.float64]
 BLOCKS = 30
@@ -95,64 +95,6 @@ class SoakPolicy:
         return self.configured_s is not None and self.duration_s < self.configured_s
 
 
-@dataclass(frozen=True)
-class SlopeFit:
-    """A Theil-Sen slope and Sen's confidence interval, in y-units per x-unit."""
-
-    slope: float
-    low: float
-    high: float
-    n: int
-
-
-def theil_sen(
-    x: Sequence[float] | FloatArray, y: Sequence[float] | FloatArray, *, confidence: float = 0.95
-) -> SlopeFit:
-    """Median of the pairwise slopes, with the rank interval of Sen (1968).
-
-    The interval takes the order statistics of the pairwise slopes at
-    ``(N -/+ z * sqrt(Var S)) / 2`` where N is the number of pairs and Var S the
-    variance of Kendall's S without ties in x; it needs no assumption about the noise
-    beyond independence.
-    """
-    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    n = xs.size
-    if n != ys.size:
-        raise ValueError(f"x and y differ in length: {n} and {ys.size}")
-    if n < 2:
-        raise ValueError(f"a slope needs at least 2 points, got {n}")
-    i, j = np.triu_indices(n, k=1)
-    dx = xs[j] - xs[i]
-    usable = dx != 0
-    if not usable.any():
-        raise ValueError("a slope needs at least two distinct x values")
-    slopes = np.sort((ys[j] - ys[i])[usable] / dx[usable])
-    pairs = slopes.size
-    slope = float(np.median(slopes))
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
-    lower_rank = math.floor((pairs - spread) / 2.0)
-    upper_rank = math.ceil((pairs + spread) / 2.0)
-    low = float(slopes[lower_rank]) if lower_rank >= 0 else -math.inf
-    high = float(slopes[upper_rank]) if upper_rank < pairs else math.inf
-    return SlopeFit(slope, low, high, n)
-
-
-def block_medians(
-    t: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray, blocks: int = BLOCKS
-) -> tuple[FloatArray, FloatArray]:
-    """Medians of *blocks* runs of consecutive points (fewer when there are fewer points)."""
-    ts, vs = np.asarray(t, dtype=np.float64), np.asarray(values, dtype=np.float64)
-    count = min(blocks, ts.size)
-    if count == 0:
-        return ts, vs
-    parts = np.array_split(np.arange(ts.size), count)
-    return (
-        np.array([np.median(ts[p]) for p in parts]),
-        np.array([np.median(vs[p]) for p in parts]),
-    )
-
-
 def growth_fit(
     t_s: Sequence[float] | FloatArray,
     rss_mb: Sequence[float] | FloatArray,
@@ -160,11 +102,14 @@ def growth_fit(
     confidence: float = 0.95,
     blocks: int = BLOCKS,
 ) -> SlopeFit | None:
-    """Memory growth in MB per hour, or None when there are too few points to fit."""
+    """Memory growth in MB per hour, or None when there are too few points to fit.
+
+    Theil-Sen on the medians of *blocks* runs of consecutive samples (see the module doc).
+    """
     t, rss = np.asarray(t_s, dtype=np.float64), np.asarray(rss_mb, dtype=np.float64)
     if t.size < MIN_FIT_POINTS or float(t[-1] - t[0]) <= 0:
         return None
-    bt, bv = block_medians(t, rss, blocks)
+    bt, bv = block_medians(t, rss, blocks=blocks)
     return theil_sen(bt / 3600.0, bv, confidence=confidence)
 
 
@@ -595,8 +540,6 @@ def latency_drift(
     Each interval's median is one value; a one-sided Mann-Whitney test asks whether
     the late intervals are slower than the early ones.
     """
-    from ..verdict.gates import mann_whitney_greater
-
     p50 = series.column("p50_ms")[judged]
     p95 = series.column("p95_ms")[judged]
     keep = ~np.isnan(p50)

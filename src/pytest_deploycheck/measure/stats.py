@@ -1,7 +1,12 @@
-"""Percentiles, their confidence intervals and the early-stopping rule of a latency budget.
+"""The package's one statistics module: every percentile, interval and test lives here.
 
-Everything here is a pure function of a sample set or of counts, so the statistics can
-be tested on synthetic data without timing anything.  The rules follow MLPerf LoadGen:
+Percentiles and their order-statistic intervals, the binomial early-stopping rule of a
+latency budget, the two-sample tests of the regression gates (Mann-Whitney, the tail
+test, the bootstrap of a percentile's change), the paired statistics of the accuracy
+check (McNemar, the paired bootstrap) and the soak's robust slope (Theil-Sen with Sen's
+interval).  Everything here is a pure function of a sample set or of counts, so the
+statistics can be tested on synthetic data without timing anything, and it imports
+nothing else of the package.  The percentile rules follow MLPerf LoadGen:
 
 * the point estimate is the **nearest-rank** percentile (the sample at rank
   ``ceil(p/100 * n)``), never an interpolation between samples, so it is a latency
@@ -32,14 +37,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from statistics import NormalDist
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 Decision = Literal["pass", "fail", "unsettled"]
 Samples = Sequence[float] | npt.NDArray[np.floating] | npt.NDArray[np.integer]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 # A tail term this much smaller than the running sum no longer changes a double.
 _NEGLIGIBLE = 1e-18
@@ -48,6 +57,14 @@ _NEGLIGIBLE = 1e-18
 # mass is far below double precision.
 _WINDOW_SD = 12.0
 _WINDOW_MARGIN = 40
+# The regression gate's bootstrap: enough resamples for a stable 98% interval, and a
+# fixed seed, because a gate must give the same answer on the same files.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+# At most this many resampled indices are held at once by the paired bootstrap (16 MB).
+_BOOTSTRAP_CHUNK_ELEMENTS = 1 << 21
+# McNemar's tail is summed in exact integers up to this many discordant pairs.
+_EXACT_MCNEMAR_LIMIT = 20_000
 
 
 def percentile_nearest_rank(samples: Samples, percentile: float) -> float:
@@ -284,13 +301,23 @@ def _narrowest(
     return int(ranks[low_idx[best]]), int(ranks[up_idx[best]])
 
 
-def _as_array(samples: Samples) -> npt.NDArray[np.float64] | npt.NDArray[np.int64]:
-    values = np.asarray(samples)
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"need a non-empty one-dimensional sample set, got shape {values.shape}")
+def _as_array(samples: Samples) -> FloatArray | IntArray:
+    """The samples as one array; integers stay integers, so a percentile is exact."""
+    values = _one_dimensional(np.asarray(samples))
     if values.dtype.kind in "iu":
         return values.astype(np.int64, copy=False)
     return values.astype(np.float64, copy=False)
+
+
+def _as_floats(samples: Samples) -> FloatArray:
+    """The samples as floats, for the tests that average ranks or divide."""
+    return _one_dimensional(np.asarray(samples, dtype=np.float64))
+
+
+def _one_dimensional(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"need a non-empty one-dimensional sample set, got shape {values.shape}")
+    return values
 
 
 def _decimal(number: float) -> Fraction:
@@ -384,3 +411,233 @@ def _trim(offset: int, alive: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray
     if kept.size == 0:
         return offset, alive[:1] * 0.0
     return offset + int(kept[0]), alive[kept[0] : kept[-1] + 1]
+
+
+# --- two sample sets: is the new one slower? ---------------------------------------
+
+
+def mann_whitney_greater(x: Samples, y: Samples, *, continuity: bool = True) -> float:
+    """One-sided Mann-Whitney U p-value that values of *x* tend to be larger than *y*'s.
+
+    Normal approximation with the tie correction of the variance and (by default) the
+    continuity correction, as in the textbooks and scipy's ``method="asymptotic"``;
+    good to a few percent of the p-value from about 20 values per side.  When every
+    value is equal there is no evidence either way: 1.0 (0.5 without continuity).
+    """
+    first, second = _as_floats(x), _as_floats(y)
+    n1, n2 = first.size, second.size
+    total = n1 + n2
+    _, inverse, counts = np.unique(
+        np.concatenate((first, second)), return_inverse=True, return_counts=True
+    )
+    # Average rank of each distinct value: ties share the mean of the ranks they span.
+    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    u = float(average_rank[inverse.reshape(-1)[:n1]].sum()) - n1 * (n1 + 1) / 2.0
+    tie_term = float(np.sum(counts.astype(np.float64) ** 3 - counts))
+    variance = n1 * n2 / 12.0 * ((total + 1) - tie_term / (total * (total - 1)))
+    if variance <= 0.0:
+        return 1.0 if continuity else 0.5
+    z = (u - n1 * n2 / 2.0 - (0.5 if continuity else 0.0)) / math.sqrt(variance)
+    return min(1.0, 0.5 * math.erfc(z / math.sqrt(2.0)))
+
+
+def pooled_percentile(x: Samples, y: Samples, percentile: float) -> float:
+    """The nearest-rank percentile of both sample sets together.
+
+    The common threshold of a tail test: a share of calls beyond it can be compared
+    between the sets, where each set's own percentile would move with the set.
+    """
+    both = np.concatenate([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+    return percentile_nearest_rank(both, percentile)
+
+
+def tail_exceedance_greater(x: Samples, y: Samples, percentile: float) -> float:
+    """One-sided p-value that more of *x* than of *y* lies beyond the pooled percentile.
+
+    A two-proportion z-test on the counts above the nearest-rank *percentile* of both
+    sets pooled: it sees a slowdown of the slowest calls that leaves the bulk (and so
+    the rank test) unmoved.
+    """
+    a = np.asarray(x, dtype=float)
+    b = np.asarray(y, dtype=float)
+    threshold = pooled_percentile(a, b, percentile)
+    over_a, over_b = int((a > threshold).sum()), int((b > threshold).sum())
+    rate = (over_a + over_b) / (len(a) + len(b))
+    spread = math.sqrt(rate * (1 - rate) * (1 / len(a) + 1 / len(b)))
+    if spread == 0.0:
+        return 1.0
+    z = (over_a / len(a) - over_b / len(b)) / spread
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def bootstrap_percentile_change(
+    new: Samples,
+    old: Samples,
+    percentile: float,
+    *,
+    confidence: float = 0.98,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of ``new_p / old_p - 1`` for the nearest-rank percentile.
+
+    Each side is resampled independently, *resamples* times, with a fixed *seed* (a
+    gate must give the same answer on the same files).  No resample is materialised:
+    drawing n indices uniformly and taking the k-th smallest is ``floor(n * U_(k))``
+    with ``U_(k)``, the k-th smallest of n uniforms, distributed Beta(k, n - k + 1).  So
+    each resample's percentile is one beta draw: exact, and O(resamples) whatever n is.
+    A percentile under 1 ns (the clock's resolution) counts as 1 ns.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    rng = np.random.default_rng(seed)
+    new_percentiles = _bootstrap_percentiles(np.sort(_as_floats(new)), percentile, resamples, rng)
+    old_percentiles = _bootstrap_percentiles(np.sort(_as_floats(old)), percentile, resamples, rng)
+    change = new_percentiles / np.maximum(old_percentiles, 1.0) - 1.0
+    return percentile_interval(change, confidence)
+
+
+def _bootstrap_percentiles(
+    ordered: FloatArray, percentile: float, resamples: int, rng: np.random.Generator
+) -> FloatArray:
+    """The nearest-rank percentile of *resamples* bootstrap resamples of sorted values."""
+    n = ordered.size
+    k = nearest_rank(n, percentile)
+    order_statistic = rng.beta(k, n - k + 1, size=resamples)
+    index = np.minimum((order_statistic * n).astype(np.int64), n - 1)
+    return ordered[index]
+
+
+def consecutive_blocks(samples: Samples, *, blocks: int, min_size: int = 1) -> list[FloatArray]:
+    """The samples in their order, cut into up to *blocks* runs of at least *min_size*.
+
+    Consecutive timings are not independent (slow calls come in bursts, an arena stays
+    grown), so tests and fits summarise runs of them.  When not even half the wanted
+    runs fit, each sample is its own block: too few to summarise without losing the
+    little there is.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    count = min(blocks, max(values.size // min_size, 1))
+    if count < blocks // 2:
+        return [values[i : i + 1] for i in range(values.size)]
+    return list(np.array_split(values, count))
+
+
+# --- paired data: two models on the same items -------------------------------------
+
+
+def mcnemar_exact_p(regressions: int, fixes: int) -> float:
+    """McNemar's exact two-sided p-value for the discordant pairs (b, c).
+
+    Under "the models are equally accurate" each discordant item is a fair coin, so
+    min(b, c) ~ Binomial(b + c, 1/2); the p-value doubles its lower tail (capped at 1).
+    Summed in exact integers for up to 20 000 pairs, in log space beyond.
+    """
+    total, smaller = regressions + fixes, min(regressions, fixes)
+    if total == 0:
+        return 1.0
+    if total > _EXACT_MCNEMAR_LIMIT:
+        return min(1.0, 2.0 * binom_cdf(smaller, total, 0.5))
+    term, tail = 1, 1
+    for i in range(smaller):
+        term = term * (total - i) // (i + 1)
+        tail += term
+    # Python divides big integers with correct rounding.
+    return min(1.0, 2 * tail / (1 << total))
+
+
+def paired_bootstrap(
+    statistic: Callable[[IntArray], FloatArray],
+    n: int,
+    *,
+    resamples: int,
+    seed: int | None,
+) -> FloatArray:
+    """*statistic* on *resamples* index resamples of n paired items.
+
+    Each resample is one row of indices, applied to both models, which is what makes
+    it paired.  Rows are drawn in chunks, so memory stays bounded for large sets while
+    the statistic stays vectorised over a chunk.
+    """
+    rng = np.random.default_rng(seed)
+    rows_per_chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n)
+    values = np.empty(resamples, dtype=np.float64)
+    for start in range(0, resamples, rows_per_chunk):
+        stop = min(resamples, start + rows_per_chunk)
+        values[start:stop] = statistic(rng.integers(0, n, size=(stop - start, n)))
+    return values
+
+
+def percentile_interval(values: FloatArray, confidence: float) -> tuple[float, float]:
+    """The percentile-method bootstrap interval: the resamples' central *confidence* range.
+
+    NaN resamples (a statistic undefined on that resample, such as a relative drop
+    from nothing) are left out rather than poisoning both bounds.
+    """
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.nanquantile(values, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+# --- trends: a robust slope ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlopeFit:
+    """A Theil-Sen slope and Sen's confidence interval, in y-units per x-unit."""
+
+    slope: float
+    low: float
+    high: float
+    n: int
+
+
+def theil_sen(x: Samples, y: Samples, *, confidence: float = 0.95) -> SlopeFit:
+    """Median of the pairwise slopes, with the rank interval of Sen (1968).
+
+    One step or one wild sample cannot tip the median of all pairwise slopes, where it
+    would tip a least-squares line.  The interval takes the order statistics of the
+    pairwise slopes at ``(N -/+ z * sqrt(Var S)) / 2`` where N is the number of pairs
+    and Var S the variance of Kendall's S without ties in x; it needs no assumption
+    about the noise beyond independence.
+    """
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = xs.size
+    if n != ys.size:
+        raise ValueError(f"x and y differ in length: {n} and {ys.size}")
+    if n < 2:
+        raise ValueError(f"a slope needs at least 2 points, got {n}")
+    slopes = _pairwise_slopes(xs, ys)
+    pairs = slopes.size
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+    lower_rank = math.floor((pairs - spread) / 2.0)
+    upper_rank = math.ceil((pairs + spread) / 2.0)
+    low = float(slopes[lower_rank]) if lower_rank >= 0 else -math.inf
+    high = float(slopes[upper_rank]) if upper_rank < pairs else math.inf
+    return SlopeFit(float(np.median(slopes)), low, high, n)
+
+
+def _pairwise_slopes(xs: FloatArray, ys: FloatArray) -> FloatArray:
+    """The sorted slopes of every pair of points with distinct x."""
+    i, j = np.triu_indices(xs.size, k=1)
+    dx = xs[j] - xs[i]
+    usable = dx != 0
+    if not usable.any():
+        raise ValueError("a slope needs at least two distinct x values")
+    return np.sort((ys[j] - ys[i])[usable] / dx[usable])
+
+
+def block_medians(t: Samples, values: Samples, *, blocks: int) -> tuple[FloatArray, FloatArray]:
+    """Medians of *blocks* runs of consecutive points (fewer when there are fewer points).
+
+    Medians of blocks are much closer to independent values than consecutive samples,
+    which is what Sen's interval assumes.
+    """
+    ts, vs = np.asarray(t, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    if min(blocks, ts.size) == 0:
+        return ts, vs
+    return (
+        np.array([np.median(part) for part in consecutive_blocks(ts, blocks=blocks)]),
+        np.array([np.median(part) for part in consecutive_blocks(vs, blocks=blocks)]),
+    )

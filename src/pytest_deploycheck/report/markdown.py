@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..verdict.decide import count_repeats, format_value
+from ..config.units import format_value
+from .tables import count_repeats
 
 NO_FIGURE = "—"
 STATUS_ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️", "INFO": "ℹ️"}  # noqa: RUF001

@@ -12,9 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..verdict.decide import format_value
-
-RUN_LOG_FILE = "run.log"
+from ..config.units import format_value
 
 
 def run_log(

@@ -8,7 +8,7 @@ and loading it must not run code).  It holds:
 * ``schema`` (:data:`BASELINE_SCHEMA`) and ``version`` (:data:`BASELINE_VERSION`): a
   reader refuses a newer version rather than misread it;
 * ``created`` (UTC, ISO 8601), ``target`` and ``environment`` (as
-  :func:`pytest_deploycheck.evidence.environment` describes it: Python, package
+  :func:`pytest_deploycheck.checks.environment.environment` describes it: Python, package
   versions, CPU model, logical and usable CPUs, platform, memory);
 * ``models`` (optional): each configured model's file as this run used it -- path,
   SHA-256 and size -- so a later failing candidate can name the release to roll back
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ..checks.record import Check
-from ..report.evidence import atomic_write_text
+from ..config.files import atomic_write_text
 
 BASELINE_SCHEMA = "pytest-deploycheck/baseline"
 BASELINE_VERSION = 1

@@ -3,13 +3,12 @@ and every gating check passed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from ..checks.record import Check
-
-T = TypeVar("T")
+from ..config.units import format_value
 
 
 @dataclass(frozen=True)
@@ -41,11 +40,32 @@ def decide(
     *failed_tests* are deploy tests that failed or errored: a check that could not run
     (a broken fixture, an exception in the workload) must not leave a clean slate.
     """
-    gating = [c for c in checks if c.gating]
     counts = {
         status: sum(1 for c in checks if c.status == status)
         for status in ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
     }
+    reasons = blocking_reasons(checks, target=target, failed_tests=failed_tests)
+    caveats = dict.fromkeys(str(text) for c in checks for text in c.extra.get("caveats", ()))
+    return Verdict(
+        release_candidate=not reasons,
+        reasons=tuple(reasons),
+        counts=counts,
+        caveats=tuple(caveats),
+    )
+
+
+def blocking_reasons(
+    checks: Sequence[Check],
+    *,
+    target: str | None,
+    failed_tests: Sequence[str] = (),
+) -> list[str]:
+    """Why the run is not a release candidate; empty when it is.
+
+    Only gating checks count, so a check added with ``gating=False`` (the rollback
+    advice, which must know whether the candidate failed) leaves them as they are.
+    """
+    gating = [c for c in checks if c.gating]
     reasons: list[str] = []
     if target is None:
         reasons.append("no deploy target selected (pass --deploy-target NAME or set target)")
@@ -59,36 +79,7 @@ def decide(
     )
     judged = {c.nodeid for c in gating if c.passed is False}
     reasons.extend(f"{nodeid}: test failed" for nodeid in failed_tests if nodeid not in judged)
-    caveats = dict.fromkeys(str(text) for c in checks for text in c.extra.get("caveats", ()))
-    return Verdict(
-        release_candidate=not reasons,
-        reasons=tuple(reasons),
-        counts=counts,
-        caveats=tuple(caveats),
-    )
-
-
-def count_repeats(items: Sequence[T], key: Callable[[T], Hashable | None]) -> list[tuple[T, int]]:
-    """Each item once, with how many items share its key, in the order first seen.
-
-    Items whose key is None are never merged (a failed check stays on its own line).
-    The reports use it to print ten identical passing rows as one with a count.
-    """
-    counts: dict[Hashable, int] = {}
-    for item in items:
-        found = key(item)
-        if found is not None:
-            counts[found] = counts.get(found, 0) + 1
-    kept: list[tuple[T, int]] = []
-    shown: set[Hashable] = set()
-    for item in items:
-        found = key(item)
-        if found is None:
-            kept.append((item, 1))
-        elif found not in shown:
-            shown.add(found)
-            kept.append((item, counts[found]))
-    return kept
+    return reasons
 
 
 def describe_failure(check: Check) -> str:
@@ -99,22 +90,3 @@ def describe_failure(check: Check) -> str:
     if check.details:
         text += f" - {check.details}"
     return text
-
-
-def format_value(value: object, unit: str = "") -> str:
-    """A figure as people read it: four significant digits at most, unit attached."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    text = _number(value) if isinstance(value, float) else str(value)
-    return f"{text} {unit}".strip() if unit else text
-
-
-def _number(value: float) -> str:
-    # Four significant digits, but never an exponent for figures people write plainly.
-    if value.is_integer() and abs(value) < 1e12:
-        return str(int(value))
-    if abs(value) >= 1e4:
-        return f"{value:.0f}"
-    return f"{value:.4g}"

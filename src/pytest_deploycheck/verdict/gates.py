@@ -52,17 +52,24 @@ numpy is imported at the top: this module is only imported when a baseline is us
 
 from __future__ import annotations
 
-import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
 
 from ..checks.record import Check
-from ..measure.stats import nearest_rank, percentile_nearest_rank
+from ..config.regression import Tolerances
+from ..config.units import format_value
+from ..measure.stats import (
+    bootstrap_percentile_change,
+    consecutive_blocks,
+    mann_whitney_greater,
+    percentile_nearest_rank,
+    pooled_percentile,
+)
 from .baseline import (
     ACCURACY,
     COLD_START,
@@ -76,9 +83,7 @@ from .baseline import (
     kept_checks,
     metric_family,
 )
-from .decide import format_value
 
-EnvironmentMode = Literal["warn", "refuse"]
 Kind = Literal["regression", "improvement", "unchanged", "not comparable"]
 FloatArray = npt.NDArray[np.float64]
 
@@ -86,221 +91,8 @@ REGRESSION_METRIC = "regression"
 ENVIRONMENT_CHECK = "baseline_environment"
 MIN_SAMPLES_FOR_TEST = 20
 UNTESTED_FACTOR = 3.0
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
 THROUGHPUT_PERCENTILE = 50.0
-ENVIRONMENT_MODES: tuple[str, ...] = ("warn", "refuse")
-
-# key -> (what is valid, test); shared by the config parser and the dataclass itself.
-_TOLERANCE_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    "latency_pct": ("a number >= 0 (percent)", lambda v: v >= 0),
-    "significance": ("a number in (0, 0.5], e.g. 0.01", lambda v: 0 < v <= 0.5),
-    "memory_mb": ("a number >= 0 (MB)", lambda v: v >= 0),
-    "memory_pct": ("a number >= 0 (percent)", lambda v: v >= 0),
-    "accuracy": ("a number in [0, 1] (absolute accuracy)", lambda v: 0 <= v <= 1),
-    "throughput_pct": ("a number in [0, 100) (percent)", lambda v: 0 <= v < 100),
-    "cold_start_pct": ("a number >= 0 (percent)", lambda v: v >= 0),
-}
-_MODE_KEY = "on_environment_mismatch"
-_CHECKS_KEY = "checks"
-_TABLE_KEYS = (*_TOLERANCE_RULES, _MODE_KEY, _CHECKS_KEY)
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How much worse a figure may get before its regression gate fails.
-
-    ``latency_pct``: relative increase of the latency percentile (percent), on top of
-    being significant at ``significance`` (one-sided alpha).  ``memory_mb``: absolute
-    growth of peak memory (MB); when None (the default), ``memory_pct`` (percent) is
-    used instead.  ``accuracy``: absolute drop of the optimized model's accuracy.
-    ``throughput_pct``: relative fall of throughput.  ``cold_start_pct``: relative
-    increase of the median cold start.  ``on_environment_mismatch``: ``"warn"`` compares
-    anyway and says so, ``"refuse"`` fails the run instead of comparing.
-    ``per_check``: overrides by check name (see :meth:`for_check`).
-    """
-
-    latency_pct: float = 10.0
-    significance: float = 0.01
-    memory_mb: float | None = None
-    memory_pct: float = 5.0
-    accuracy: float = 0.005
-    throughput_pct: float = 10.0
-    cold_start_pct: float = 25.0
-    on_environment_mismatch: EnvironmentMode = "warn"
-    per_check: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
-
-    def __post_init__(self) -> None:
-        for key in _TOLERANCE_RULES:
-            value = getattr(self, key)
-            if value is None and key == "memory_mb":
-                continue
-            problem = _tolerance_problem(key, value)
-            if problem:
-                raise ValueError(f"Tolerances: {problem}")
-        if self.on_environment_mismatch not in ENVIRONMENT_MODES:
-            raise ValueError(f"Tolerances: {_mode_problem(self.on_environment_mismatch)}")
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any], where: str) -> Tolerances:
-        """Tolerances from the config's ``[tool.deploycheck.regression]`` table.
-
-        *where* names the table in errors, e.g. ``"pyproject.toml:
-        [tool.deploycheck.regression]"``; every problem is a one-line ValueError naming
-        it, the key, and what would be valid.  ``[...regression.checks.NAME]``
-        sub-tables override tolerances for the checks called NAME.
-        """
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"{where}: expected a table, got {type(raw).__name__}")
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key == _MODE_KEY:
-                problem = _mode_problem(value)
-                if problem:
-                    raise ValueError(f"{where}: {problem}")
-                values[key] = value
-            elif key == _CHECKS_KEY:
-                values["per_check"] = _per_check(value, where)
-            elif key in _TOLERANCE_RULES:
-                values[key] = _tolerance(key, value, where)
-            else:
-                raise ValueError(f"{where}: {_unknown_key(key, _TABLE_KEYS)}")
-        return cls(**values)
-
-    def for_check(self, name: str) -> Tolerances:
-        """The tolerances for the check called *name*: its overrides on top of these."""
-        overrides = self.per_check.get(name)
-        if not overrides:
-            return self
-        changes: dict[str, Any] = {**overrides, "per_check": {}}
-        return replace(self, **changes)
-
-    def overridden(self, name: str) -> bool:
-        """Whether the config sets tolerances of its own for the check called *name*."""
-        return bool(self.per_check.get(name))
-
-
-def _tolerance_problem(key: str, value: object) -> str | None:
-    wanted, valid = _TOLERANCE_RULES[key]
-    if not _is_number(value) or not valid(float(value)):
-        return f"{key}: expected {wanted}, got {value!r}"
-    return None
-
-
-def _tolerance(key: str, value: object, where: str) -> float:
-    problem = _tolerance_problem(key, value)
-    if problem or not _is_number(value):
-        raise ValueError(f"{where}: {problem}")
-    return float(value)
-
-
-def _mode_problem(value: object) -> str | None:
-    if value in ENVIRONMENT_MODES:
-        return None
-    return f"{_MODE_KEY}: expected one of {', '.join(map(repr, ENVIRONMENT_MODES))}, got {value!r}"
-
-
-def _per_check(raw: object, where: str) -> dict[str, dict[str, float]]:
-    if not isinstance(raw, Mapping):
-        raise ValueError(
-            f"{where}: {_CHECKS_KEY}: expected a table of check names, e.g."
-            f" [{_CHECKS_KEY}.latency_under_80], got {raw!r}"
-        )
-    overrides: dict[str, dict[str, float]] = {}
-    for name, table in raw.items():
-        place = f"{where}: {_CHECKS_KEY}.{name}"
-        if not isinstance(table, Mapping):
-            raise ValueError(f"{place}: expected a table of tolerances, got {table!r}")
-        for key in table:
-            if key not in _TOLERANCE_RULES:
-                raise ValueError(f"{place}: {_unknown_key(key, tuple(_TOLERANCE_RULES))}")
-        overrides[str(name)] = {key: _tolerance(key, v, place) for key, v in table.items()}
-    return overrides
-
-
-def _unknown_key(key: object, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key {key!r}; {hint}valid keys: {', '.join(valid)}"
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def mann_whitney_greater(
-    x: Sequence[float] | npt.NDArray[Any],
-    y: Sequence[float] | npt.NDArray[Any],
-    *,
-    continuity: bool = True,
-) -> float:
-    """One-sided Mann-Whitney U p-value that values of *x* tend to be larger than *y*'s.
-
-    Normal approximation with the tie correction of the variance and (by default) the
-    continuity correction, as in the textbooks and scipy's ``method="asymptotic"``;
-    good to a few percent of the p-value from about 20 values per side.  When every
-    value is equal there is no evidence either way: 1.0 (0.5 without continuity).
-    """
-    first, second = _values(x), _values(y)
-    n1, n2 = first.size, second.size
-    total = n1 + n2
-    _, inverse, counts = np.unique(
-        np.concatenate((first, second)), return_inverse=True, return_counts=True
-    )
-    # Average rank of each distinct value: ties share the mean of the ranks they span.
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
-    u = float(average_rank[inverse.reshape(-1)[:n1]].sum()) - n1 * (n1 + 1) / 2.0
-    tie_term = float(np.sum(counts.astype(np.float64) ** 3 - counts))
-    variance = n1 * n2 / 12.0 * ((total + 1) - tie_term / (total * (total - 1)))
-    if variance <= 0.0:
-        return 1.0 if continuity else 0.5
-    z = (u - n1 * n2 / 2.0 - (0.5 if continuity else 0.0)) / math.sqrt(variance)
-    return min(1.0, 0.5 * math.erfc(z / math.sqrt(2.0)))
-
-
-def bootstrap_percentile_change(
-    new: Sequence[float] | npt.NDArray[Any],
-    old: Sequence[float] | npt.NDArray[Any],
-    percentile: float,
-    *,
-    confidence: float = 0.98,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of ``new_p / old_p - 1`` for the nearest-rank percentile.
-
-    Each side is resampled independently, *resamples* times, with a fixed *seed* (a
-    gate must give the same answer on the same files).  No resample is materialised:
-    drawing n indices uniformly and taking the k-th smallest is ``floor(n * U_(k))``
-    with ``U_(k)``, the k-th smallest of n uniforms, distributed Beta(k, n - k + 1).  So
-    each resample's percentile is one beta draw: exact, and O(resamples) whatever n is.
-    A percentile under 1 ns (the clock's resolution) counts as 1 ns.
-    """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
-    rng = np.random.default_rng(seed)
-    new_percentiles = _bootstrap_percentiles(np.sort(_values(new)), percentile, resamples, rng)
-    old_percentiles = _bootstrap_percentiles(np.sort(_values(old)), percentile, resamples, rng)
-    change = new_percentiles / np.maximum(old_percentiles, 1.0) - 1.0
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(change, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
-def _bootstrap_percentiles(
-    ordered: FloatArray, percentile: float, resamples: int, rng: np.random.Generator
-) -> FloatArray:
-    n = ordered.size
-    k = nearest_rank(n, percentile)
-    order_statistic = rng.beta(k, n - k + 1, size=resamples)
-    index = np.minimum((order_statistic * n).astype(np.int64), n - 1)
-    return ordered[index]
-
-
-def _values(samples: Sequence[float] | npt.NDArray[Any]) -> FloatArray:
-    values = np.asarray(samples, dtype=np.float64)
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"need a non-empty one-dimensional sample set, got shape {values.shape}")
-    return values
+# --------------------------------------------------------------------------- sample tests
 
 
 @dataclass(frozen=True)
@@ -350,8 +142,9 @@ def compare_samples(
     """
     confidence = 1.0 - 2.0 * significance
     low, high = bootstrap_percentile_change(new, old, percentile, confidence=confidence)
-    new_blocks, old_blocks = _blocks(new), _blocks(old)
-    threshold = percentile_nearest_rank(np.concatenate([_values(new), _values(old)]), percentile)
+    new_blocks = consecutive_blocks(new, blocks=BLOCKS, min_size=MIN_BLOCK)
+    old_blocks = consecutive_blocks(old, blocks=BLOCKS, min_size=MIN_BLOCK)
+    threshold = pooled_percentile(new, old, percentile)
     new_tail = [float((block > threshold).mean()) for block in new_blocks]
     old_tail = [float((block > threshold).mean()) for block in old_blocks]
     new_medians = [float(np.median(block)) for block in new_blocks]
@@ -378,39 +171,6 @@ def compare_samples(
 LATENCY_GATE_PERCENTILE = 50.0
 BLOCKS = 20
 MIN_BLOCK = 5
-
-
-def _blocks(samples: Sequence[float] | npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
-    """Consecutive calls in up to 20 blocks of at least 5 (single calls when fewer)."""
-    values = _values(samples)
-    count = min(BLOCKS, max(values.size // MIN_BLOCK, 1))
-    if count < BLOCKS // 2:
-        return [values[i : i + 1] for i in range(values.size)]
-    return list(np.array_split(values, count))
-
-
-def tail_exceedance_greater(
-    x: Sequence[float] | npt.NDArray[Any],
-    y: Sequence[float] | npt.NDArray[Any],
-    percentile: float,
-) -> float:
-    """One-sided p-value that more of *x* than of *y* lies beyond the pooled percentile.
-
-    A two-proportion z-test on the counts above the nearest-rank *percentile* of both
-    sets pooled: it sees a slowdown of the slowest calls that leaves the bulk (and so
-    the rank test) unmoved.
-    """
-    a = np.asarray(x, dtype=float)
-    b = np.asarray(y, dtype=float)
-    pooled = np.concatenate([a, b])
-    threshold = percentile_nearest_rank(pooled, percentile)
-    over_a, over_b = int((a > threshold).sum()), int((b > threshold).sum())
-    rate = (over_a + over_b) / len(pooled)
-    spread = math.sqrt(rate * (1 - rate) * (1 / len(a) + 1 / len(b)))
-    if spread == 0.0:
-        return 1.0
-    z = (over_a / len(a) - over_b / len(b)) / spread
-    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 # --------------------------------------------------------------------------- comparison
@@ -464,7 +224,7 @@ def compare_to_baseline(
     on a regression, passed on an improvement or no significant change; not gating
     (with a note) when the figures cannot be compared, since nothing was judged.
     Checks on one side only give an INFO check each ("new", "missing").  Given this
-    run's *environment* (as :func:`pytest_deploycheck.evidence.environment` returns it)
+    run's *environment* (as :func:`pytest_deploycheck.checks.environment.environment` returns it)
     and *target*, a baseline from another environment adds a ``baseline_environment``
     check: INFO with a note under ``on_environment_mismatch = "warn"``; under
     ``"refuse"`` a failing check, and nothing is compared.

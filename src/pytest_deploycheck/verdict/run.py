@@ -1,8 +1,11 @@
-"""One run's readiness: the checks collected from every test, the device-fit table,
-the verdict, the evidence files and the lines of the terminal summary.
+"""One run's readiness: the checks collected from every test and the verdict they give.
 
-The plugin feeds it checks (from this process or from xdist workers) and asks for
-the result at the end; nothing here knows about pytest.
+The plugin feeds a :class:`ReadinessRun` checks (from this process or from xdist
+workers) and asks it for the :class:`RunOutcome` at the end: the session-level checks
+added (device fit judged again with measured memory, the baseline comparison, the
+required evidence, the rollback advice) and the verdict decided once.  The report
+writer writes the evidence from that outcome and the terminal prints it; nothing here
+knows about pytest or writes a file.
 """
 
 from __future__ import annotations
@@ -13,31 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..checks.fitmarker import FitRequest, judge_fit
+from ..checks.environment import environment
+from ..checks.fit import judge_fit
+from ..checks.keys import FAILURE_CASES_KEY
 from ..checks.record import Check
+from ..config.evidence_names import FAILURE_CASES_FILE, REPORT_FILES
 from ..config.schema import DeployConfig
-from ..report.evidence import (
-    FAILURE_CASES_FILE,
-    FAILURE_CASES_KEY,
-    atomic_write_bytes,
-    atomic_write_text,
-    environment,
-    failure_cases_document,
-    required_evidence_check,
-    timeseries_csv,
-    timeseries_file_name,
-    write_evidence,
-)
-from .decide import Verdict, count_repeats, decide, format_value
+from ..markers import FitRequest
+from .decide import Verdict, blocking_reasons, decide
+from .required import required_evidence_check
 
 if TYPE_CHECKING:
     from .baseline import Baseline
 
-SUMMARY_FILE = "summary.md"
-HTML_FILE = "report.html"
-RUN_LOG = "run.log"
-REPORT_FILES = ("metrics.csv", "report.json", SUMMARY_FILE, HTML_FILE, RUN_LOG)
-TIMESERIES_KEY = "timeseries"
 FIT_METRIC = "device_fit"
 MEMORY_METRIC = "peak_memory"
 
@@ -80,20 +71,47 @@ class FitGroup:
         }
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What the evidence tells beside the verdict: how the run was set up, its tests."""
+
+    config: DeployConfig
+    target: str | None
+    evidence_dir: Path | None
+    project_dir: Path
+    command_line: list[str]
+    started: float
+    failed_tests: list[str]
+    failure_reasons: dict[str, str]
+    step_summary: Path | None = None
+    save_baseline: Path | None = None
+
+
 @dataclass
 class RunOutcome:
+    """The finished run: every check and the verdict, then what the writer made of them."""
+
     verdict: Verdict
     checks: list[Check]
     fit_groups: list[FitGroup]
-    evidence_dir: Path | None
-    evidence_files: list[str]
+    record: RunRecord
+    # The evidence files the run writes itself (required_evidence counts them present).
+    produced: tuple[str, ...]
+    # Each model file's path, SHA-256 and size, when a baseline is compared or saved.
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Filled in by the report writer.
+    evidence_files: list[str] = field(default_factory=list)
     evidence_error: str | None = None
     step_summary_error: str | None = None
     saved_baseline: str | None = None
 
+    @property
+    def evidence_dir(self) -> Path | None:
+        return self.record.evidence_dir
+
 
 class ReadinessRun:
-    """Accumulates a run's checks and produces its verdict and evidence."""
+    """Accumulates a run's checks and test outcomes, and judges them at the end."""
 
     def __init__(
         self,
@@ -135,86 +153,61 @@ class ReadinessRun:
     def has_activity(self) -> bool:
         return bool(self.checks or self.deploy_tests)
 
-    def finish(self, *, write: bool = True) -> RunOutcome:
-        """Add the session-level checks, decide, and write the evidence files."""
+    def finish(self) -> RunOutcome:
+        """The session-level checks added and the verdict decided; nothing is written."""
         checks = rejudge_fit_with_measured_memory(self.checks, self.config, self.target)
         baseline = self._load_baseline()
         checks += self._baseline_checks(checks, baseline)
-        sections = [str(c.extra[FAILURE_CASES_KEY]) for c in checks if FAILURE_CASES_KEY in c.extra]
-        produced = [*REPORT_FILES, *([FAILURE_CASES_FILE] if sections else [])]
-        if self.evidence_dir is not None:
-            checks += [
-                required_evidence_check(name, self.evidence_dir, self.project_dir, produced)
-                for name in self.config.required_evidence
-            ]
-        verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
+        produced = produced_files(checks)
+        checks += self._required_evidence_checks(produced)
         models = self._model_records() if baseline or self.save_baseline else {}
         if baseline is not None and not isinstance(baseline, Check):
-            from .rollback import rollback_check
+            checks.append(self._rollback_check(baseline, checks, models))
+        verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
+        return RunOutcome(verdict, checks, fit_groups(checks), self._record(), produced, models)
 
-            checks.append(
-                rollback_check(
-                    baseline,
-                    models,
-                    release_candidate=verdict.release_candidate,
-                    project_dir=self.project_dir,
-                )
-            )
-            verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
-        outcome = RunOutcome(verdict, checks, fit_groups(checks), self.evidence_dir, [])
-        if write and self.evidence_dir is not None:
-            try:
-                self._write(outcome, sections, produced)
-            except OSError as exc:
-                outcome.evidence_error = f"{self.evidence_dir}: {exc.strerror or exc}"
-        if write and self.save_baseline is not None:
-            outcome.saved_baseline = self._save_baseline(outcome, models)
-        return outcome
+    def _record(self) -> RunRecord:
+        return RunRecord(
+            config=self.config,
+            target=self.target,
+            evidence_dir=self.evidence_dir,
+            project_dir=self.project_dir,
+            command_line=list(self.command_line),
+            started=self.started,
+            failed_tests=list(self.failed_tests),
+            failure_reasons=dict(self.failure_reasons),
+            step_summary=self.step_summary,
+            save_baseline=self.save_baseline,
+        )
+
+    def _required_evidence_checks(self, produced: Sequence[str]) -> list[Check]:
+        """A ``has_<stem>`` check per required file; none without an evidence directory."""
+        if self.evidence_dir is None:
+            return []
+        return [
+            required_evidence_check(name, self.evidence_dir, self.project_dir, produced)
+            for name in self.config.required_evidence
+        ]
+
+    def _rollback_check(
+        self, baseline: Baseline, checks: Sequence[Check], models: dict[str, dict[str, Any]]
+    ) -> Check:
+        """What to roll back to if the other checks fail the candidate.
+
+        The rollback check is not gating, so the reasons against the candidate are the
+        same with it as without it: the verdict is decided once, after it is added.
+        """
+        from .rollback import rollback_check
+
+        blocking = blocking_reasons(checks, target=self.target, failed_tests=self.failed_tests)
+        return rollback_check(
+            baseline, models, release_candidate=not blocking, project_dir=self.project_dir
+        )
 
     def _model_records(self) -> dict[str, dict[str, Any]]:
         from .rollback import model_records
 
         return model_records(self.config, self.project_dir)
-
-    def _write(self, outcome: RunOutcome, sections: Sequence[str], produced: Sequence[str]) -> None:
-        """Every evidence file, each written atomically."""
-        from ..report.html import render_html
-        from ..report.markdown import append_step_summary, readiness_markdown
-        from ..report.runlog import run_log
-
-        assert self.evidence_dir is not None
-        series = self._timeseries_files(outcome.checks)
-        report = self.report(outcome, {id(c): name for name, c in series.items()})
-        written = [
-            *REPORT_FILES,
-            *([FAILURE_CASES_FILE] if sections else []),
-            *series,
-        ]
-        listed = {**report, "evidence_files": written, "evidence_dir": str(self.evidence_dir)}
-        outcome.evidence_files = write_evidence(self.evidence_dir, outcome.checks, report)
-        for name, check in series.items():
-            atomic_write_text(self.evidence_dir / name, _timeseries_csv(check))
-        markdown = readiness_markdown(listed)
-        atomic_write_text(self.evidence_dir / SUMMARY_FILE, markdown)
-        atomic_write_text(self.evidence_dir / HTML_FILE, render_html(listed))
-        log = run_log(
-            report,
-            started=self.started,
-            failure_reasons=self.failure_reasons,
-            evidence_files=written,
-        )
-        atomic_write_text(self.evidence_dir / RUN_LOG, log)
-        outcome.evidence_files += [SUMMARY_FILE, HTML_FILE, RUN_LOG, *series]
-        if sections:
-            handwritten = self.project_dir / FAILURE_CASES_FILE
-            document = failure_cases_document(
-                sections, handwritten if handwritten.is_file() else None
-            )
-            atomic_write_text(self.evidence_dir / FAILURE_CASES_FILE, document)
-            outcome.evidence_files.append(FAILURE_CASES_FILE)
-        outcome.evidence_files += self._present_extras(produced)
-        if self.step_summary is not None:
-            outcome.step_summary_error = append_step_summary(self.step_summary, markdown)
 
     def _load_baseline(self) -> Baseline | Check | None:
         """The saved baseline, a failed check saying why it cannot be read, or None."""
@@ -248,93 +241,21 @@ class ReadinessRun:
             ]
         if isinstance(baseline, Check):
             return [baseline]
-        from .gates import Tolerances, compare_to_baseline
+        from .gates import compare_to_baseline
 
-        where = f"{self.config.source.name if self.config.source else 'config'}"
-        tolerances = Tolerances.from_mapping(self.config.regression, f"{where} [regression]")
+        # The tolerances were validated with the rest of the config, at start-up.
         return compare_to_baseline(
-            checks, baseline, tolerances, environment=environment(), target=self.target
+            checks, baseline, self.config.tolerances, environment=environment(), target=self.target
         )
 
-    def _save_baseline(self, outcome: RunOutcome, models: dict[str, dict[str, Any]]) -> str:
-        from .baseline import build_baseline, save_baseline
 
-        assert self.save_baseline is not None
-        document = build_baseline(
-            outcome.checks,
-            target=self.target,
-            environment=environment(),
-            models=models,
-            release_candidate=outcome.verdict.release_candidate,
-        )
-        try:
-            save_baseline(self.save_baseline, document)
-        except OSError as exc:
-            return f"baseline not saved: {self.save_baseline}: {exc.strerror or exc}"
-        return f"baseline saved: {self.save_baseline} ({len(document['checks'])} checks)"
+def produced_files(checks: Sequence[Check]) -> tuple[str, ...]:
+    """The evidence files a run with *checks* writes itself.
 
-    def _present_extras(self, produced: Sequence[str]) -> list[str]:
-        """Required files that are not ours: copied in from the project if need be.
-
-        The evidence directory is what CI keeps as an artifact, so it must hold every
-        required file, not only point at the project's copy.
-        """
-        assert self.evidence_dir is not None
-        present = []
-        for name in self.config.required_evidence:
-            if name in produced:
-                continue
-            inside, outside = self.evidence_dir / name, self.project_dir / name
-            written_by_this_run = inside.is_file() and inside.stat().st_mtime >= self.started
-            if outside.is_file() and not written_by_this_run:
-                atomic_write_bytes(inside, outside.read_bytes())
-            if inside.is_file():
-                present.append(name)
-        return present
-
-    @staticmethod
-    def _timeseries_files(checks: Sequence[Check]) -> dict[str, Check]:
-        """A CSV file name for each check that carries a time series (soaks)."""
-        files: dict[str, Check] = {}
-        for check in checks:
-            if TIMESERIES_KEY not in check.extra:
-                continue
-            name = timeseries_file_name(check.nodeid, check.name)
-            stem, number = name[: -len(".csv")], 2
-            while name in files:
-                name, number = f"{stem}-{number}.csv", number + 1
-            files[name] = check
-        return files
-
-    def report(
-        self, outcome: RunOutcome, series_files: dict[int, str] | None = None
-    ) -> dict[str, Any]:
-        """The content of report.json; time series are in their own CSV files."""
-        target = self.config.device(self.target).as_dict() if self.target else None
-        return {
-            "target": self.target,
-            "target_device": target,
-            "verdict": outcome.verdict.as_dict(),
-            "checks": [_reported(c, (series_files or {}).get(id(c))) for c in outcome.checks],
-            "device_fit": [g.as_dict(self.config.device_names) for g in outcome.fit_groups],
-            "failed_tests": list(self.failed_tests),
-            "configuration": self.config.as_dict(),
-            "command_line": self.command_line,
-            "environment": environment(),
-        }
-
-
-def _reported(check: Check, series_file: str | None) -> dict[str, Any]:
-    data = check.as_dict()
-    if TIMESERIES_KEY in check.extra:
-        extra = {k: v for k, v in check.extra.items() if k != TIMESERIES_KEY}
-        extra["timeseries_file"] = series_file
-        data["extra"] = extra
-    return data
-
-
-def _timeseries_csv(check: Check) -> str:
-    return timeseries_csv(check.extra[TIMESERIES_KEY])
+    failure_cases.md is among them only when an accuracy check wrote a section for it.
+    """
+    cases = any(FAILURE_CASES_KEY in check.extra for check in checks)
+    return (*REPORT_FILES, *((FAILURE_CASES_FILE,) if cases else ()))
 
 
 def _baseline_note(text: str) -> Check:
@@ -396,66 +317,3 @@ def fit_groups(checks: Sequence[Check]) -> list[FitGroup]:
         group = groups.setdefault(models, FitGroup(models, str(check.extra.get("needs", ""))))
         group.checks.append(check)
     return list(groups.values())
-
-
-def summary_lines(outcome: RunOutcome, device_order: Sequence[str]) -> list[str]:
-    """The body of the ``deploy readiness`` terminal section."""
-    lines = _check_table([c for c in outcome.checks if c.gating])
-    for group in outcome.fit_groups:
-        lines += _fit_lines(group, device_order)
-    notes = list(dict.fromkeys(n for c in outcome.checks for n in c.extra.get("notes", [])))
-    lines += [f"note: {note}" for note in notes]
-    lines.append(f"release_candidate: {outcome.verdict.release_candidate}")
-    lines += [f"  - {reason}" for reason in outcome.verdict.reasons]
-    lines += [f"  ! {caveat}" for caveat in outcome.verdict.caveats]
-    if outcome.saved_baseline:
-        lines.append(outcome.saved_baseline)
-    if outcome.step_summary_error:
-        lines.append(f"GITHUB_STEP_SUMMARY not written: {outcome.step_summary_error}")
-    if outcome.evidence_error:
-        lines.append(f"evidence not written: {outcome.evidence_error}")
-    elif outcome.evidence_dir is not None and outcome.evidence_files:
-        lines.append(f"evidence_files: {outcome.evidence_files}")
-        lines.append(f"evidence_dir: {outcome.evidence_dir}")
-    return lines
-
-
-def _check_table(checks: Sequence[Check]) -> list[str]:
-    rows: list[tuple[str, ...]] = [
-        (
-            c.name,
-            str(c.extra.get("display") or format_value(c.value, c.unit)),
-            "" if c.budget is None else f"budget {format_value(c.budget, c.unit)}",
-            c.provenance,
-            c.status,
-        )
-        for c in checks
-    ]
-    # Ten tests that each ran offline without a network attempt are one line (with a
-    # count); metrics.csv keeps every check.
-    rows = [
-        (f"{row[0]} ({n} tests)", *row[1:]) if n > 1 else row
-        for row, n in count_repeats(rows, lambda row: row if row[-1] == "PASS" else None)
-    ]
-    if not rows:
-        return []
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return [_aligned(row, widths) for row in rows]
-
-
-def _aligned(row: Sequence[str], widths: Sequence[int]) -> str:
-    cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-    return "  ".join([*cells, row[-1]])
-
-
-def _fit_lines(group: FitGroup, device_order: Sequence[str]) -> list[str]:
-    table = " · ".join(f"{device} {status}" for device, status in group.statuses(device_order))
-    lines = [f"device fit: {table}", f"  for {' + '.join(group.models)}: {group.needs}"]
-    cheapest = group.cheapest()
-    if cheapest is None:
-        lines.append("  no device in the table fits")
-    else:
-        device, price = cheapest
-        price_text = "no price declared" if price is None else f"{price:g} USD"
-        lines.append(f"  cheapest device that fits: {device} ({price_text})")
-    return lines

@@ -1,4 +1,4 @@
-"""Budget marker arguments: validated once, with one clear line per mistake."""
+"""The marker table: budget marker arguments validated once, one clear line per mistake."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import pytest
 
 from pytest_deploycheck import cold_start_under, latency_under, memory_under, throughput_over
 from pytest_deploycheck.config.schema import Budgets
-from pytest_deploycheck.markers_table import (
+from pytest_deploycheck.markers import (
     BUDGET_MARKERS,
     COLD_START,
     LATENCY,
     MEMORY,
     THROUGHPUT,
-    BudgetMarkerError,
+    MarkerError,
     parse_budget_marker,
 )
 
@@ -89,7 +89,7 @@ def test_options_get_their_defaults() -> None:
     ],
 )
 def test_bad_arguments_are_one_clear_line(marker, args, kwargs, message) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(BudgetMarkerError) as info:
+    with pytest.raises(MarkerError) as info:
         parse_budget_marker(marker, args, kwargs, Budgets())
     assert message in str(info.value)
     assert "\n" not in str(info.value)
@@ -108,11 +108,9 @@ def test_without_config_defaults_the_budget_is_left_open() -> None:
 
 
 def test_cold_start_drop_cache_is_a_flag() -> None:
-    from pytest_deploycheck.markers_table import COLD_START
-
     assert parse_budget_marker(COLD_START, (500,), {}, None)["drop_cache"] is True
     assert (
         parse_budget_marker(COLD_START, (500,), {"drop_cache": False}, None)["drop_cache"] is False
     )
-    with pytest.raises(BudgetMarkerError, match="drop_cache: expected True or False, got 'no'"):
+    with pytest.raises(MarkerError, match="drop_cache: expected True or False, got 'no'"):
         parse_budget_marker(COLD_START, (500,), {"drop_cache": "no"}, None)

@@ -1,0 +1,166 @@
+"""What a configured run shows on pytest's terminal: progress lines while a check
+measures, and the ``deploy readiness`` section at the end of the run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .checks.record import Check
+from .config.units import format_value
+from .report.tables import count_repeats
+from .verdict.run import FitGroup, RunOutcome
+
+if TYPE_CHECKING:
+    import pytest
+
+NOTHING_RAN = "no deploy test ran: evidence files not written"
+
+
+class TerminalProgressSink:
+    """Progress lines on pytest's terminal, around output capturing.
+
+    pytest captures the test's output while it runs, so the lines are written with
+    capturing suspended.  Afterwards the test's file name (or, with -v, its node id)
+    is written again, so its result letter does not land at the end of a progress line.
+    """
+
+    def __init__(self, reporter: Any, capture: Any, nodeid: str, *, verbose: bool) -> None:
+        self.reporter = reporter
+        self.capture = capture
+        self.nodeid = nodeid
+        self.verbose = verbose
+        self.is_tty = bool(reporter.isatty())
+        self._on_status_line = False
+
+    def _suspended(self) -> Any:
+        if self.capture is None:
+            return contextlib.nullcontext()
+        return self.capture.global_and_fixture_disabled()
+
+    def line(self, text: str) -> None:
+        with self._suspended():
+            self.reporter.write_line(text)
+            self.reporter.flush()
+
+    def status(self, text: str) -> None:
+        with self._suspended():
+            if not self._on_status_line:
+                self.reporter.ensure_newline()
+                self._on_status_line = True
+            self.reporter.rewrite(text, erase=True)
+            self.reporter.flush()
+
+    def done(self, text: str) -> None:
+        with self._suspended():
+            if self._on_status_line:
+                self.reporter.rewrite(text, erase=True)
+            else:
+                self.reporter.ensure_newline()
+                self.reporter.write(text)
+            if self.verbose:
+                # Not the prefix it wrote: pytest writes it again before the outcome.
+                self.reporter.currentfspath = -2
+            else:
+                self.reporter.currentfspath = None
+                self.reporter.write_fspath_result(self.nodeid, "")
+            self.reporter.flush()
+        self._on_status_line = False
+
+
+def write_readiness_section(
+    reporter: pytest.TerminalReporter, outcome: RunOutcome, *, deploy_tests_ran: bool
+) -> None:
+    """The ``deploy readiness`` section: checks, device fit, then the verdict in colour.
+
+    The verdict line is green or red by the verdict itself, not by what the line says.
+    """
+    record = outcome.record
+    reporter.write_sep("=", f"deploy readiness: {record.target or 'no target'}")
+    head, verdict_line, tail = summary_parts(outcome, record.config.device_names)
+    if not deploy_tests_ran:
+        tail.append(NOTHING_RAN)
+    for line in head:
+        reporter.write_line(line)
+    good = outcome.verdict.release_candidate
+    reporter.write_line(verdict_line, green=good, red=not good, bold=True)
+    for line in tail:
+        reporter.write_line(line)
+
+
+def summary_lines(outcome: RunOutcome, device_order: Sequence[str]) -> list[str]:
+    """The body of the ``deploy readiness`` terminal section."""
+    head, verdict_line, tail = summary_parts(outcome, device_order)
+    return [*head, verdict_line, *tail]
+
+
+def summary_parts(
+    outcome: RunOutcome, device_order: Sequence[str]
+) -> tuple[list[str], str, list[str]]:
+    """The lines before the verdict line, the verdict line, and the lines after it."""
+    head = _check_table([c for c in outcome.checks if c.gating])
+    for group in outcome.fit_groups:
+        head += _fit_lines(group, device_order)
+    notes = list(dict.fromkeys(n for c in outcome.checks for n in c.extra.get("notes", [])))
+    head += [f"note: {note}" for note in notes]
+    verdict_line = f"release_candidate: {outcome.verdict.release_candidate}"
+    tail = [f"  - {reason}" for reason in outcome.verdict.reasons]
+    tail += [f"  ! {caveat}" for caveat in outcome.verdict.caveats]
+    return head, verdict_line, tail + _written_lines(outcome)
+
+
+def _written_lines(outcome: RunOutcome) -> list[str]:
+    """What became of the baseline, the step summary and the evidence files."""
+    lines = []
+    if outcome.saved_baseline:
+        lines.append(outcome.saved_baseline)
+    if outcome.step_summary_error:
+        lines.append(f"GITHUB_STEP_SUMMARY not written: {outcome.step_summary_error}")
+    if outcome.evidence_error:
+        lines.append(f"evidence not written: {outcome.evidence_error}")
+    elif outcome.evidence_dir is not None and outcome.evidence_files:
+        lines.append(f"evidence_files: {outcome.evidence_files}")
+        lines.append(f"evidence_dir: {outcome.evidence_dir}")
+    return lines
+
+
+def _check_table(checks: Sequence[Check]) -> list[str]:
+    rows: list[tuple[str, ...]] = [
+        (
+            c.name,
+            str(c.extra.get("display") or format_value(c.value, c.unit)),
+            "" if c.budget is None else f"budget {format_value(c.budget, c.unit)}",
+            c.provenance,
+            c.status,
+        )
+        for c in checks
+    ]
+    # Ten tests that each ran offline without a network attempt are one line (with a
+    # count); metrics.csv keeps every check.
+    rows = [
+        (f"{row[0]} ({n} tests)", *row[1:]) if n > 1 else row
+        for row, n in count_repeats(rows, lambda row: row if row[-1] == "PASS" else None)
+    ]
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return [_aligned(row, widths) for row in rows]
+
+
+def _aligned(row: Sequence[str], widths: Sequence[int]) -> str:
+    cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+    return "  ".join([*cells, row[-1]])
+
+
+def _fit_lines(group: FitGroup, device_order: Sequence[str]) -> list[str]:
+    table = " · ".join(f"{device} {status}" for device, status in group.statuses(device_order))
+    lines = [f"device fit: {table}", f"  for {' + '.join(group.models)}: {group.needs}"]
+    cheapest = group.cheapest()
+    if cheapest is None:
+        lines.append("  no device in the table fits")
+    else:
+        device, price = cheapest
+        price_text = "no price declared" if price is None else f"{price:g} USD"
+        lines.append(f"  cheapest device that fits: {device} ({price_text})")
+    return lines

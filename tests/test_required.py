@@ -1,0 +1,63 @@
+"""Unit tests of verdict/required.py: the files a run must leave in its evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_deploycheck.verdict.required import required_evidence_check
+
+# --------------------------------------------------------------------------- required files
+
+
+def test_required_file_found_in_the_evidence_dir(tmp_path: Path) -> None:
+    evidence_dir, project = tmp_path / "evidence", tmp_path / "project"
+    evidence_dir.mkdir()
+    project.mkdir()
+    (evidence_dir / "failure_cases.md").write_text("# cases", encoding="utf-8")
+
+    found = required_evidence_check("failure_cases.md", evidence_dir, project, produced=[])
+
+    assert found.name == "has_failure_cases"
+    assert found.status == "PASS"
+    assert found.value == "failure_cases.md"
+    assert found.extra["path"] == str(evidence_dir / "failure_cases.md")
+    assert found.extra["display"] == "failure_cases.md present"
+
+
+def test_required_file_found_in_the_project_dir(tmp_path: Path) -> None:
+    evidence_dir, project = tmp_path / "evidence", tmp_path / "project"
+    project.mkdir()
+    (project / "failure_cases.md").write_text("# cases", encoding="utf-8")
+
+    found = required_evidence_check("failure_cases.md", evidence_dir, project, produced=[])
+
+    assert found.passed is True
+    assert str(project / "failure_cases.md") in found.details
+
+
+def test_missing_required_file_fails_and_says_where_it_looked(tmp_path: Path) -> None:
+    evidence_dir, project = tmp_path / "evidence", tmp_path / "project"
+
+    missing = required_evidence_check("failure_cases.md", evidence_dir, project, produced=[])
+
+    assert missing.status == "FAIL"
+    assert missing.gating is True
+    assert str(evidence_dir) in missing.details
+    assert str(project) in missing.details
+    assert missing.extra["display"] == "failure_cases.md missing"
+
+
+def test_a_directory_is_not_a_required_file(tmp_path: Path) -> None:
+    (tmp_path / "failure_cases.md").mkdir()
+
+    assert required_evidence_check("failure_cases.md", tmp_path, tmp_path, []).passed is False
+
+
+def test_files_the_run_produces_count_as_present(tmp_path: Path) -> None:
+    produced = required_evidence_check(
+        "metrics.csv", tmp_path / "evidence", tmp_path, produced=["metrics.csv", "report.json"]
+    )
+
+    assert produced.name == "has_metrics"
+    assert produced.passed is True
+    assert produced.extra["display"] == "metrics.csv written"
