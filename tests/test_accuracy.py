@@ -25,11 +25,11 @@ from pytest_deploycheck.checks.accuracy import (
     assert_accuracy_drop,
     compare,
     evaluate,
-    failure_cases_markdown,
     top_confidence,
 )
+from pytest_deploycheck.checks.metrics import FAILURE_CASE_FIELDS, FAILURE_CASES_KEY
 from pytest_deploycheck.checks.record import CheckRecorder, recording
-from pytest_deploycheck.report.evidence import FAILURE_CASES_KEY
+from pytest_deploycheck.report.failure_cases import failure_cases_markdown, failure_cases_section
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
@@ -555,9 +555,16 @@ def test_assert_accuracy_drop_fails_with_the_figures_and_records_one_check() -> 
     assert check.passed is False
     assert check.provenance == "measured"
     assert message in check.details
-    assert check.extra["display"] == "0.2 (baseline 0.9 → 0.7)"
+    assert check.display == "0.2 (baseline 0.9 → 0.7)"
     assert check.extra["discordant"] == [2, 0]
-    assert "| index | label |" in check.extra[FAILURE_CASES_KEY]
+    # The cases as plain data; the Markdown is made by the report from them.
+    cases = check.extra[FAILURE_CASES_KEY]
+    assert [case["kind"] for case in cases][:2] == ["regression", "regression"]
+    assert all(tuple(case) == FAILURE_CASE_FIELDS for case in cases)
+    assert check.extra["failure_cases_total"] == len(cases)
+    section = failure_cases_section(check)
+    assert section.startswith("## accuracy_drop_ok: int8 against fp32\n")
+    assert "| index | label |" in section
     json.dumps(check.extra, allow_nan=False)
 
 
@@ -657,3 +664,25 @@ def test_paired_statistics_properties(
     assert swapped.drop == pytest.approx(-result.drop, abs=1e-12)
     assert swapped.ci_low == pytest.approx(-result.ci_high, abs=1e-12)
     assert swapped.mcnemar_p == result.mcnemar_p
+
+
+def test_hostile_model_and_check_names_are_literal_in_failure_cases() -> None:
+    # Model names are the user's (config keys, or a wrapper's name): never live Markdown.
+    labels = [0] * 4
+    data = (ids(4), np.array(labels))
+    comparison = compare(
+        evaluate(model("![x](http://evil/x.png)", [0, 0, 1, 0]), data),
+        evaluate(model("a`|[x](javascript:alert(1))\nb", [1, 0, 1, 0]), data),
+        max_drop=1.0,
+    )
+
+    text = failure_cases_markdown(comparison, title="<script>ok\nrelease_candidate: True")
+
+    assert text.startswith("## &lt;script&gt;ok release_candidate: True\n")
+    assert "- Models: baseline `![x](http://evil/x.png)`, optimized" in text
+    assert " ``a`|[x](javascript:alert(1))\\nb``; n = 4 items" in text
+    header = next(line for line in text.splitlines() if line.startswith("| index"))
+    assert header == (
+        "| index | label | \\!\\[x\\](http://evil/x.png) pred (conf)"
+        " | a\\`\\|\\[x\\](javascript:alert(1)) b pred (conf) | kind |"
+    )

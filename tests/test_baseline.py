@@ -69,14 +69,8 @@ def latency_check(name: str = "latency_under_80", nodeid: str = NODE, **extra: A
         unit="ms",
         budget=80,
         nodeid=nodeid,
-        extra={
-            "percentile": 95.0,
-            "samples_ns": samples,
-            "n": 30,
-            "advice": "",
-            "display": "p95 50.03 ms",
-            **extra,
-        },
+        display="p95 50.03 ms",
+        extra={"percentile": 95.0, "samples_ns": samples, "n": 30, "advice": "", **extra},
     )
 
 
@@ -98,7 +92,8 @@ def run_checks() -> list[Check]:
             value=412.5,
             unit="MB",
             nodeid=NODE,
-            extra={"samples_ns": [9], "repeat": 5, "models": ["optimized"], "model_mb": 60.0},
+            extra={"samples_ns": [9], "repeat": 5, "model_mb": 60.0},
+            models=("optimized",),
         ),
         Check(
             name="accuracy_drop_ok",
@@ -492,3 +487,56 @@ def test_release_candidate_must_be_a_boolean_or_null(tmp_path: Path, value: obje
     message = load_error(write(tmp_path, with_changes(release_candidate=value)))
 
     assert message == f"'release_candidate' must be true, false or null, got {value!r}"
+
+
+# --------------------------------------------------------------------------- what JSON allows
+
+
+def test_nesting_too_deep_for_python_is_a_baseline_error(tmp_path: Path) -> None:
+    # A RecursionError from json.loads before: the run crashed at its end.
+    path = write(tmp_path, "[" * 100_000 + "]" * 100_000)
+
+    assert load_error(path) == "not a baseline: arrays or objects nested too deeply"
+
+
+def test_an_integer_longer_than_python_reads_is_a_baseline_error(tmp_path: Path) -> None:
+    text = with_changes().replace('"value": 50.029', '"value": 1' + "0" * 5000)
+
+    assert load_error(write(tmp_path, text)).startswith(
+        "not valid JSON: Exceeds the limit (4300 digits) for integer string conversion"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "shown"),
+    [
+        ("value", "1" + "0" * 400, "a number (about 401 digits)"),  # an OverflowError before
+        ("value", "1e400", "a number (Infinity)"),  # read as inf, and accepted before
+        ("budget", "-1e400", "a number (-Infinity)"),
+    ],
+)
+def test_a_figure_beyond_a_float_is_refused(
+    tmp_path: Path, field: str, written: str, shown: str
+) -> None:
+    document = valid_document()
+    document["checks"][0][field] = 1.5
+    text = json.dumps(document).replace(f'"{field}": 1.5', f'"{field}": {written}', 1)
+
+    message = load_error(write(tmp_path, text))
+
+    assert (
+        message
+        == f"checks[0] ({NODE}::latency_under_80): {field!r} must be a finite number, got {shown}"
+    )
+
+
+def test_a_sample_beyond_int64_is_refused(tmp_path: Path) -> None:
+    document = valid_document()
+    document["checks"][0]["samples_ns"][0] = 2**63
+
+    message = load_error(write(tmp_path, json.dumps(document)))
+
+    assert message == (
+        f"checks[0] ({NODE}::latency_under_80): samples_ns[0] must be under 2**63 nanoseconds,"
+        f" got a number ({2**63})"
+    )

@@ -11,6 +11,7 @@ import pytest
 
 from pytest_deploycheck.checks.record import (
     Check,
+    CheckError,
     CheckRecorder,
     config_budget,
     configured_budgets,
@@ -168,10 +169,24 @@ def test_from_dict_of_as_dict_round_trips() -> None:
         gating=True,
         nodeid="tests/test_model.py::test_fast",
         extra={"ci": [59.8, 63.0]},
+        display="p95 61.2 ms",
+        notes=("host has 2 CPUs",),
+        caveats=("measured on the host",),
+        models=("optimized",),
     )
 
     assert Check.from_dict(check.as_dict()) == check
     assert Check.from_dict(json.loads(json.dumps(check.as_dict()))) == check
+
+
+def test_the_shared_fields_are_tuples_on_the_check_and_lists_in_its_dict() -> None:
+    check = Check(name="c", metric="m", value=1, notes=["a", "b"], models=["optimized"])  # type: ignore[arg-type]
+    data = check.as_dict()
+
+    assert (check.notes, check.caveats, check.models) == (("a", "b"), (), ("optimized",))
+    assert (data["notes"], data["caveats"], data["models"]) == (["a", "b"], [], ["optimized"])
+    assert data["display"] == ""
+    assert "notes" not in data["extra"]
 
 
 def test_as_dict_carries_the_status() -> None:
@@ -216,9 +231,185 @@ def test_numpy_scalar_value_can_be_written_as_json() -> None:
     assert json.loads(json.dumps(check.as_dict()))["value"] == 0.5
 
 
-@pytest.mark.parametrize("value", [None, "edge-c FIT", True, 412, 61.2])
+@pytest.mark.parametrize("value", [None, "edge-c FIT", True, 412, 61.2, 10**300])
 def test_finite_and_non_numeric_values_are_accepted(value: object) -> None:
     assert Check(name="c", metric="m", value=value).value == value  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("attribute", ["value", "budget"])
+def test_an_integer_too_large_for_a_float_is_one_line_naming_the_check(attribute: str) -> None:
+    with pytest.raises(CheckError) as error:
+        Check(name="c", metric="m", **{"value": 1, attribute: 10**5000})  # type: ignore[arg-type]
+
+    assert str(error.value) == (
+        f"check 'c': {attribute} is an integer of about 5001 digits, too large for a float;"
+        " give a number below 1.8e308"
+    )
+
+
+@pytest.mark.parametrize("value", [object(), [1.0], {"p95": 1.0}, complex(1, 2), b"61.2"], ids=type)
+def test_a_value_that_is_no_figure_is_refused_in_one_line(value: object) -> None:
+    with pytest.raises(CheckError, match=r"^check 'c': value must be a number, a string") as error:
+        Check(name="c", metric="m", value=value)  # type: ignore[arg-type]
+
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"metric": None}, "check 'c': metric must be a string, got None"),
+        ({"details": 3}, "check 'c': details must be a string, got 3"),
+        ({"gating": "yes"}, "check 'c': gating must be True or False, got 'yes'"),
+        ({"notes": "one note"}, "check 'c': notes must be a list of strings, got 'one note'"),
+        ({"caveats": [1]}, "check 'c': caveats must be a list of strings, got 1 in it"),
+    ],
+)
+def test_each_field_is_checked_in_one_line_naming_the_check(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(CheckError) as error:
+        Check(**{"name": "c", "metric": "m", "value": 1, **fields})  # type: ignore[arg-type]
+
+    assert str(error.value) == message
+
+
+def test_a_check_error_is_a_value_error_and_a_type_error() -> None:
+    assert issubclass(CheckError, ValueError) and issubclass(CheckError, TypeError)
+
+
+def test_a_display_is_one_phrase() -> None:
+    assert Check(name="c", metric="m", value=1, display="p95 61 ms\n(n=9)").display == (
+        "p95 61 ms (n=9)"
+    )
+
+
+# --------------------------------------------------------------------------- one predicate
+
+
+@pytest.mark.parametrize(
+    ("passed", "gating", "blocks"),
+    [
+        (True, True, False),
+        (False, True, True),
+        (None, True, True),
+        (True, False, False),
+        (False, False, False),
+        (None, False, False),
+    ],
+)
+def test_only_a_gating_check_that_did_not_pass_blocks_the_release(
+    passed: bool | None, gating: bool, blocks: bool
+) -> None:
+    check = Check(name="c", metric="m", value=1, passed=passed, gating=gating)
+
+    assert check.blocks_release is blocks
+
+
+@pytest.mark.parametrize(
+    ("raw", "passed", "status"),
+    [(np.False_, False, "FAIL"), (np.True_, True, "PASS"), (np.array(False), False, "FAIL")],
+    ids=["np.False_", "np.True_", "0-d array"],
+)
+def test_a_numpy_bool_verdict_is_a_plain_bool(raw: object, passed: bool, status: str) -> None:
+    check = Check(name="c", metric="m", value=1, passed=raw)  # type: ignore[arg-type]
+
+    assert check.passed is passed
+    assert (check.status, check.blocks_release) == (status, not passed)
+    assert json.loads(json.dumps(check.as_dict()))["passed"] is passed
+
+
+@pytest.mark.parametrize(
+    "raw", ["False", "True", 0, 1, 0.0, np.int64(1), np.array([True]), "inconclusive"], ids=repr
+)
+def test_passed_that_is_no_bool_is_refused_naming_the_check(raw: object) -> None:
+    with pytest.raises(CheckError) as error:
+        Check(name="latency_under_80", metric="m", value=1, passed=raw)  # type: ignore[arg-type]
+
+    message = str(error.value)
+    assert message.startswith(
+        "check 'latency_under_80': passed must be True, False or None (inconclusive), got "
+    )
+    assert "\n" not in message
+
+
+def test_record_check_refuses_a_string_verdict_and_records_nothing() -> None:
+    recorder = CheckRecorder()
+    with recording(recorder), pytest.raises(CheckError, match="passed must be True, False"):
+        record(passed="False")
+
+    assert recorder.checks == []
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+def test_extra_becomes_plain_json_data() -> None:
+    check = Check(
+        name="c",
+        metric="m",
+        value=1,
+        extra={
+            "samples_ns": np.array([1, 2, 3]),
+            "p": np.float32(0.5),
+            "n": np.int64(3),
+            "ok": np.bool_(True),
+            "ci": (1.0, 2.0),
+            "nested": {"rows": [(0.1, "warmup", None)]},
+        },
+    )
+
+    assert check.extra == {
+        "samples_ns": [1, 2, 3],
+        "p": 0.5,
+        "n": 3,
+        "ok": True,
+        "ci": [1.0, 2.0],
+        "nested": {"rows": [[0.1, "warmup", None]]},
+    }
+    assert type(check.extra["n"]) is int and type(check.extra["ok"]) is bool
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"obj": object()}, "check 'c': extra['obj'] is object <object object at "),
+        ({"rows": [[1, {2, 3}]]}, "check 'c': extra['rows'][0][1] is set {2, 3};"),
+        ({3: "x"}, "check 'c': extra has the key 3; extra must be plain JSON data"),
+        ({"big": 10**5000}, "check 'c': extra['big'] is an integer of about 5001 digits"),
+    ],
+    ids=["object", "set", "int key", "huge int"],
+)
+def test_extra_that_is_no_plain_data_is_refused_naming_the_key(
+    extra: dict[object, object], message: str
+) -> None:
+    with pytest.raises(CheckError) as error:
+        Check(name="c", metric="m", value=1, extra=extra)  # type: ignore[arg-type]
+
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("key", ["display", "notes", "caveats", "models"])
+def test_a_shared_field_in_extra_points_to_the_field(key: str) -> None:
+    with pytest.raises(CheckError) as error:
+        Check(name="c", metric="m", value=1, extra={key: []})
+
+    assert (
+        str(error.value)
+        == f"check 'c': extra[{key!r}] is a field of the check: pass {key}= instead"
+    )
+
+
+def test_record_check_takes_the_shared_fields() -> None:
+    with recording(CheckRecorder()):
+        check = record(display="61.2 ms on edge-c", notes=["a note"], caveats=("a caveat",))
+
+    assert (check.display, check.notes, check.caveats) == (
+        "61.2 ms on edge-c",
+        ("a note",),
+        ("a caveat",),
+    )
 
 
 # --------------------------------------------------------------------------- budget defaults

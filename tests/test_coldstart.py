@@ -7,12 +7,16 @@ cache tests hold whether or not the file system honours the advice to drop it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pytest_deploycheck.measure import _coldstart_child, coldstart, pagecache
@@ -99,9 +103,9 @@ def test_the_cache_note_tells_what_the_file_system_did(tmp_path: Path) -> None:
         assert f"model file not in page cache at start of {uncached}/2 runs" in result.cache_note
     if any(run.cache_dropped is False for run in result.runs):
         assert "could not be dropped" in result.cache_note or "partly" in result.cache_note
-        assert extra["notes"] == [f"cold start: {result.cache_note}"]
+        assert result.notes() == (f"cold start: {result.cache_note}",)
     else:
-        assert "notes" not in extra
+        assert result.notes() == ()
     if all(run.cache_resident_after is not None for run in result.runs):
         assert result.display().endswith(f"; model file uncached {uncached}/2 runs")
 
@@ -112,7 +116,7 @@ def test_without_drop_cache_the_note_says_it_was_left_as_is() -> None:
     assert result.runs[0].cache_dropped is None
     assert result.runs[0].cache_resident_before == result.runs[0].cache_resident_after
     assert "model file cache left as is" in result.display()
-    assert "notes" not in result.as_extra()
+    assert result.notes() == ()
 
 
 def test_a_cache_that_cannot_be_dropped_is_stated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +132,7 @@ def test_a_cache_that_cannot_be_dropped_is_stated(monkeypatch: pytest.MonkeyPatc
         f" the file may be read from memory (2/2 runs); {coldstart.SCOPE_NOTE}"
     )
     assert result.display().endswith("; model file uncached 0/2 runs")
-    assert result.as_extra()["notes"] == [f"cold start: {result.cache_note}"]
+    assert result.notes() == (f"cold start: {result.cache_note}",)
     assert [run.cache_resident_after for run in result.runs] == [1.0, 1.0]
 
 
@@ -179,6 +183,32 @@ def test_a_child_without_a_result_times_out(
         ColdStartError, match=r"no cold-start result within 0\.5 s \(raise timeout_s"
     ):
         measure_cold_start(TINY, SessionSettings(), runs=1, timeout_s=0.5)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups")
+def test_a_timed_out_child_is_killed_with_the_processes_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(300)\n"
+    )
+    monkeypatch.setattr(coldstart, "CHILD_SCRIPT", script)
+    with pytest.raises(ColdStartError, match="no cold-start result within 5 s"):
+        measure_cold_start(TINY, SessionSettings(), runs=1, timeout_s=5)
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(grandchild) and time.monotonic() < deadline:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE:
+                break
+        time.sleep(0.05)
+    else:
+        assert not psutil.pid_exists(grandchild), "the child's own child outlived it"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import string
 import tempfile
 import textwrap
 from pathlib import Path
@@ -403,7 +404,81 @@ def test_wrong_top_value_says_what_is_expected(top_key: str, value: object, expe
 def test_device_name_with_a_comma_is_refused() -> None:
     line = only_line(config_error({"devices": [{"name": "edge-a,edge-b"}]}))
 
-    assert "name: expected a non-empty name without spaces, commas or brackets" in line
+    assert "name: expected a device name of letters, digits, '.', '_' or '-'" in line
+
+
+@pytest.mark.parametrize(
+    "name", ["../../escape/x", "..", ".", "edge/a", "edge\\a", "x" * 65, "édge", "a\nb"]
+)
+def test_device_names_that_could_become_paths_are_refused(name: str) -> None:
+    # The target's name is its evidence directory's name.
+    line = only_line(config_error({"devices": [{"name": name}]}))
+
+    assert line.startswith("deploycheck configuration: [[tool.deploycheck.devices]] #1 (")
+    assert "name: expected a device name of letters, digits, '.', '_' or '-'," in line
+    assert "at most 64 characters, not '.' or '..'" in line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize("name", ["edge-c", "Jetson_Orin.Nano-8GB", "x" * 64, "..x", "v1.2"])
+def test_safe_device_names_are_kept(name: str) -> None:
+    assert parse_config({"devices": [{"name": name}]}).device_names == [name]
+
+
+def test_a_device_name_with_terminal_sequences_is_shown_escaped() -> None:
+    line = only_line(config_error({"devices": [{"name": "ok\nrelease_candidate: True\x1b[2J"}]}))
+
+    assert "#1 (ok\\nrelease_candidate: True\\x1b[2J)" in line
+    assert "\x1b" not in line and "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("../../victim.md", "expected a relative path inside the project, without '..'"),
+        ("docs/../../victim.md", "expected a relative path inside the project, without '..'"),
+        ("/etc/passwd", "expected a relative path inside the project, without '..'"),
+        (".", "expected a relative path inside the project, without '..'"),
+    ],
+)
+def test_required_evidence_outside_the_project_is_refused(
+    tmp_path: Path, entry: str, problem: str
+) -> None:
+    line = only_line(
+        config_error({"required_evidence": [entry]}, source=tmp_path / "pyproject.toml")
+    )
+
+    assert line == f"pyproject.toml: [tool.deploycheck]: required_evidence: {entry!r}: {problem}"
+
+
+def test_required_evidence_through_a_symlink_outside_is_refused(tmp_path: Path) -> None:
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (project / "docs").symlink_to(outside, target_is_directory=True)
+    (project / "secret.md").symlink_to(outside / "secret.md")
+
+    error = config_error(
+        {"required_evidence": ["docs/notes.md", "secret.md"]}, source=project / "pyproject.toml"
+    )
+
+    where = "pyproject.toml: [tool.deploycheck]: required_evidence"
+    assert error.args == (
+        f"{where}: 'docs/notes.md': leads outside the project ({project}) through a symlink",
+        f"{where}: 'secret.md': leads outside the project ({project}) through a symlink",
+    )
+
+
+def test_required_evidence_inside_the_project_is_kept(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "linked.md").symlink_to(tmp_path / "docs" / "notes.md")
+
+    config = parse_config(
+        {"required_evidence": ["failure_cases.md", "docs/notes.md", "linked.md"]},
+        source=tmp_path / "pyproject.toml",
+    )
+
+    assert config.required_evidence == ("failure_cases.md", "docs/notes.md", "linked.md")
 
 
 def test_input_shapes_must_be_lists_of_positive_whole_numbers(tmp_path: Path) -> None:
@@ -658,9 +733,10 @@ def test_any_table_parses_or_raises_config_error(raw: dict[str, Any]) -> None:
 
 
 positive = st.floats(min_value=1e-3, max_value=1e9, allow_nan=False, allow_infinity=False)
+# A device name becomes a directory name: ASCII letters, digits, '.', '_', '-', never . or ..
 device_names = st.text(
-    alphabet=st.characters(categories=["L", "N"], include_characters="-_."), min_size=1, max_size=12
-)
+    alphabet=st.sampled_from(string.ascii_letters + string.digits + "-_."), min_size=1, max_size=12
+).filter(lambda name: name not in (".", ".."))
 
 
 @st.composite
@@ -845,3 +921,119 @@ def test_a_typo_in_a_soak_or_offline_key_suggests_the_key(
     line = only_line(config_error(raw))
 
     assert f"did you mean {suggestion!r}?" in line
+
+
+# --------------------------------------------------------------------------- undecodable files
+
+
+def test_a_latin_1_byte_is_named_by_offset_line_and_column(tmp_path: Path) -> None:
+    # Was a UnicodeDecodeError from tomllib: an INTERNALERROR at start-up.
+    path = tmp_path / "deploycheck.toml"
+    path.write_bytes('# devices\ntarget = "café"\n'.encode("latin-1"))
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(path)
+
+    assert only_line(excinfo.value) == (
+        f"{path}: not UTF-8 text: byte 0xe9 at offset 23 (line 2, column 14);"
+        " save the file as UTF-8"
+    )
+
+
+def test_a_binary_file_is_not_utf8_text(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"\x08\x07\x12\x04\xff\xfe\x00")
+
+    with pytest.raises(ConfigError, match=r"model.onnx: not UTF-8 text: byte 0xff at offset 4"):
+        load_config(path)
+
+
+def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(tmp_path)
+
+    assert only_line(excinfo.value) == (
+        f"{tmp_path}: is a directory; give the pyproject.toml or deploycheck.toml file in it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("x = " + "[" * 100_000 + "]" * 100_000, "invalid TOML: "),
+        ("x = 1" + "0" * 5000, "invalid TOML: Exceeds the limit (4300 digits)"),
+    ],
+)
+def test_toml_that_python_cannot_read_is_a_config_error(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    # A RecursionError and a ValueError from tomllib, before: both INTERNALERRORs.
+    path = tmp_path / "deploycheck.toml"
+    path.write_text(text + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(path)
+
+    assert only_line(excinfo.value).startswith(f"{path}: {problem}")
+
+
+@pytest.mark.parametrize(
+    ("value", "described"), [(5, "a whole number (5)"), ("x", "a string ('x')"), ([1], "a list")]
+)
+def test_a_deploycheck_key_that_is_not_a_table_says_what_it_is(
+    tmp_path: Path, value: object, described: str
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    toml = {5: "5", "x": '"x"', "[1]": "[1]"}.get(str(value), str(value))
+    path.write_text(f"[tool]\ndeploycheck = {toml}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(path)
+
+    line = only_line(excinfo.value)
+    assert line.startswith(f"pyproject.toml: [tool.deploycheck]: expected a table, got {described}")
+
+
+# --------------------------------------------------------------------------- figure range
+
+
+@pytest.mark.parametrize(
+    ("device_key", "value", "expected"),
+    [
+        ("latency_factor", 1e308, "expected a number from 1e-12 to 1e12, got 1e+308"),
+        ("latency_factor", 1e-13, "expected a number from 1e-12 to 1e12, got 1e-13"),
+        ("memory_mb", 5e-324, "expected a number from 1e-12 to 1e12, got 5e-324"),
+        ("price_usd", 1e-300, "expected 0 or a number from 1e-12 to 1e12, got 1e-300"),
+        ("cpus", 10**20, "expected a whole number from 1 to 1e12, got a whole number"),
+    ],
+)
+def test_figures_outside_the_range_are_refused(
+    device_key: str, value: object, expected: str
+) -> None:
+    # latency_factor = 1e308 passed and then broke the HTML report at the end of the run.
+    line = only_line(config_error({"devices": [{"name": "edge-a", device_key: value}]}))
+
+    assert f"#1 (edge-a): {device_key}: {expected}" in line
+
+
+def test_the_ends_of_the_figure_range_are_figures() -> None:
+    device = {"name": "edge-a", "latency_factor": 1e12, "memory_mb": 1e-12, "price_usd": 0}
+    assert parse_config({"devices": [device]}).devices[0].latency_factor == 1e12
+
+
+def test_an_input_shape_too_large_is_refused(tmp_path: Path) -> None:
+    write_model(tmp_path, "m.onnx")
+    models = {"m": {"path": "m.onnx", "input_shapes": {"x": [1, 10**13]}}}
+
+    line = only_line(config_error({"models": models}, source=tmp_path / "pyproject.toml"))
+
+    assert "input 'x': expected a list of whole numbers >= 1 (at most 1e12)" in line
+
+
+def test_a_model_path_the_file_system_cannot_hold_is_a_config_error(tmp_path: Path) -> None:
+    # os.stat's ENAMETOOLONG escaped Path.is_file().
+    line = only_line(
+        config_error({"models": {"m": {"path": "m" * 5000}}}, source=tmp_path / "pyproject.toml")
+    )
+
+    assert "[tool.deploycheck.models.m]: path: cannot be read: " in line

@@ -239,14 +239,15 @@ def test_check_name_value_and_details() -> None:
 
 
 def test_check_extra_carries_the_fit_table_row() -> None:
-    extra = judge(EDGE_B).extra
+    check = judge(EDGE_B)
+    extra = check.extra
 
     assert extra["device"] == "edge-b"
     assert extra["status"] == "CHECK offline"
     assert extra["fits"] is False
     assert extra["reasons"] == ["offline"]
     assert extra["price_usd"] == 90
-    assert extra["models"] == ["optimized"]
+    assert check.models == ("optimized",)
     assert extra["needs"] == "700 MB (declared), 10 W (declared), offline"
     assert extra["needs_detail"]["memory_mb"] == 700
 
@@ -257,7 +258,7 @@ def test_models_running_together_are_named_and_summed() -> None:
     assert check.name == "device_fit[optimized+detector@edge-c]"
     assert check.extra["needs_detail"]["memory_mb"] == 1000
     assert check.extra["needs_detail"]["power_w"] == 14
-    assert check.extra["models"] == ["optimized", "detector"]
+    assert check.models == ("optimized", "detector")
 
 
 def test_measured_memory_with_a_declared_power_need_stays_declared() -> None:

@@ -183,7 +183,7 @@ def test_identical_few_noisy_samples_are_within_noise_or_tolerance() -> None:
     comparison = compare_one(latency_check(latencies(rng, 25)), latency_check(latencies(rng, 25)))
     assert not fires(comparison)
     assert comparison.details.rsplit("): ", 1)[-1].startswith("within")
-    assert comparison.extra["notes"] == []
+    assert comparison.notes == ()
 
 
 def test_a_speed_up_is_an_improvement() -> None:
@@ -221,7 +221,7 @@ def test_regression_check_fields() -> None:
         f" Mann-Whitney p={p:.2g}, 98% CI of the change {low:+.1f}% to {high:+.1f}%):"
         " regression"
     )
-    assert comparison.extra["display"] == f"{comparison.value:+.1f}% vs baseline (p={p:.2g})"
+    assert comparison.display == f"{comparison.value:+.1f}% vs baseline (p={p:.2g})"
     assert comparison.extra["key"] == f"{NODE}::latency_under_80"
     assert (comparison.extra["n_old"], comparison.extra["n_new"]) == (200, 200)
     assert comparison.extra["baseline_samples_ns"] == old.tolist()  # for the HTML chart
@@ -273,9 +273,7 @@ def test_without_samples_a_small_change_is_not_comparable() -> None:
         "p95 50 ms -> 60 ms (+20.0%, tolerance 10%; no samples (fewer than 20) in the baseline"
         " and this run: change not tested for significance): not comparable"
     )
-    assert comparison.extra["notes"] == [
-        "regression[latency_under_80]: +20.0% vs baseline (untested)"
-    ]
+    assert comparison.notes == ("regression[latency_under_80]: +20.0% vs baseline (untested)",)
 
 
 def test_without_samples_a_change_beyond_three_tolerances_is_an_untested_regression() -> None:
@@ -445,7 +443,7 @@ def test_cold_start_with_few_runs_is_advisory() -> None:
         "cold start median 290 ms -> 400 ms (+37.9%, tolerance 25%;"
         " median of 3 and 3 runs: too few to test (need 5 a side), advisory): regression"
     )
-    assert comparison.extra["display"] == "+37.9% vs baseline (median, advisory)"
+    assert comparison.display == "+37.9% vs baseline (median, advisory)"
 
 
 def test_cold_start_with_enough_runs_is_tested() -> None:
@@ -480,9 +478,9 @@ def test_checks_on_one_side_only_are_info() -> None:
     assert new.details == "new check, no baseline"
     assert new.nodeid == "tests/test_model.py::test_new"
     assert missing.details.startswith("in the baseline but not in this run")
-    assert missing.extra["notes"] == [
-        "1 check(s) in the baseline did not run: tests/test_model.py::test_gone::latency_under_80"
-    ]
+    assert missing.notes == (
+        "1 check(s) in the baseline did not run: tests/test_model.py::test_gone::latency_under_80",
+    )
 
 
 def test_unused_per_check_tolerances_are_named() -> None:
@@ -505,7 +503,7 @@ def test_environment_mismatch_warns_by_default() -> None:
     )
     environment_check, comparison = comparisons
     assert environment_check.name == ENVIRONMENT_CHECK and not environment_check.gating
-    (note,) = environment_check.extra["notes"]
+    (note,) = environment_check.notes
     assert "is from another environment, compared anyway" in note
     assert note.endswith("CPU model: AMD EPYC 7B13 in the baseline, Intel Xeon 8375C now")
     assert fires(comparison)

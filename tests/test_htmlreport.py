@@ -16,7 +16,11 @@ from pytest_deploycheck.checks.record import Check
 from pytest_deploycheck.report.html import (
     BASELINE_COLOUR,
     MAX_CURVE_POINTS,
+    MAX_EXTRA_DECADES,
+    MAX_LOG_TICKS,
+    Scale,
     kept_ranks,
+    latency_scale,
     linear_ticks,
     log_ticks,
     render_html,
@@ -37,11 +41,16 @@ def latency(name: str = "latency_under_80", *, samples_ns: list[int], **fields: 
         "budget_ms": fields.get("budget", 80.0),
         "percentile": 95.0,
         "value_ms": 61.2,
-        "display": "p95 61.2 ms (n=20, 95% CI 59.8\u201363.0)",
         "samples_ns": samples_ns,
         **fields.pop("extra", {}),
     }
-    defaults = {"metric": "latency_p95", "value": 61.2, "unit": "ms", "budget": 80.0}
+    defaults = {
+        "metric": "latency_p95",
+        "value": 61.2,
+        "unit": "ms",
+        "budget": 80.0,
+        "display": "p95 61.2 ms (n=20, 95% CI 59.8\u201363.0)",
+    }
     return Check(name=name, **{**defaults, **fields, "extra": extra})
 
 
@@ -60,10 +69,10 @@ def fit_check(device: str, *, fits: bool, target: bool) -> Check:
             "fits": fits,
             "details": [] if fits else [f"memory: needs 700 MB, {device} has 512"],
             "price_usd": 60.0 if device == "edge-a" else 120.0,
-            "models": ["optimized"],
             "needs": "700 MB (declared), offline",
             "is_target": target,
         },
+        models=("optimized",),
     )
 
 
@@ -95,7 +104,7 @@ def passing_report() -> dict[str, Any]:
             Check("memory_under_1000", metric="peak_memory", value=700.0, unit="MB",
                   budget=1000.0, provenance="declared"),
             Check("has_failure_cases", metric="evidence_file", value="failure_cases.md",
-                  extra={"display": "failure_cases.md written"}),
+                  display="failure_cases.md written"),
             fit_check("edge-a", fits=False, target=False),
             fit_check("edge-c", fits=True, target=True),
         ]
@@ -109,12 +118,12 @@ def failing_report() -> dict[str, Any]:
                     extra={"value_ms": 98.0}),
             Check("regression[latency_under_80]", metric="regression", value=25.0, unit="%",
                   budget=10.0, passed=False,
+                  display="+25.0% vs baseline (p=0.001)",
                   extra={"kind": "regression", "old": 76.0, "new": 95.0, "change": 25.0,
-                         "p_value": 0.001, "display": "+25.0% vs baseline (p=0.001)",
-                         "baseline_samples_ns": ms_samples(*range(60, 80))}),
+                         "p_value": 0.001, "baseline_samples_ns": ms_samples(*range(60, 80))}),
             Check(EVIL, metric="custom", value=3.0, unit="ms", budget=2.0, passed=False,
                   details="<img src=x onerror=alert(1)>",
-                  extra={"notes": ["note with <b>markup</b> & |pipes|"]}),
+                  notes=("note with <b>markup</b> & |pipes|",)),
         ]
     )  # fmt: skip
 
@@ -314,3 +323,67 @@ def test_a_headless_browser_renders_the_page(tmp_path: Path) -> None:
 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------- extreme figures
+
+COORDINATES = re.compile(r'\b(?:x|y|x1|x2|y1|y2|cx|cy)="([^"]*)"')
+
+
+def drawn_at(page: str) -> list[float]:
+    """Every coordinate the page's charts place something at."""
+    return [float(value) for svg in svgs(page) for value in COORDINATES.findall(svg)]
+
+
+@pytest.mark.parametrize(
+    ("budget_ms", "factor"),
+    [
+        (10.0, 1e308),  # a device budget over a latency factor of 1e308: 1e-307 ms
+        (1e-13, None),
+        (1e-13, 1e12),
+        (1e300, None),
+        (0.0, None),
+        (float("inf"), None),
+        (float("nan"), None),
+    ],
+)
+def test_a_budget_at_any_distance_from_the_calls_draws_a_finite_chart(
+    budget_ms: float, factor: float | None
+) -> None:
+    # latency_factor = 1e308 and latency_under(1e-13) were a math domain error here, at
+    # the end of the run: no summary, no report.html, no run.log.
+    extra = {"budget_ms": budget_ms / (factor or 1.0), "latency_factor": factor}
+    check = latency(samples_ns=ms_samples(*range(50, 70)), extra=extra, passed=False)
+    page = render_html(make_report([check]))
+
+    coordinates = drawn_at(page)
+    assert coordinates and all(0 <= c <= 640 for c in coordinates)
+    assert 'class="budget"' in page
+
+
+def test_a_far_budget_widens_the_axis_only_so_far() -> None:
+    # The calls keep most of the plot; the budget line sits at its edge.
+    scale = latency_scale([50.0, 70.0], [1e-13])
+    assert scale.log and scale.low >= 50.0 / 10**MAX_EXTRA_DECADES / 1.25
+    assert scale(1e-13) == scale.start
+    assert scale(70.0) > scale.start + 0.5 * (scale.end - scale.start)
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), -float("inf"), -1.0, 0.0, 1e-300, 1e300]
+)
+def test_a_scale_places_any_value_inside_its_range(value: float) -> None:
+    for scale in (Scale(0.1, 100.0, 58, 624, log=True), Scale(0.0, 100.0, 58, 624)):
+        assert 58 <= scale(value) <= 624
+
+
+def test_ticks_stay_few_and_finite_over_any_range() -> None:
+    ticks = log_ticks(1e-9, 1e12)
+    assert 2 <= len(ticks) <= MAX_LOG_TICKS and ticks == sorted(ticks)
+    assert all(1e-9 <= tick <= 1e12 for tick in ticks)
+    # round(t, 12) made these 0.0, and log10(0.0) the math domain error.
+    assert log_ticks(1e-300, 1e-299) == [1e-300, 2e-300, 5e-300, 1e-299]
+    assert linear_ticks(0.0, 0.0) == [0.0]
+    assert linear_ticks(0.0, 5e-13) == [0.0, 1e-13, 2e-13, 3e-13, 4e-13, 5e-13]
+    assert linear_ticks(0.0, float("inf")) == [0.0]
+    assert log_ticks(0.0, 1.0) == [] and log_ticks(1.0, float("inf")) == []

@@ -188,6 +188,20 @@ def test_warm_up_stops_after_warmup_max_s() -> None:
     assert result.samples_ns[0] == 3_000 * MS + 1  # the rest of the slow calls are timed
 
 
+def test_each_phase_announces_its_time_bound_as_it_starts() -> None:
+    # A watchdog arms on these: the bounds are checked here only between calls.
+    phases: list[tuple[str, float, int]] = []
+    timer = FakeTimer(constant(MS))
+    measure_latency(
+        timer.workload,
+        10,
+        SamplingPolicy(warmup=3, warmup_max_s=7.0, max_time_s=2.5),
+        clock=timer.clock,
+        on_phase=lambda phase, bound_s: phases.append((phase, bound_s, timer.calls)),
+    )
+    assert phases == [("warm-up", 7.0, 0), ("timing", 2.5, 3)]
+
+
 def test_without_warm_up_every_call_is_sampled() -> None:
     timer = FakeTimer(constant(MS))
     result = timer.measure(10, SamplingPolicy(warmup=0))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 
 from pytest_deploycheck import cold_start_under, latency_under, memory_under, throughput_over
-from pytest_deploycheck.config.schema import Budgets
+from pytest_deploycheck.config.schema import Budgets, parse_config
 from pytest_deploycheck.markers import (
     BUDGET_MARKERS,
     COLD_START,
@@ -15,7 +16,9 @@ from pytest_deploycheck.markers import (
     MEMORY,
     THROUGHPUT,
     MarkerError,
+    deploy_marks,
     parse_budget_marker,
+    read_markers,
 )
 
 CONFIGURED = Budgets(
@@ -114,3 +117,110 @@ def test_cold_start_drop_cache_is_a_flag() -> None:
     )
     with pytest.raises(MarkerError, match="drop_cache: expected True or False, got 'no'"):
         parse_budget_marker(COLD_START, (500,), {"drop_cache": "no"}, None)
+
+
+# --------------------------------------------------------------------------- combinations
+
+
+def test_every_bad_argument_of_a_marker_is_reported() -> None:
+    with pytest.raises(MarkerError) as info:
+        parse_budget_marker(
+            LATENCY, ("fast",), {"percentile": 200, "confidence": 2, "nope": 1}, Budgets()
+        )
+
+    assert info.value.lines == (
+        "@latency_under ms: cannot read 'fast'; write a number (in ms) or a number with one"
+        " of the units ns, us, µs, ms, s, sec, min, h, e.g. '80ms'",
+        f"@latency_under: unknown argument 'nope'; the signature is {LATENCY.signature}",
+        "@latency_under percentile: expected a percentile between 0 and 100, got 200",
+        "@latency_under confidence: expected a confidence in [0.5, 1), e.g. 0.99, got 2",
+    )
+    assert str(info.value) == info.value.lines[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "line"),
+    [
+        (
+            {"min_samples": 500, "max_samples": 100},
+            "@latency_under min_samples: 500 is more than max_samples (100);"
+            " give min_samples <= max_samples",
+        ),
+        (
+            {"min_samples": 30000},
+            "@latency_under min_samples: 30000 is more than max_samples (20000);"
+            " give min_samples <= max_samples",
+        ),
+    ],
+)
+def test_min_samples_above_max_samples_is_refused(kwargs: dict[str, int], line: str) -> None:
+    # Accepted before: the measurement stopped at max_samples, short of the minimum.
+    with pytest.raises(MarkerError) as info:
+        parse_budget_marker(LATENCY, (80,), kwargs, Budgets())
+
+    assert info.value.lines == (line,)
+
+
+def test_min_samples_equal_to_max_samples_is_fine() -> None:
+    request = parse_budget_marker(LATENCY, (80,), {"min_samples": 50, "max_samples": 50}, None)
+    assert (request["min_samples"], request["max_samples"]) == (50, 50)
+
+
+@pytest.mark.parametrize(
+    ("marker", "args", "kwargs", "message"),
+    [
+        # 10**400 was an OverflowError at collection, in math.isfinite.
+        (LATENCY, (10**400,), {}, "ms: expected a number from 1e-12 to 1e12, got a whole number"),
+        (LATENCY, (1e-13,), {}, "ms: expected a number from 1e-12 to 1e12, got 1e-13"),
+        (LATENCY, ("1e400ms",), {}, "ms: expected a finite number > 0, got '1e400ms'"),
+        (LATENCY, (80,), {"max_samples": 10**20}, "max_samples: expected a whole number from 2"),
+        (MEMORY, ("0.0000000000001MB",), {}, "mb: expected a number from 1e-12 to 1e12"),
+    ],
+)
+def test_figures_outside_the_range_are_one_line(marker, args, kwargs, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(MarkerError) as info:
+        parse_budget_marker(marker, args, kwargs, Budgets())
+
+    assert message in str(info.value)
+    assert len(info.value.lines) == 1
+
+
+class Holder:
+    """A node of the collection tree that holds its own marks."""
+
+    def __init__(self, *marks: pytest.MarkDecorator) -> None:
+        self.marks = [decorator.mark for decorator in marks]
+
+
+class Node:
+    """A test: its own marks first, then its class's and module's (as pytest walks them)."""
+
+    def __init__(self, *holders: Holder) -> None:
+        self.holders = holders
+
+    def iter_markers_with_node(self) -> Iterator[tuple[Holder, pytest.Mark]]:
+        for holder in self.holders:
+            for mark in holder.marks:
+                yield holder, mark
+
+
+def test_a_marker_stacked_twice_on_a_test_is_refused() -> None:
+    node = Node(Holder(latency_under(80), latency_under(20), memory_under(512)))
+
+    found = read_markers("test_x.py::test_a", deploy_marks(node), parse_config({}))
+
+    assert found.problems == (
+        "test_x.py::test_a: @latency_under given twice on the same test; give one",
+    )
+    assert found.budget("latency_under") is not None
+    assert found.budget("memory_under") is not None
+
+
+def test_a_module_marker_is_overridden_by_the_tests_own() -> None:
+    node = Node(Holder(latency_under(20)), Holder(latency_under(80)))
+
+    found = read_markers("test_x.py::test_a", deploy_marks(node), parse_config({}))
+
+    assert found.problems == ()
+    request = found.budget("latency_under")
+    assert request is not None and request.budget == 20.0

@@ -35,10 +35,10 @@ def fit_check(device: str, *, fits: bool, price: float, target: bool) -> Check:
             "reasons": reasons,
             "details": [] if fits else [f"memory: needs 700 MB, {device} has 512"],
             "price_usd": price,
-            "models": ["optimized"],
             "needs": "700 MB (declared), 10 W (declared), offline",
             "is_target": target,
         },
+        models=("optimized",),
     )
 
 
@@ -48,12 +48,9 @@ def latency(passed: bool = True, **extra: Any) -> Check:
         value=61.2 if passed else 95.0,
         budget=80.0,
         passed=passed,
-        extra={
-            "display": f"p95 {61.2 if passed else 95.0} ms (n=412, 95% CI 59.8\u201363.0)",
-            "notes": ["host has 2 usable CPUs, target has 4: measured with 2"],
-            "samples_ns": [60_000_000, 61_000_000, 62_000_000],
-            **extra,
-        },
+        display=f"p95 {61.2 if passed else 95.0} ms (n=412, 95% CI 59.8\u201363.0)",
+        notes=("host has 2 usable CPUs, target has 4: measured with 2",),
+        extra={"samples_ns": [60_000_000, 61_000_000, 62_000_000], **extra},
     )
 
 
@@ -72,8 +69,8 @@ def regression(passed: bool) -> Check:
             "new": 95.0,
             "change": 25.0,
             "p_value": 0.0012,
-            "display": "+25.0% vs baseline (p=0.0012)",
         },
+        display="+25.0% vs baseline (p=0.0012)",
     )
 
 
@@ -105,7 +102,7 @@ def passing_report() -> dict[str, Any]:
             check("memory_under_1000", metric="peak_memory", value=700.0, unit="MB",
                   budget=1000.0, provenance="declared"),
             check("has_failure_cases", metric="evidence_file", value="failure_cases.md",
-                  unit="", extra={"display": "failure_cases.md written"}),
+                  unit="", display="failure_cases.md written"),
             fit_check("edge-a", fits=False, price=60, target=False),
             fit_check("edge-c", fits=True, price=120, target=True),
         ],
@@ -141,7 +138,7 @@ def test_a_failing_run_lists_its_reasons_under_the_false_verdict() -> None:
 
     assert "❌ **release_candidate: False**\n" in text
     assert "- latency_under_80: 95 ms (budget 80 ms)" in text
-    assert "- regression[latency_under_80]: 25 % (budget 10 %)" in text
+    assert "- regression\\[latency_under_80\\]: 25 % (budget 10 %)" in text
 
 
 def test_the_checks_table_has_budget_figure_and_verdict_per_check() -> None:
@@ -159,8 +156,8 @@ def test_the_checks_table_has_budget_figure_and_verdict_per_check() -> None:
 def test_device_fits_of_other_devices_are_only_in_the_fit_table() -> None:
     text = readiness_markdown(passing_report())
 
-    assert "| device_fit[optimized@edge-c] | — | FIT (declared) | — | — | ✅ PASS |" in text
-    assert "| device_fit[optimized@edge-a]" not in text
+    assert "| device_fit\\[optimized@edge-c\\] | — | FIT (declared) | — | — | ✅ PASS |" in text
+    assert "device_fit\\[optimized@edge-a" not in text
 
 
 def test_a_regression_check_fills_baseline_and_change_of_its_check() -> None:
@@ -180,12 +177,13 @@ def test_a_regression_check_without_its_check_keeps_its_own_row() -> None:
         value=None,
         unit="",
         gating=False,
-        extra={"kind": "missing", "display": "not run this time"},
+        display="not run this time",
+        extra={"kind": "missing"},
     )
 
     table = rows(readiness_markdown(make_report([latency(), missing])))
 
-    assert table[3] == "| regression[old_check] | — | not run this time | — | — | ℹ️ INFO |"  # noqa: RUF001
+    assert table[3] == "| regression\\[old_check\\] | — | not run this time | — | — | ℹ️ INFO |"  # noqa: RUF001
 
 
 def test_without_its_words_a_change_is_computed_from_the_two_figures() -> None:
@@ -215,10 +213,10 @@ def test_pipes_and_markup_are_escaped_in_cells_and_reasons() -> None:
     text = readiness_markdown(failing_report())
 
     assert "<script" not in text
-    assert "| evil\\|&lt;script>alert(1)&lt;/script> | 2 ms | 3 ms |" in text
+    assert "| evil\\|&lt;script&gt;alert(1)&lt;/script&gt; | 2 ms | 3 ms |" in text
     assert (
-        "- evil\\|&lt;script>alert(1)&lt;/script>: 3 ms (budget 2 ms) - a \\| b &lt;b>bold&lt;/b>\n"
-        in text
+        "- evil\\|&lt;script&gt;alert(1)&lt;/script&gt;: 3 ms (budget 2 ms)"
+        " - a \\| b &lt;b&gt;bold&lt;/b&gt;\n" in text
     )
     for row in rows(text):
         assert row.replace("\\|", "").count("|") == 7, row
@@ -305,7 +303,7 @@ def test_identical_passing_rows_are_one_row_with_a_count() -> None:
             budget=0,
             passed=passed,
             nodeid=nodeid,
-            extra={"display": "no network attempt" if passed else "1 blocked attempt"},
+            display="no network attempt" if passed else "1 blocked attempt",
         )
 
     report = make_report([offline("a"), latency(), offline("b"), offline("c", passed=False)])

@@ -137,7 +137,7 @@ def test_no_attempt_passes() -> None:
     assert (check.name, check.metric, check.unit) == ("offline", "network_attempts", "attempts")
     assert (check.value, check.budget, check.passed) == (0, 0, True)
     assert check.status == "PASS"
-    assert check.extra["display"] == "no network attempt (network blocked)"
+    assert check.display == "no network attempt (network blocked)"
     assert check.extra["attempts"] == []
     assert check.details == ""
 
@@ -147,9 +147,7 @@ def test_allowed_attempts_do_not_count() -> None:
     check = offline_check(request, [Attempt("connect", "127.0.0.1:8080", allowed=True)])
 
     assert (check.value, check.passed) == (0, True)
-    assert check.extra["display"] == (
-        "no network attempt (network blocked (loopback allowed on port 8080))"
-    )
+    assert check.display == "no network attempt (network blocked (loopback allowed on port 8080))"
 
 
 def test_blocked_attempts_fail_naming_each_address_once() -> None:
@@ -164,7 +162,7 @@ def test_blocked_attempts_fail_naming_each_address_once() -> None:
 
     assert (check.value, check.passed, check.status) == (3, False, "FAIL")
     shown = "connect to 127.0.0.1:5555, resolve pypi.org:443"
-    assert check.extra["display"] == f"3 blocked network attempts: {shown}"
+    assert check.display == f"3 blocked network attempts: {shown}"
     assert check.details == f"tried the network while offline (@pytest.mark.offline): {shown}"
     assert check.extra["attempts"] == [
         "connect to 127.0.0.1:5555",
@@ -177,7 +175,7 @@ def test_blocked_attempts_fail_naming_each_address_once() -> None:
 def test_one_blocked_attempt_is_singular() -> None:
     check = offline_check(OfflineRequest(), [blocked("sendto", "8.8.8.8:53")])
 
-    assert check.extra["display"] == "1 blocked network attempt: send to 8.8.8.8:53"
+    assert check.display == "1 blocked network attempt: send to 8.8.8.8:53"
 
 
 def test_at_most_five_addresses_then_how_many_more() -> None:
@@ -188,7 +186,7 @@ def test_at_most_five_addresses_then_how_many_more() -> None:
     names = ", ".join(f"resolve host{i}.example:443" for i in range(5))
     assert check.details.endswith(f": {names} and 3 more")
     assert "host5" not in check.details
-    assert check.extra["display"] == f"8 blocked network attempts: {names} and 3 more"
+    assert check.display == f"8 blocked network attempts: {names} and 3 more"
 
 
 def test_strict_false_passes_and_says_the_test_survived() -> None:

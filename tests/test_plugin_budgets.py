@@ -275,7 +275,7 @@ def test_small(deploy_model):
     check = deploy_project.report("edge-a")["checks"][0]
     extra = check["extra"]
     assert 0 < extra["interpreter_mb"] < extra["footprint_mb"] <= extra["process_peak_mb"]
-    assert extra["models"] == ["optimized"]
+    assert check["models"] == ["optimized"]
 
 
 def test_memory_over_the_target_capacity_fails_with_that_reason(

@@ -176,7 +176,7 @@ def test_a_passing_run_against_the_release_prints_no_rollback_advice(
     assert deploy_project.report()["verdict"]["caveats"] == []
     check = rollback_check(deploy_project)  # still recorded: what changed since the release
     assert check["details"].startswith("1 of 1 model files changed since release.json")
-    assert check["extra"]["caveats"] == []
+    assert check["caveats"] == []
 
 
 def test_an_old_release_without_model_records_asks_to_be_saved_again(

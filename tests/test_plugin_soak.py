@@ -122,7 +122,7 @@ def test_a_steady_soak_passes_and_a_leaking_one_fails_with_evidence(
         assert extra["configured_minutes"] == 0.02
         assert extra["shortened_by"] is None
         assert extra["calls"] > 0 and extra["errors"] == 0
-        assert extra["caveats"] == []
+        assert check["caveats"] == []
 
         text = (deploy_project.evidence("edge-a") / extra["timeseries_file"]).read_text()
         assert text.splitlines()[0] == (

@@ -125,8 +125,8 @@ def test_a_release_candidate_gets_no_caveat(tmp_path: Path) -> None:
     )
     assert (check.gating, check.passed, check.status) == (False, True, "INFO")
     assert check.details == f"0 of 2 model files changed since {WHERE}"
-    assert check.extra["display"] == check.details
-    assert check.extra["caveats"] == []
+    assert check.display == check.details
+    assert check.caveats == ()
     assert check.extra["changed"] == []
     assert check.extra["candidate"] is True
 
@@ -142,7 +142,7 @@ def test_a_changed_model_that_passes_is_reported_without_caveat(tmp_path: Path) 
     assert check.value == 1
     assert check.details == f"1 of 1 model files changed since {WHERE}"
     assert check.extra["changed"] == ["optimized"]
-    assert check.extra["caveats"] == []
+    assert check.caveats == ()
 
 
 def test_a_failed_candidate_names_the_release_model_still_on_disk(tmp_path: Path) -> None:
@@ -156,10 +156,10 @@ def test_a_failed_candidate_names_the_release_model_still_on_disk(tmp_path: Path
 
     assert check.value == 1
     assert check.details == f"1 of 2 model files changed since {WHERE}"
-    assert check.extra["caveats"] == [
+    assert check.caveats == (
         f"roll back to {WHERE}: optimized = models/v1.onnx (sha256 {sha(b'v1')[:12]}),"
-        " still on disk there"
-    ]
+        " still on disk there",
+    )
     assert check.extra["rollback_to"] == {"optimized": old["optimized"]}
     assert (check.gating, check.status) == (False, "INFO")
 
@@ -175,7 +175,7 @@ def test_a_failed_candidate_is_told_to_restore_a_model_no_longer_on_disk(
 
     check = rollback_check(release(old), current, release_candidate=False, project_dir=tmp_path)
 
-    (caveat,) = check.extra["caveats"]
+    (caveat,) = check.caveats
     assert caveat == (
         f"roll back to {WHERE}: optimized = models/int8.onnx (sha256 {sha(b'release')[:12]}),"
         " not on disk any more: restore it from the release's artifacts"
@@ -192,7 +192,7 @@ def test_an_absolute_release_path_is_looked_up_where_it_was(tmp_path: Path) -> N
         release(old), current, release_candidate=False, project_dir=tmp_path / "project"
     )
 
-    assert check.extra["caveats"][0].endswith(
+    assert check.caveats[0].endswith(
         f"optimized = {path} (sha256 {sha(b'v1')[:12]}), still on disk there"
     )
 
@@ -203,7 +203,7 @@ def test_several_changed_models_are_named_in_one_caveat(tmp_path: Path) -> None:
 
     check = rollback_check(release(old), current, release_candidate=False, project_dir=tmp_path)
 
-    (caveat,) = check.extra["caveats"]
+    (caveat,) = check.caveats
     assert caveat.startswith(f"roll back to {WHERE}: a = a.onnx (sha256 ")
     assert "; b = b.onnx (sha256 " in caveat
     assert "c = c.onnx" not in caveat
@@ -227,10 +227,10 @@ def test_a_failure_with_unchanged_models_says_to_roll_the_code_back(tmp_path: Pa
     check = rollback_check(release(models), models, release_candidate=False, project_dir=tmp_path)
 
     assert check.value == 0
-    assert check.extra["caveats"] == [
+    assert check.caveats == (
         f"the model files are those of {WHERE}: the failure comes from the code,"
-        " the environment or the budgets, not the models; roll the code back"
-    ]
+        " the environment or the budgets, not the models; roll the code back",
+    )
 
 
 def test_a_baseline_without_model_records_says_to_save_it_again(tmp_path: Path) -> None:
@@ -247,7 +247,7 @@ def test_a_baseline_without_model_records_says_to_save_it_again(tmp_path: Path) 
             " pytest-deploycheck): save the release again with --deploy-save to name a"
             " rollback target"
         )
-        assert check.extra["caveats"] == []
+        assert check.caveats == ()
 
 
 def test_a_release_that_was_not_a_candidate_itself_is_said(tmp_path: Path) -> None:
@@ -257,10 +257,10 @@ def test_a_release_that_was_not_a_candidate_itself_is_said(tmp_path: Path) -> No
     failed = rollback_check(old, models, release_candidate=False, project_dir=tmp_path)
     passed = rollback_check(old, models, release_candidate=True, project_dir=tmp_path)
 
-    assert len(failed.extra["caveats"]) == 2
-    assert failed.extra["caveats"][1] == f"{WHERE} was itself not a release candidate"
+    assert len(failed.caveats) == 2
+    assert failed.caveats[1] == f"{WHERE} was itself not a release candidate"
     assert failed.extra["release_was_candidate"] is False
-    assert passed.extra["caveats"] == []
+    assert passed.caveats == ()
 
 
 @pytest.mark.parametrize("run_passed", [True, False])
@@ -280,7 +280,7 @@ def test_the_rollback_check_never_changes_the_verdict(tmp_path: Path, run_passed
 
     assert after.release_candidate is before.release_candidate is run_passed
     assert after.reasons == before.reasons
-    assert after.caveats == tuple(rollback.extra["caveats"])
+    assert after.caveats == rollback.caveats
     assert bool(after.caveats) is not run_passed
     assert after.counts["INFO"] == before.counts["INFO"] + 1
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_deploycheck.checks.environment import environment
-from pytest_deploycheck.checks.keys import FAILURE_CASES_KEY
+from pytest_deploycheck.checks.metrics import FAILURE_CASES_KEY
 from pytest_deploycheck.checks.record import Check
 from pytest_deploycheck.config.evidence_names import FAILURE_CASES_FILE, REPORT_FILES
 from pytest_deploycheck.config.schema import Device
@@ -122,10 +122,13 @@ def test_finish_records_what_the_writer_needs(tmp_path: Path) -> None:
     assert record.started == run.started
 
 
-def test_the_run_produces_failure_cases_only_when_a_check_wrote_a_section() -> None:
-    cases = Check("accuracy", metric="accuracy_drop", value=0.1, extra={FAILURE_CASES_KEY: "## x"})
+def test_the_run_produces_failure_cases_only_when_a_check_carries_them() -> None:
+    cases = Check("accuracy", metric="accuracy_drop", value=0.1, extra={FAILURE_CASES_KEY: []})
+    # The same key in a check of the user's own metric is the user's data.
+    own = Check("triage", metric="triaged", value=3, extra={FAILURE_CASES_KEY: ["a", "b", "c"]})
 
     assert produced_files([LATENCY]) == REPORT_FILES
+    assert produced_files([LATENCY, own]) == REPORT_FILES
     assert produced_files([LATENCY, cases]) == (*REPORT_FILES, FAILURE_CASES_FILE)
 
 
@@ -136,7 +139,7 @@ def test_a_file_the_run_writes_itself_is_required_evidence_present(tmp_path: Pat
 
     checks = {c.name: c for c in run.finish().checks}
 
-    assert checks["has_report"].extra["display"] == "report.json written"
+    assert checks["has_report"].display == "report.json written"
     assert checks["has_failure_cases"].status == "FAIL"
 
 
@@ -177,3 +180,63 @@ def test_the_verdict_is_decided_once_with_the_rollback_advice_in_it(
     advice = [c for c in outcome.verdict.caveats if c.startswith("roll back to ")]
     assert len(advice) == (0 if passed else 1)
     assert outcome.verdict.counts["INFO"] >= 1, "the rollback check is counted"
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+def test_an_interrupted_run_is_no_release_candidate_and_says_so_first(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    run.add_checks([LATENCY])
+    run.interrupt("SIGTERM")
+
+    outcome = run.finish()
+
+    assert outcome.verdict.release_candidate is False
+    assert outcome.verdict.reasons[0].startswith("run interrupted (SIGTERM)")
+    assert (outcome.status, outcome.partial) == ("interrupted", True)
+
+
+def test_deselected_deploy_tests_make_a_partial_run_false_unless_allowed(tmp_path: Path) -> None:
+    strict = make_run(tmp_path)
+    allowed = make_run(tmp_path, allow_partial=True)
+    for run in (strict, allowed):
+        run.add_checks([LATENCY])
+        run.add_deselected(["t.py::test_b", "t.py::test_b"])  # two workers, one test
+
+    judged, lenient = strict.finish(), allowed.finish()
+
+    assert judged.verdict.release_candidate is False
+    assert judged.verdict.reasons[0].startswith("partial run: 1 deploy test(s) deselected")
+    assert lenient.verdict.release_candidate is True
+    assert lenient.verdict.caveats == (judged.verdict.reasons[0].split("; run the whole")[0],)
+    assert (judged.status, lenient.status) == ("partial", "partial")
+
+
+def test_a_crashed_test_is_a_failed_deploy_test_with_its_own_reason(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    run.add_checks([LATENCY])
+    run.add_crash("t.py::test_c", "worker 'gw0' crashed while running it")
+
+    outcome = run.finish()
+
+    assert outcome.record.failed_tests == ["t.py::test_c"]
+    assert outcome.verdict.release_candidate is False
+    assert outcome.verdict.reasons[0] == (
+        "t.py::test_c: worker 'gw0' crashed while running it; its checks were lost with it"
+    )
+    assert outcome.status == "complete"
+
+
+def test_the_rollback_advice_knows_an_interrupted_candidate_is_no_release(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, baseline=_release(tmp_path))
+    run.add_checks([LATENCY])
+    run.interrupt("KeyboardInterrupt")
+
+    outcome = run.finish()
+
+    rollback = {c.name: c for c in outcome.checks}["rollback"]
+    assert rollback.extra["candidate"] is False
+    assert any(c.startswith("roll back to ") for c in outcome.verdict.caveats)

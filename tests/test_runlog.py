@@ -52,10 +52,10 @@ def full_report() -> dict[str, Any]:
                 "provenance": "measured",
                 "nodeid": "tests/test_model.py::test_soak",
                 "details": "memory grows 60 MB/h (CI 59 to 61), over the budget of 10 MB/h",
+                "display": "+60 MB/h (CI +59 to +61) over 1.2 s of 30 min",
+                "notes": ["energy stays declared: no RAPL counters"],
                 "extra": {
-                    "display": "+60 MB/h (CI +59 to +61) over 1.2 s of 30 min",
                     "error_examples": ["ValueError: bad input", "KeyError: 'image'"],
-                    "notes": ["energy stays declared: no RAPL counters"],
                     "timeseries_file": "soak_test_soak_soak_30min.csv",
                 },
             },

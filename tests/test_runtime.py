@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,15 @@ def test_settings_for_device_take_cpus_and_providers() -> None:
 def test_settings_reject_invalid_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match="^" + message):
         SessionSettings(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threads", [1025, 5000, 10**30])
+def test_thread_counts_beyond_any_host_are_refused(threads: int) -> None:
+    # onnxruntime would build a pool of 5000 threads for minutes, or raise a TypeError.
+    message = f"intra_op_threads: expected a whole number from 1 to 1024, got {threads}"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        SessionSettings(intra_op_threads=threads)
+    assert SessionSettings(intra_op_threads=1024).intra_op_threads == 1024
 
 
 def test_settings_are_hashable_with_list_providers() -> None:
@@ -450,6 +460,37 @@ def test_a_batch_the_model_cannot_take_is_an_error() -> None:
 def test_invalid_batch_sizes_are_rejected(tiny: DeployModel, batch: object) -> None:
     with pytest.raises(ValueError, match="batch must be a whole number >= 1"):
         tiny.example_inputs(batch=batch)  # type: ignore[arg-type]
+
+
+def test_example_inputs_larger_than_the_free_memory_are_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "available_memory_bytes", lambda: 10**9)  # 1 GB free
+    model = load_model("big", TINY, SessionSettings())
+    with pytest.raises(ModelInputError) as excinfo:
+        model.example_inputs(batch=10**8)  # 1.6 GB a feed set
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert re.fullmatch(
+        r"model 'big'.*: example inputs for input 'x' of shape \[100000000, 4\] \(float32\)"
+        r" need 6\.4 GB for 2 feed sets, more than the 1 GB of memory available;"
+        r" use a smaller batch or input_shapes entry",
+        message,
+    ), message
+    assert model.example_inputs(batch=1000)["x"].shape == (1000, 4)
+
+
+def test_a_configured_shape_larger_than_the_host_is_refused_at_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "total_memory_bytes", lambda: 10 * 10**9)
+    with pytest.raises(ModelLoadError) as excinfo:
+        load("tiny_linear.onnx", input_shapes={"x": (10**9, 4)})
+    assert str(excinfo.value).endswith(
+        ": input_shapes['x'] = [1000000000, 4] needs 16 GB for one array, more than this"
+        " host's 10 GB of memory; the model's input is float32 [batch, 4]"
+    )
+    assert load("tiny_linear.onnx", input_shapes={"x": (10**8, 4)}).input_shapes
 
 
 # --------------------------------------------------------------------------- shapes

@@ -351,3 +351,67 @@ def test_bad_configured_soak_cap_names_the_key(tmp_path: Path, value: str) -> No
     message = resolve_error(tmp_path)
 
     assert message.startswith("pyproject.toml: [tool.deploycheck]: soak_max_minutes: expected")
+
+
+# --------------------------------------------------------------------------- partial runs
+
+PARTIAL_ENV = "DEPLOYCHECK_ALLOW_PARTIAL"
+
+
+def test_a_partial_run_is_not_judged_unless_asked(project: Path) -> None:
+    settings = resolve(project)
+
+    assert (settings.allow_partial, settings.allow_partial_source) == (False, "")
+
+
+def test_command_line_allow_partial_beats_environment(project: Path) -> None:
+    settings = resolve(project, cli_allow_partial=True, environ={PARTIAL_ENV: "0"})
+
+    assert (settings.allow_partial, settings.allow_partial_source) == (
+        True,
+        "--deploy-allow-partial",
+    )
+
+
+@pytest.mark.parametrize(("value", "allowed"), [("1", True), (" Yes ", True), ("off", False)])
+def test_environment_allow_partial_beats_config(tmp_path: Path, value: str, allowed: bool) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.deploycheck]\nallow_partial = true\n" + DEVICES, encoding="utf-8"
+    )
+    settings = resolve(tmp_path, environ={PARTIAL_ENV: value})
+
+    assert (settings.allow_partial, settings.allow_partial_source) == (
+        allowed,
+        f"{PARTIAL_ENV}={value}",
+    )
+
+
+def test_configured_allow_partial_names_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.deploycheck]\nallow_partial = true\n" + DEVICES, encoding="utf-8"
+    )
+    settings = resolve(tmp_path)
+
+    assert (settings.allow_partial, settings.allow_partial_source) == (
+        True,
+        "allow_partial in pyproject.toml",
+    )
+
+
+def test_bad_environment_allow_partial_names_the_variable_and_the_valid_words(
+    project: Path,
+) -> None:
+    message = resolve_error(project, environ={PARTIAL_ENV: "maybe"})
+
+    assert message.startswith(f"{PARTIAL_ENV}='maybe': expected 1, true, yes or on")
+    assert "0, false, no or off" in message
+
+
+def test_configured_allow_partial_must_be_a_boolean(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.deploycheck]\nallow_partial = "yes"\n' + DEVICES, encoding="utf-8"
+    )
+
+    message = resolve_error(tmp_path)
+
+    assert "allow_partial: expected true or false" in message

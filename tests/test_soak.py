@@ -18,6 +18,7 @@ import pytest
 from pytest_deploycheck.measure.soak import (
     ABORT_AFTER_FAILURES,
     MAX_ERROR_EXAMPLES,
+    MAX_INTERVALS,
     MIN_FIT_POINTS,
     RESOLUTION_MB,
     SoakPolicy,
@@ -28,6 +29,7 @@ from pytest_deploycheck.measure.soak import (
     judge_soak,
     run_soak,
 )
+from pytest_deploycheck.measure.watchdog import MeasurementHung
 
 MS = 1_000_000  # nanoseconds
 MB = 1_000_000  # bytes
@@ -122,6 +124,23 @@ def test_policy_samples_about_300_times_between_limits() -> None:
     assert not SoakPolicy(duration_s=60).shortened
 
 
+def test_an_interval_so_short_it_would_need_too_many_rows_is_widened() -> None:
+    # 3e9 rows of eight columns would not fit in memory: at most MAX_INTERVALS are kept.
+    policy = SoakPolicy(duration_s=3.0, sample_interval_s=1e-9)
+    assert policy.interval_s == 3.0 / MAX_INTERVALS
+    assert SoakPolicy(duration_s=8_640_000.0).interval_s == 86.4  # 100 days, not every 10 s
+    run = run_soak(lambda: None, policy, clock=FakeClock(MS), rss_bytes=lambda: 100 * MB)
+    assert run.series.capacity <= MAX_INTERVALS + 16
+
+
+def test_the_soak_does_not_count_a_watchdog_interrupt_as_an_error() -> None:
+    def hangs() -> None:
+        raise MeasurementHung()
+
+    with pytest.raises(MeasurementHung):
+        run_soak(hangs, SoakPolicy(duration_s=60.0), clock=FakeClock(MS), rss_bytes=lambda: MB)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -130,6 +149,8 @@ def test_policy_samples_about_300_times_between_limits() -> None:
         ({"duration_s": 1, "warmup_fraction": 1.0}, "warmup_fraction"),
         ({"duration_s": 1, "max_error_rate": 1.5}, "max_error_rate"),
         ({"duration_s": 1, "confidence": 0.3}, "confidence"),
+        ({"duration_s": 1, "sample_interval_s": 0}, "sample_interval_s must be a number"),
+        ({"duration_s": 1, "sample_interval_s": math.inf}, "sample_interval_s must be a number"),
     ],
 )
 def test_policy_refuses_impossible_values(kwargs: dict[str, float], message: str) -> None:

@@ -67,18 +67,18 @@ def test_a_capped_soak_carries_a_caveat_naming_the_cap() -> None:
         cap=SoakCap(SHORT, "--deploy-soak-minutes=0.01"),
     )
     assert check.name == "soak_30min"
-    [caveat] = check.extra["caveats"]
+    [caveat] = check.caveats
     assert caveat.startswith("soak_30min ran ")
     assert "of the 30 min its marker asks for (--deploy-soak-minutes=0.01)" in caveat
     assert check.extra["shortened_by"] == "--deploy-soak-minutes=0.01"
     assert check.extra["configured_minutes"] == 30
     assert check.extra["minutes_run"] < 1
-    assert "of 30 min" in check.extra["display"]
+    assert "of 30 min" in check.display
 
 
 def test_a_full_soak_has_no_caveat_and_carries_its_time_series() -> None:
     check = soak_check(request(SHORT), lambda: None, budgets=Budgets(), device=None)
-    assert check.extra["caveats"] == []
+    assert check.caveats == ()
     assert check.extra["timeseries_columns"] == list(TIMESERIES_COLUMNS)
     rows = check.extra["timeseries"]
     assert rows  # how many depends on the machine's speed; what they hold does not
@@ -97,7 +97,7 @@ def test_energy_is_noted_as_not_measured_without_counters(
     assert check.extra["energy"] is None
     assert any(
         "energy not measured" in note and "absent" in note and "power stays declared" in note
-        for note in check.extra["notes"]
+        for note in check.notes
     )
 
 
@@ -129,8 +129,8 @@ def test_energy_per_inference_is_measured_from_rapl_counters(
     assert measured["provenance"] == "measured"
     assert measured["joules"] > 0
     assert measured["calls"] == check.extra["calls"]
-    assert "RAPL" in check.extra["display"] and "measured" in check.extra["display"]
-    assert any("informational" in note for note in check.extra["notes"])
+    assert "RAPL" in check.display and "measured" in check.display
+    assert any("informational" in note for note in check.notes)
 
 
 def test_timeseries_file_names_are_safe_and_readable() -> None:

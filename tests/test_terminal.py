@@ -123,7 +123,7 @@ def _offline_pass(nodeid: str) -> Check:
         unit="attempts",
         budget=0,
         nodeid=nodeid,
-        extra={"display": "no network attempt (network blocked)"},
+        display="no network attempt (network blocked)",
     )
 
 
@@ -198,3 +198,70 @@ def test_a_run_without_deploy_tests_says_no_evidence_was_written(tmp_path: Path)
     write_readiness_section(reporter, outcome, deploy_tests_ran=False)  # type: ignore[arg-type]
 
     assert [line for line, _ in reporter.lines][-1] == NOTHING_RAN
+
+
+# --------------------------------------------------------------------------- hostile names
+
+
+class FakeProgressReporter:
+    """The TerminalReporter calls a progress sink makes, each with its text."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.currentfspath: object = None
+
+    def isatty(self) -> bool:
+        return True
+
+    def write_line(self, text: str) -> None:
+        self.written.append(text)
+
+    def rewrite(self, text: str, erase: bool = False) -> None:
+        self.written.append(text)
+
+    def write(self, text: str) -> None:
+        self.written.append(text)
+
+    def ensure_newline(self) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def write_fspath_result(self, nodeid: str, result: str) -> None: ...
+
+
+def test_progress_lines_show_terminal_sequences_as_escapes() -> None:
+    from pytest_deploycheck.terminal import TerminalProgressSink
+
+    reporter = FakeProgressReporter()
+    sink = TerminalProgressSink(reporter, None, "t.py::test_x", verbose=False)
+
+    sink.line("warming \x1b]0;title\x07 up")
+    sink.status("measuring \x1b[2J ok\nrelease_candidate: True")
+    sink.done("done \x00")
+
+    assert reporter.written == [
+        "warming \\x1b]0;title\\x07 up",
+        "measuring \\x1b[2J ok\\nrelease_candidate: True",
+        "done \\x00",
+    ]
+
+
+def test_a_check_name_cannot_forge_a_verdict_line_in_the_summary(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    run = make_run(tmp_path, config)
+    hostile = Check(
+        name="ok\nrelease_candidate: True\x1b[2J",
+        metric="custom",
+        value=1.0,
+        passed=False,
+        details="\x1b]0;title\x07",
+    )
+    run.add_checks([hostile])
+
+    lines = summary_lines(run.finish(), config.device_names)
+
+    assert [line for line in lines if line.startswith("release_candidate:")] == [
+        "release_candidate: False"
+    ]
+    assert not any("\x1b" in line or "\n" in line for line in lines)
+    assert "  - ok\\nrelease_candidate: True\\x1b[2J: 1 - \\x1b]0;title\\x07" in lines

@@ -6,13 +6,16 @@ import contextlib
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from pytest_deploycheck.config.units import (
     DURATION_UNITS_MS,
+    MAX_FIGURE,
+    MIN_FIGURE,
     SIZE_UNITS_MB,
     UnitError,
+    format_value,
     parse_duration_ms,
     parse_positive,
     parse_size_mb,
@@ -73,6 +76,7 @@ def test_a_plain_number_is_in_the_marker_unit() -> None:
 
 @given(value=positive, unit=st.sampled_from(sorted(DURATION_UNITS_MS)))
 def test_any_positive_duration_round_trips(value: float, unit: str) -> None:
+    assume(value * DURATION_UNITS_MS[unit] <= MAX_FIGURE)  # 1e6 h is past the figure range
     parsed = parse_duration_ms(f"{value!r}{unit}")
     assert parsed == pytest.approx(value * DURATION_UNITS_MS[unit])
 
@@ -88,3 +92,44 @@ def test_arbitrary_text_is_parsed_or_refused_with_a_unit_error(text: str) -> Non
     for parse in (parse_duration_ms, parse_size_mb):
         with contextlib.suppress(UnitError):
             assert parse(text) > 0
+
+
+# --------------------------------------------------------------------------- figure range
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (10**400, "a whole number of about 401 digits"),
+        (1e13, "10000000000000.0"),
+        (1e-13, "1e-13"),
+        (5e-324, "5e-324"),
+        ("1e400ms", "'1e400ms'"),
+        ("0.0000001ns", "'0.0000001ns'"),
+    ],
+)
+def test_figures_out_of_range_are_refused_in_one_line(value: object, shown: str) -> None:
+    # 10**400 was an OverflowError at collection; 1e-13 broke the HTML report's scale.
+    with pytest.raises(UnitError) as excinfo:
+        parse_duration_ms(value, what="@latency_under ms")
+    message = str(excinfo.value)
+    assert message.startswith("@latency_under ms: expected a")
+    assert message.endswith(f"got {shown}")
+    assert "\n" not in message and len(message) < 120
+
+
+def test_the_range_ends_are_figures() -> None:
+    assert parse_positive(MIN_FIGURE, what="x") == MIN_FIGURE
+    assert parse_positive(MAX_FIGURE, what="x") == MAX_FIGURE
+    assert parse_positive(10**12, what="x") == 1e12
+
+
+@given(st.integers() | st.floats())
+def test_any_number_is_a_figure_or_a_unit_error(value: float) -> None:
+    with contextlib.suppress(UnitError):
+        assert MIN_FIGURE <= parse_positive(value, what="x") <= MAX_FIGURE
+
+
+def test_huge_figures_are_written_with_an_exponent() -> None:
+    assert format_value(1e308, "ms") == "1e+308 ms"
+    assert format_value(-2.5e7, "items/s") == "-25000000 items/s"

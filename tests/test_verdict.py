@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pytest_deploycheck.checks.record import Check
@@ -108,6 +109,25 @@ def test_a_test_failed_by_its_own_check_is_reported_once() -> None:
     assert verdict.reasons[0].startswith("latency_under_80:")
 
 
+def test_a_test_failed_by_its_own_inconclusive_check_is_reported_once() -> None:
+    unsettled = check(passed=None, nodeid="tests/test_model.py::test_fast")
+
+    verdict = decide([unsettled], target="edge-c", failed_tests=["tests/test_model.py::test_fast"])
+
+    assert verdict.reasons == ("latency_under_80: inconclusive",)
+
+
+def test_a_numpy_false_blocks_like_false() -> None:
+    # np.mean(errors) < 0.01 is a numpy bool: the verdict must read it as the table does.
+    failed = Check(name="error_rate", metric="m", value=0.2, passed=np.float64(0.2) < 0.01)
+
+    verdict = decide([check(), failed], target="edge-c")
+
+    assert (failed.status, verdict.release_candidate) == ("FAIL", False)
+    assert verdict.reasons == ("error_rate: 0.2",)
+    assert verdict.counts["FAIL"] == 1
+
+
 def test_non_gating_failures_do_not_matter() -> None:
     verdict = decide(
         [check(), check("device_fit[optimized@edge-a]", passed=False, gating=False)],
@@ -183,7 +203,7 @@ def with_caveats(
         value=None,
         passed=passed,
         gating=gating,
-        extra={"caveats": caveats},
+        caveats=tuple(caveats),
     )
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checks.accuracy import assert_accuracy_drop
-    from .checks.record import Check, record_check
+    from .checks.models import ModelSet
+    from .checks.record import Check, CheckError, record_check
     from .config.schema import ConfigError, DeployConfig, Device, ModelSpec
     from .markers import (
         cold_start_under,
@@ -21,10 +22,15 @@ if TYPE_CHECKING:
         soak,
         throughput_over,
     )
+    from .measure.runtime import DeployModel
 
 _PUBLIC = {
     "Check": "checks.record",
+    "CheckError": "checks.record",
     "record_check": "checks.record",
+    # The types the deploy_model and deploy_models fixtures give, for type hints.
+    "DeployModel": "measure.runtime",
+    "ModelSet": "checks.models",
     "ConfigError": "config.schema",
     "DeployConfig": "config.schema",
     "Device": "config.schema",
@@ -40,9 +46,12 @@ _PUBLIC = {
 
 __all__ = [
     "Check",
+    "CheckError",
     "ConfigError",
     "DeployConfig",
+    "DeployModel",
     "Device",
+    "ModelSet",
     "ModelSpec",
     "assert_accuracy_drop",
     "cold_start_under",

@@ -2,8 +2,8 @@
 
 One table (:data:`MARKERS`) drives ``pytest --markers``, the importable decorators
 (``@latency_under(80)`` is ``@pytest.mark.latency_under(80)``) and the reading of a
-test's markers at collection, so the three cannot drift apart.  A bad argument is a
-:class:`MarkerError` in one line.
+test's markers at collection, so the three cannot drift apart.  Bad arguments are a
+:class:`MarkerError` with one line per problem, every problem of the marker at once.
 
 The plugin imports this module at every pytest start-up, also in projects that never
 use it: it imports nothing but the standard library and :mod:`.config.units` at
@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .config.units import (
+    MAX_FIGURE,
     UnitError,
     parse_duration_min,
     parse_duration_ms,
     parse_positive,
     parse_size_mb,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -33,10 +35,23 @@ if TYPE_CHECKING:
 
 Validator = Callable[[Any, str], Any]
 MAX_PORT = 65535
+MIN_SAMPLE_INTERVAL_S = 0.01  # the soak's shortest sampling interval
 
 
 class MarkerError(ValueError):
-    """A deploy marker written with arguments that cannot work."""
+    """A deploy marker written with arguments that cannot work.
+
+    ``lines`` holds one line per problem, so that a marker with three bad arguments
+    reports all three; ``str()`` is the first.
+    """
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(*lines[:1])
+        self.lines: tuple[str, ...] = lines
+
+
+def _problems(error: MarkerError) -> tuple[str, ...]:
+    return error.lines or (str(error),)
 
 
 # --------------------------------------------------------------------------- validators
@@ -49,7 +64,11 @@ def _positive_number(value: Any, what: str) -> float:
 def _whole(minimum: int) -> Validator:
     def check(value: Any, what: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise UnitError(f"{what}: expected a whole number >= {minimum}, got {value!r}")
+            raise UnitError(f"{what}: expected a whole number >= {minimum}, got {shown(value)}")
+        if value > MAX_FIGURE:
+            raise UnitError(
+                f"{what}: expected a whole number from {minimum} to 1e12, got {shown(value)}"
+            )
         return value
 
     return check
@@ -94,6 +113,18 @@ def _warmup_fraction(value: Any, what: str) -> float:
             f" (e.g. 0.2), got {value!r}"
         )
     return float(value)
+
+
+def _sample_interval(value: Any, what: str) -> float:
+    number = parse_positive(value, what=what)
+    if number < MIN_SAMPLE_INTERVAL_S:
+        # Every interval reads /proc and takes percentiles: a shorter one measures the
+        # sampler, not the workload.
+        raise UnitError(
+            f"{what}: expected at least {MIN_SAMPLE_INTERVAL_S:g} seconds between samples,"
+            f" got {value!r}"
+        )
+    return number
 
 
 def _flag(value: Any, what: str) -> bool:
@@ -196,22 +227,50 @@ class Marker:
         return f"{self.where}{self.separator}{key}"
 
     def read(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """The positional argument as written and every option validated (or its default)."""
-        unknown = sorted(set(kwargs) - {self.argument, *self.options})
-        if unknown:
-            raise MarkerError(
-                f"{self.where}: unknown argument {unknown[0]!r}; the signature is {self.signature}"
-            )
+        """The positional argument as written and every option validated (or its default).
+
+        Every problem is collected before the MarkerError is raised, one line each.
+        """
+        problems = self._call_problems(args, kwargs)
+        options: dict[str, Any] = {}
+        for key, option in self.options.items():
+            try:
+                with _one_line_errors():
+                    options[key] = (
+                        option.validate(kwargs[key], self.label(key))
+                        if key in kwargs
+                        else option.default
+                    )
+            except MarkerError as exc:
+                problems += _problems(exc)
+        if not problems:
+            problems += self._sample_bound_problems(options)
+        if problems:
+            raise MarkerError(*problems)
+        return self.first(args, kwargs), options
+
+    def first(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        """The positional argument as written (or its default), not yet validated."""
+        return args[0] if args else kwargs.get(self.argument, self.argument_default)
+
+    def _call_problems(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[str]:
+        problems = [
+            f"{self.where}: unknown argument {key!r}; the signature is {self.signature}"
+            for key in sorted(set(kwargs) - {self.argument, *self.options})
+        ]
         if len(args) > 1 or (args and self.argument in kwargs):
-            raise MarkerError(f"{self.where}: give {self.noun} once; signature {self.signature}")
-        with _one_line_errors():
-            options = {
-                key: option.validate(kwargs[key], self.label(key))
-                if key in kwargs
-                else option.default
-                for key, option in self.options.items()
-            }
-        return (args[0] if args else kwargs.get(self.argument, self.argument_default)), options
+            problems.append(f"{self.where}: give {self.noun} once; signature {self.signature}")
+        return problems
+
+    def _sample_bound_problems(self, options: Mapping[str, Any]) -> list[str]:
+        """min_samples above max_samples would stop at max_samples, short of the minimum."""
+        low, high = options.get("min_samples"), options.get("max_samples")
+        if low is None or high is None or low <= high:
+            return []
+        return [
+            f"{self.label('min_samples')}: {low} is more than max_samples ({high});"
+            " give min_samples <= max_samples"
+        ]
 
     def parse(
         self, args: Sequence[Any], kwargs: Mapping[str, Any], config: DeployConfig
@@ -309,7 +368,7 @@ THROUGHPUT = BudgetMarker(
     budget_unit="items/s",
     parse_budget=parse_positive,
     config_key="throughput_items_per_s",
-    options={"batch": Option(_batches, 1), **MEASUREMENT_OPTIONS},
+    options={"batch": Option(_batches, (1,), shown="1"), **MEASUREMENT_OPTIONS},
     summary=(
         "the test body is one batched request of deploy_batch items; fails unless the"
         " throughput at the median call is at least items_per_s; a list of batch sizes runs"
@@ -365,7 +424,7 @@ SOAK = BudgetMarker(
         "max_error_rate": Option(_optional(_rate), None),
         "max_latency_drift_pct": Option(_optional(_positive_number), None),
         "warmup": Option(_warmup_fraction, 0.2),
-        "sample_interval_s": Option(_optional(_positive_number), None),
+        "sample_interval_s": Option(_optional(_sample_interval), None),
     },
     summary=(
         "the test body is one request, called back to back for minutes (default"
@@ -441,10 +500,22 @@ def parse_budget_marker(
     kwargs: Mapping[str, Any],
     budgets: Budgets | None,
 ) -> BudgetRequest:
-    """Validate a budget marker's arguments; budgets=None leaves a missing budget open (NaN)."""
-    raw_budget, options = marker.read(args, kwargs)
-    with _one_line_errors():
-        budget = _budget(marker, raw_budget, budgets)
+    """Validate a budget marker's arguments; budgets=None leaves a missing budget open (NaN).
+
+    A bad budget and bad options are reported together, one line each.
+    """
+    problems: tuple[str, ...] = ()
+    try:
+        options = marker.read(args, kwargs)[1]
+    except MarkerError as exc:
+        problems = _problems(exc)
+    try:
+        with _one_line_errors():
+            budget = _budget(marker, marker.first(args, kwargs), budgets)
+    except MarkerError as exc:
+        problems = _problems(exc) + problems  # the budget first, as it is written first
+    if problems:
+        raise MarkerError(*problems)
     return BudgetRequest(marker, budget, options)
 
 
@@ -515,8 +586,7 @@ class Mark(Protocol):
 class MarkedNode(Protocol):
     """The part of a pytest node this module reads."""
 
-    def iter_markers(self) -> Iterator[Any]: ...
-    def get_closest_marker(self, name: str) -> Any: ...
+    def iter_markers_with_node(self) -> Iterator[tuple[Any, Any]]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -542,20 +612,40 @@ class ItemMarkers:
 
 
 def deploy_marks(node: MarkedNode) -> list[Mark]:
-    """The closest mark of each deploy marker on a test, in the order pytest finds them."""
-    names = dict.fromkeys(m.name for m in node.iter_markers() if m.name in DEPLOY_MARKERS)
-    return [node.get_closest_marker(name) for name in names]
+    """The closest mark of each deploy marker on a test, in the order pytest finds them.
+
+    A marker stacked twice on the same node (two ``@latency_under`` on one function)
+    comes twice, so that :func:`read_markers` refuses it instead of one silently
+    winning; a module's or class's mark under the function's own is overridden, as
+    pytest's closest-marker rule has it.
+    """
+    found: dict[str, list[Mark]] = {}
+    holders: dict[str, Any] = {}
+    for holder, mark in node.iter_markers_with_node():
+        if mark.name not in DEPLOY_MARKERS:
+            continue
+        if mark.name not in found:
+            found[mark.name], holders[mark.name] = [mark], holder
+        elif holders[mark.name] is holder:
+            found[mark.name].append(mark)
+    return [mark for marks in found.values() for mark in marks]
 
 
 def read_markers(nodeid: str, marks: Iterable[Mark], config: DeployConfig) -> ItemMarkers:
     """Parse each mark; a bad one becomes a problem line instead of stopping the rest."""
     requests: dict[str, MarkerRequest] = {}
     problems: list[str] = []
+    seen: set[str] = set()
     for mark in marks:
+        if mark.name in seen:
+            where = MARKERS[mark.name].where
+            problems.append(f"{nodeid}: {where} given twice on the same test; give one")
+            continue
+        seen.add(mark.name)
         try:
             requests[mark.name] = MARKERS[mark.name].parse(mark.args, mark.kwargs, config)
         except MarkerError as exc:
-            problems.append(f"{nodeid}: {exc}")
+            problems += [f"{nodeid}: {line}" for line in _problems(exc)]
     return ItemMarkers(requests, tuple(problems))
 
 

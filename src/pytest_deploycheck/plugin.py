@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -47,6 +47,11 @@ SOAK_MINUTES_HELP = (
     " soak marker gives (nightly); env DEPLOYCHECK_SOAK_MINUTES, config key soak_max_minutes."
     " A shortened soak says so in the verdict"
 )
+ALLOW_PARTIAL_HELP = (
+    "Judge a run that leaves deploy tests out (-k, -m, --deselect, --lf, a path, -x): the"
+    " verdict may be True, with a caveat; env DEPLOYCHECK_ALLOW_PARTIAL, config key"
+    " allow_partial. Without it such a run is not a release candidate"
+)
 NO_SUMMARY_HELP = "Do not print the deploy readiness section (evidence files are still written)"
 
 if TYPE_CHECKING:
@@ -70,6 +75,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--deploy-baseline", dest="deploy_baseline", metavar="PATH", help=BASELINE_HELP)
     group.addoption(
         "--deploy-soak-minutes", dest="deploy_soak_minutes", metavar="M", help=SOAK_MINUTES_HELP
+    )
+    group.addoption(
+        "--deploy-allow-partial",
+        dest="deploy_allow_partial",
+        action="store_true",
+        help=ALLOW_PARTIAL_HELP,
     )
     group.addoption(
         "--deploy-no-summary", dest="deploy_no_summary", action="store_true", help=NO_SUMMARY_HELP
@@ -96,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
             cli_baseline=config.getoption("deploy_baseline"),
             cli_save=config.getoption("deploy_save"),
             cli_soak_minutes=config.getoption("deploy_soak_minutes"),
+            cli_allow_partial=bool(config.getoption("deploy_allow_partial")),
             ini_config=config.getini("deploy_config"),
             environ=os.environ,
         )
@@ -127,6 +139,7 @@ def _may_be_configured(config: pytest.Config) -> bool:
             "deploy_baseline",
             "deploy_save",
             "deploy_soak_minutes",
+            "deploy_allow_partial",
         )
     )
     if asked or config.getini("deploy_config") or os.environ.get(ENV_TARGET):
@@ -135,7 +148,8 @@ def _may_be_configured(config: pytest.Config) -> bool:
         return True
     pyproject = config.rootpath / "pyproject.toml"
     try:
-        return b"tool.deploycheck" in pyproject.read_bytes()
+        # Not b"tool.deploycheck": "[tool]" then "deploycheck = ..." configures it too.
+        return b"deploycheck" in pyproject.read_bytes()
     except OSError:
         return False
 
@@ -284,7 +298,7 @@ def deploy_model(deploy_models: ModelSet, deploy_config: DeployConfig) -> Deploy
     try:
         name = deploy_config.resolve_default_model()
     except ConfigError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        _fail_alone(str(exc))
     return _load(deploy_models, name)
 
 
@@ -297,7 +311,7 @@ def deploy_model_loader(deploy_models: ModelSet) -> Callable[..., DeployModel]:
         try:
             return deploy_models.load_path(path, name, input_shapes)
         except ModelLoadError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            _fail_alone(str(exc))
 
     return load
 
@@ -314,10 +328,20 @@ def deploy_batch(request: pytest.FixtureRequest) -> int:
     return 1 if throughput is None else int(throughput["batch"][0])
 
 
+def _fail_alone(message: str) -> NoReturn:
+    """Fail with *message* alone, also from an ``except`` block.
+
+    ``pytest.fail`` there chains the caught error, and the message it already holds
+    is printed twice around "During handling of the above exception".
+    """
+    __tracebackhide__ = True
+    raise pytest.fail.Exception(message, pytrace=False) from None
+
+
 def _load(models: ModelSet, name: str) -> DeployModel:
     from .measure.runtime import ModelLoadError
 
     try:
         return models[name]
     except ModelLoadError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        _fail_alone(str(exc))

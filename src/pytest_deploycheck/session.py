@@ -9,18 +9,22 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .checks import budget as budgetchecks
+from .checks import metrics
 from .checks.fit import judge_fit
 from .checks.record import Check, CheckRecorder, configured_budgets, recording
+from .config.escape import log_text, xml_text
 from .config.schema import DeployConfig, Device
 from .config.settings import Settings
 from .markers import DEPLOY_MARKERS, BudgetRequest, ItemMarkers, deploy_marks, read_markers
@@ -32,8 +36,11 @@ from .verdict.decide import describe_failure
 from .verdict.run import ReadinessRun, RunOutcome
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .markers import OfflineRequest
     from .measure.netguard import AttemptLog
+    from .report.evidence_set import EvidenceStart
 
 DEPLOY_FIXTURES = frozenset(
     {
@@ -97,8 +104,72 @@ class DeploySession:
             baseline=settings.baseline,
             save_baseline=settings.save_baseline,
             step_summary=_step_summary_path(),
+            allow_partial=settings.allow_partial,
         )
         self.outcome: RunOutcome | None = None
+        self.evidence_start: EvidenceStart | None = None
+        self.signals = InterruptSignals()
+        self.interrupted_by: str | None = None
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistHooks(self), "deploycheck-xdist")
+
+    def judges(self) -> bool:
+        """Whether this process judges the run: the xdist controller, not a measuring child."""
+        return not self.is_worker and memory.child_repeat() is None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Mark the run in progress before any test runs, so that a run that dies says so.
+
+        The earlier evidence moves to ``previous/`` and report.json says "running" with
+        ``release_candidate: false`` (report.evidence_set); SIGTERM is made to end the
+        run as Ctrl-C does, so that an interrupted run still writes what it has.
+        """
+        config = session.config
+        if not self.judges() or config.getoption("collectonly"):
+            return
+        self.signals.install()
+        if config.getoption("lf", False) and _last_failed(config):
+            self.run.leave_out("--lf runs only the tests that failed in the last run")
+        from .report.evidence_set import RunMarker, begin_evidence_set
+
+        # A run without a target is never a release candidate: no marker is needed.
+        target = self.settings.target
+        marker = None
+        if target is not None:
+            marker = RunMarker(target, tuple(self.run.command_line), self.run.started, os.getpid())
+        self.evidence_start = begin_evidence_set(
+            self.settings.evidence_dir,
+            required=self.settings.config.required_evidence,
+            marker=marker,
+        )
+        self.run.inherited = self.evidence_start.left_behind
+        if self.evidence_start.error:
+            self.run.caveat(
+                f"the evidence of the run before could not all be set aside in previous/"
+                f" ({self.evidence_start.error}): files it left do not count for this run"
+            )
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        """Deploy tests left out by -k, -m, --deselect, --lf or --sw make the run partial.
+
+        xdist workers collect and deselect; the controller reads their lists from
+        ``workeroutput`` when each worker goes down (XdistHooks).
+        """
+        nodeids = [item.nodeid for item in items if _is_deploy_test(item)]
+        if not nodeids:
+            return
+        workeroutput = getattr(items[0].config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput.setdefault(DESELECTED_OUTPUT, []).extend(nodeids)
+        self.run.add_deselected(nodeids)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """What interrupted the run, for its verdict: a signal, Ctrl-C or pytest.exit."""
+        text = str(excinfo.value).strip()
+        self.interrupted_by = excinfo.typename + (f": {text}" if text else "")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.signals.restore()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(
@@ -168,12 +239,20 @@ class DeploySession:
                 workload()
             return True
         timed = [n for n in TIMED_MARKERS if pyfuncitem.get_closest_marker(n)]
-        if not timed or "benchmark" in pyfuncitem.funcargs:
+        if "benchmark" in pyfuncitem.funcargs:
             return None
+        if not timed:
+            # memory_under alone: the body runs only in the measuring child, under its
+            # timeout, and never here as well (twice the time, its memory in this process).
+            return True if pyfuncitem.get_closest_marker("memory_under") else None
         workload = _workload(pyfuncitem)
         recorder = pyfuncitem.stash[RECORDER_KEY]
         for name in timed:
-            recorder.add(self._timed_check(pyfuncitem, name, workload))
+            check = recorder.add(self._timed_check(pyfuncitem, name, workload))
+            hang = check.extra.get("hang")
+            if hang:  # the body hung: the other timed markers would hang as well
+                summary = f"{check.name}: {check.details}"
+                pytest.fail(_hang_text(hang["stack"], summary, pyfuncitem.nodeid), pytrace=False)
         return True
 
     def _timed_check(
@@ -182,6 +261,7 @@ class DeploySession:
         config = self.settings.config
         request = budget_request(item, name, config)
         sink = self.progress_sink(item.config, item.nodeid)
+        on_stuck = self._stuck_handler(item)
         if name == "soak":
             from .checks.soak import SoakCap, soak_check
 
@@ -193,6 +273,7 @@ class DeploySession:
                 cap=SoakCap(self.settings.soak_max_minutes, self.settings.soak_cap_source),
                 sink=sink,
                 label=item.name,
+                on_stuck=on_stuck,
             )
         if name == "latency_under":
             return budgetchecks.latency_check(
@@ -202,11 +283,48 @@ class DeploySession:
                 device=self.target_device,
                 sink=sink,
                 label=item.name,
+                on_stuck=on_stuck,
             )
         batch: int = item.funcargs.get("deploy_batch", request["batch"][0])  # type: ignore[assignment]
         return budgetchecks.throughput_check(
-            request, workload, batch=batch, device=self.target_device, sink=sink, label=item.name
+            request,
+            workload,
+            batch=batch,
+            device=self.target_device,
+            sink=sink,
+            label=item.name,
+            on_stuck=on_stuck,
         )
+
+    def _stuck_handler(self, item: pytest.Item) -> Callable[[Check], None]:
+        """What the watchdog calls when a hung call cannot be interrupted: the last word.
+
+        Runs on the watchdog's thread while the test's thread is stuck in the call, so
+        pytest cannot finish the session: the evidence is written here, with the hung
+        check and the test failed (verdict False), then the process ends.  An xdist
+        worker leaves the evidence to the controller, which counts its crashed test as
+        failed.
+        """
+
+        def hung_beyond_recovery(check: Check) -> None:
+            summary = f"{check.name}: {check.details}"
+            _say_on_terminal(
+                item.config, _hang_text(check.extra["hang"]["stack"], summary, item.nodeid)
+            )
+            if self.judges():
+                ended = f"{item.nodeid} hung in a call that could not be interrupted"
+                self.run.add_checks([replace(check, nodeid=item.nodeid)])
+                self.run.add_test_outcome(item.nodeid, True, f"{summary} in {item.nodeid}")
+                self.run.interrupt(ended)
+                self.outcome = write_run_files(self.run.finish())
+                self._settle_evidence(kept=True)
+                verdict = self.outcome.verdict.release_candidate
+                _say_on_terminal(
+                    item.config, f"\nrelease_candidate: {verdict} (the session ended: {ended})\n"
+                )
+            os._exit(int(pytest.ExitCode.TESTS_FAILED))
+
+        return hung_beyond_recovery
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -220,9 +338,9 @@ class DeploySession:
             # attempts (appended to the children's log) count too.
             self._record_offline(item)
         recorder = item.stash[RECORDER_KEY]
-        missed = [c for c in recorder.checks if c.gating and c.passed is not True]
+        missed = [c for c in recorder.checks if c.blocks_release]
         if missed:
-            pytest.fail("\n".join(_miss_line(c) for c in missed), pytrace=False)
+            pytest.fail("\n".join(log_text(_miss_line(c)) for c in missed), pytrace=False)
         return result
 
     def _record_offline(self, item: pytest.Item) -> None:
@@ -255,7 +373,7 @@ class DeploySession:
         if not samples:
             return Check(
                 name=f"latency_under_{request.budget:g}",
-                metric="latency",
+                metric=metrics.LATENCY,
                 value=None,
                 unit="ms",
                 budget=request.budget,
@@ -362,17 +480,26 @@ class DeploySession:
         raw = getattr(report, "deploycheck_checks", None)
         if raw:
             self.run.add_checks([Check.from_dict(data) for data in raw])
-        if getattr(report, "deploycheck_test", False):
+        crash = getattr(report, "deploycheck_crash", None)
+        if crash and report.failed:
+            self.run.add_crash(report.nodeid, crash)
+        elif getattr(report, "deploycheck_test", False):
             self.run.add_test_outcome(report.nodeid, report.failed, _failure_reason(report))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Runs before the terminal summary; only the controller judges and writes.
-        in_child = memory.child_repeat() is not None
-        if self.is_worker or in_child or not (self.run.has_activity or self.settings.target):
+        self.signals.restore()
+        if not self.judges():
             return
+        if not (self.run.has_activity or self.settings.target):
+            self._settle_evidence(kept=False)
+            return
+        self._note_how_it_ended(session)
         outcome = self.run.finish()
-        # A target run with no deploy test has nothing to keep: no evidence is written.
+        # A target run with no deploy test has nothing to keep: no evidence is written,
+        # and the evidence set aside at start goes back where it was.
         self.outcome = write_run_files(outcome) if self.run.has_activity else outcome
+        self._settle_evidence(kept=self.run.has_activity)
         # A False verdict for a target fails the run once deploy tests ran (or the target
         # was asked for explicitly): CI must not merge on a missed budget or a regression.
         explicit = self.settings.target_source in ("--deploy-target", "DEPLOYCHECK_TARGET")
@@ -380,12 +507,106 @@ class DeploySession:
         if judged and not self.outcome.verdict.release_candidate and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+    def _note_how_it_ended(self, session: pytest.Session) -> None:
+        """Tell the run whether it was interrupted, or stopped before every deploy test."""
+        status = session.exitstatus
+        if status == pytest.ExitCode.INTERRUPTED or self.signals.received:
+            self.run.interrupt(self.signals.received or self.interrupted_by or "KeyboardInterrupt")
+            return
+        if status == pytest.ExitCode.INTERNAL_ERROR:
+            self.run.interrupt("pytest internal error")
+            return
+        if session.config.getoption("collectonly"):
+            return
+        # Collected here (not under xdist, whose controller collects nothing) but never
+        # reported: -x, --maxfail or --sw stopped the session before them.
+        unrun = [
+            item.nodeid
+            for item in getattr(session, "items", ())
+            if item.nodeid not in self.run.deploy_tests and _is_deploy_test(item)
+        ]
+        if unrun:
+            why = session.shouldfail or session.shouldstop
+            stopped = f" ({why})" if isinstance(why, str) else ""
+            self.run.leave_out(
+                f"stopped early{stopped}: {len(unrun)} collected deploy test(s) did not run"
+            )
+
+    def _settle_evidence(self, *, kept: bool) -> None:
+        if self.evidence_start is None:
+            return
+        from .report.evidence_set import settle_evidence_set
+
+        settle_evidence_set(self.evidence_start, kept=kept)
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.outcome is None or not self.show_summary:
             return
         write_readiness_section(
             terminalreporter, self.outcome, deploy_tests_ran=self.run.has_activity
         )
+
+
+DESELECTED_OUTPUT = "deploycheck_deselected"  # the deploy tests a worker deselected
+
+
+class XdistHooks:
+    """The controller's side of xdist: crashed workers and what workers deselected.
+
+    Registered only when xdist is present (as pytest-randomly does), so that its hook
+    names are known.
+    """
+
+    def __init__(self, deploy: DeploySession) -> None:
+        self.deploy = deploy
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """A test whose worker crashed is a failed deploy test, whatever the test was.
+
+        The controller collects nothing, so it cannot tell a deploy test from another;
+        a crash is never a pass, and it takes the checks of the test with it.
+        """
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        name = f"worker {worker.id!r}" if worker is not None else "its xdist worker"
+        report.deploycheck_crash = f"{name} crashed while running it"  # type: ignore[attr-defined]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.deploy.run.add_deselected(list(output.get(DESELECTED_OUTPUT, ())))
+
+
+class InterruptSignals:
+    """SIGTERM, like Ctrl-C, raises KeyboardInterrupt in the main thread during the run.
+
+    pytest turns a KeyboardInterrupt into an interrupted session that still finishes
+    (the verdict, the evidence, the summary); by default SIGTERM ends the process on
+    the spot.  SIGINT gets the same handler, which also names the signal.  Installed
+    only over the default handlers, only in the main thread, and restored at the end.
+    """
+
+    def __init__(self) -> None:
+        self.saved: dict[signal.Signals, Any] = {}
+        self.received: str | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+        for number, default in defaults.items():
+            if signal.getsignal(number) is default:
+                self.saved[number] = signal.signal(number, self._interrupt)
+
+    def restore(self) -> None:
+        for number, previous in self.saved.items():
+            if signal.getsignal(number) == self._interrupt:
+                signal.signal(number, previous)
+        self.saved.clear()
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signal.Signals(signum).name
+        raise KeyboardInterrupt(f"{self.received} received")
 
 
 @dataclass
@@ -452,6 +673,12 @@ def _requests_every_model(item: pytest.Item) -> bool:
     )
 
 
+def _last_failed(config: pytest.Config) -> bool:
+    """Whether pytest's cache holds failures for --lf to select (it runs all without)."""
+    cache = getattr(config, "cache", None)
+    return bool(cache is not None and cache.get("cache/lastfailed", {}))
+
+
 def _step_summary_path() -> Path | None:
     """GitHub Actions' job summary file, where the readiness table is appended."""
     value = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -459,7 +686,11 @@ def _step_summary_path() -> Path | None:
 
 
 def junit_properties(checks: list[Check]) -> list[tuple[str, object]]:
-    """Each check's figures as JUnit XML properties (``--junitxml``)."""
+    """Each check's figures as JUnit XML properties (``--junitxml``).
+
+    Names and text values are made XML-safe here: pytest escapes ``&<>`` but writes a
+    property's name as it is, and a NUL or an ESC in it leaves junit.xml unparseable.
+    """
     properties: list[tuple[str, object]] = []
     for check in checks:
         prefix = f"deploycheck.{check.name}"
@@ -470,13 +701,20 @@ def junit_properties(checks: list[Check]) -> list[tuple[str, object]]:
             (f"{prefix}.budget", check.budget),
             (f"{prefix}.provenance", check.provenance),
         ]
-    return [(name, value) for name, value in properties if value not in (None, "")]
+    return [
+        (xml_text(name), xml_text(value) if isinstance(value, str) else value)
+        for name, value in properties
+        if value not in (None, "")
+    ]
 
 
 def _section_text(checks: list[Check]) -> str:
+    """The report section of a test's checks, one line each, control characters shown."""
     return "\n".join(
-        f"{c.name}: {c.status} value={c.value} budget={c.budget} ({c.provenance})"
-        + (f" {c.details}" if c.details else "")
+        log_text(
+            f"{c.name}: {c.status} value={c.value} budget={c.budget} ({c.provenance})"
+            + (f" {c.details}" if c.details else "")
+        )
         for c in checks
     )
 
@@ -502,6 +740,21 @@ def _miss_line(check: Check) -> str:
     if check.passed is None:
         return f"{check.name}: inconclusive: {check.details or 'the evidence did not settle it'}"
     return describe_failure(check)
+
+
+def _hang_text(stack: str, summary: str, nodeid: str) -> str:
+    """The failure of a hung measurement: the stack where it hung, then the reason line."""
+    return f"stack of the hung call (most recent call last):\n{stack}{summary} in {nodeid}"
+
+
+def _say_on_terminal(config: pytest.Config, text: str) -> None:
+    """Write past pytest's output capture, which a process about to end never flushes."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with contextlib.suppress(Exception):  # the last words must not fail the exit
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 def _workload(item: pytest.Function) -> Callable[[], object]:

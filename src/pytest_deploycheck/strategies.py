@@ -91,6 +91,18 @@ MAX_STRING_LENGTH = 8
 _FLOAT_WIDTHS: Mapping[int, Literal[16, 32, 64]] = {2: 16, 4: 32, 8: 64}
 _SEED_LIMIT = 2**32 - 1
 
+
+def _hide_under_own_errors(excinfo: Any) -> bool:
+    """pytest leaves this module's frames out under its one-line ValueErrors.
+
+    They say what to fix in the caller's ``feeds(...)`` or ``perturbed(...)`` line;
+    any other exception is a bug in the plugin and keeps its whole traceback.
+    """
+    return excinfo is not None and bool(excinfo.errisinstance(ValueError))
+
+
+__tracebackhide__ = _hide_under_own_errors
+
 # The value range each feeds() strategy drew its float inputs from, so that perturbed()
 # scales its noise to the declared range.  Weak keys: the entry goes with the strategy.
 _FLOAT_RANGES: weakref.WeakKeyDictionary[st.SearchStrategy[Feeds], dict[str, ValueRange]] = (
@@ -152,7 +164,14 @@ def feeds(
     Raises ValueError, naming the model and input, for an input that is not a tensor
     numpy can hold, an unknown name in *values*, or an empty range.
     """
+    _check_model(model)
     _check_options(model, batch, max_dim, min_value, max_value)
+    _check_flags(model, allow_nan=allow_nan, allow_infinity=allow_infinity)
+    if values is not None and not isinstance(values, Mapping):
+        raise ValueError(
+            f"{_where(model)}: values must be a dict of input name -> (low, high),"
+            f" got {type(values).__name__}"
+        )
     ranges = dict(values or {})
     _check_value_names(model, ranges)
     options = _ValueOptions(min_value, max_value, allow_nan, allow_infinity)
@@ -189,6 +208,20 @@ def _where(model: DeployModel, name: str | None = None) -> str:
 
 def _inputs_listing(model: DeployModel) -> str:
     return ", ".join(f"{spec.name} {spec.describe()}" for spec in model.inputs) or "none"
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(getattr(model, "name", None), str) or not hasattr(model, "inputs"):
+        raise ValueError(
+            "feeds: expected a loaded model (deploy_model, deploy_models[NAME] or"
+            f" load_model(...)), got {type(model).__name__} {model!r:.40}"
+        )
+
+
+def _check_flags(model: DeployModel, **flags: object) -> None:
+    for label, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise ValueError(f"{_where(model)}: {label} must be True or False, got {flag!r}")
 
 
 def _check_options(
@@ -506,8 +539,8 @@ def perturbed(
     The noise is dense (every element moves) and comes from a numpy generator seeded
     by hypothesis, so a failing example replays exactly.
     """
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale >= 0:
-        raise ValueError(f"perturbed: scale must be a number >= 0, got {scale!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 <= scale < math.inf:
+        raise ValueError(f"perturbed: scale must be a number >= 0 and finite, got {scale!r}")
     if isinstance(feed_strategy_or_feeds, st.SearchStrategy):
         originals = feed_strategy_or_feeds
         ranges = _FLOAT_RANGES.get(feed_strategy_or_feeds, {})

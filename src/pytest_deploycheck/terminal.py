@@ -1,5 +1,9 @@
 """What a configured run shows on pytest's terminal: progress lines while a check
-measures, and the ``deploy readiness`` section at the end of the run."""
+measures, and the ``deploy readiness`` section at the end of the run.
+
+Names and details are the user's data: every line is written through ``log_text``,
+so a control character in them is shown as an escape, never obeyed by the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .checks.record import Check
+from .config.escape import log_text
 from .config.units import format_value
 from .report.tables import count_repeats
 from .verdict.run import FitGroup, RunOutcome
@@ -41,7 +46,7 @@ class TerminalProgressSink:
 
     def line(self, text: str) -> None:
         with self._suspended():
-            self.reporter.write_line(text)
+            self.reporter.write_line(log_text(text))
             self.reporter.flush()
 
     def status(self, text: str) -> None:
@@ -49,10 +54,11 @@ class TerminalProgressSink:
             if not self._on_status_line:
                 self.reporter.ensure_newline()
                 self._on_status_line = True
-            self.reporter.rewrite(text, erase=True)
+            self.reporter.rewrite(log_text(text), erase=True)
             self.reporter.flush()
 
     def done(self, text: str) -> None:
+        text = log_text(text)
         with self._suspended():
             if self._on_status_line:
                 self.reporter.rewrite(text, erase=True)
@@ -77,7 +83,7 @@ def write_readiness_section(
     The verdict line is green or red by the verdict itself, not by what the line says.
     """
     record = outcome.record
-    reporter.write_sep("=", f"deploy readiness: {record.target or 'no target'}")
+    reporter.write_sep("=", log_text(f"deploy readiness: {record.target or 'no target'}"))
     head, verdict_line, tail = summary_parts(outcome, record.config.device_names)
     if not deploy_tests_ran:
         tail.append(NOTHING_RAN)
@@ -98,16 +104,21 @@ def summary_lines(outcome: RunOutcome, device_order: Sequence[str]) -> list[str]
 def summary_parts(
     outcome: RunOutcome, device_order: Sequence[str]
 ) -> tuple[list[str], str, list[str]]:
-    """The lines before the verdict line, the verdict line, and the lines after it."""
+    """The lines before the verdict line, the verdict line, and the lines after it.
+
+    Every line is escaped for the terminal: a newline or an ESC in a check name is
+    shown as ``\\n`` or ``\\x1b``, never forges a line nor reaches the terminal.
+    """
     head = _check_table([c for c in outcome.checks if c.gating])
     for group in outcome.fit_groups:
         head += _fit_lines(group, device_order)
-    notes = list(dict.fromkeys(n for c in outcome.checks for n in c.extra.get("notes", [])))
+    notes = list(dict.fromkeys(note for c in outcome.checks for note in c.notes))
     head += [f"note: {note}" for note in notes]
     verdict_line = f"release_candidate: {outcome.verdict.release_candidate}"
     tail = [f"  - {reason}" for reason in outcome.verdict.reasons]
     tail += [f"  ! {caveat}" for caveat in outcome.verdict.caveats]
-    return head, verdict_line, tail + _written_lines(outcome)
+    tail += _written_lines(outcome)
+    return [log_text(line) for line in head], verdict_line, [log_text(line) for line in tail]
 
 
 def _written_lines(outcome: RunOutcome) -> list[str]:
@@ -119,7 +130,8 @@ def _written_lines(outcome: RunOutcome) -> list[str]:
         lines.append(f"GITHUB_STEP_SUMMARY not written: {outcome.step_summary_error}")
     if outcome.evidence_error:
         lines.append(f"evidence not written: {outcome.evidence_error}")
-    elif outcome.evidence_dir is not None and outcome.evidence_files:
+    # The files that were written, also when others were not.
+    if outcome.evidence_dir is not None and outcome.evidence_files:
         lines.append(f"evidence_files: {outcome.evidence_files}")
         lines.append(f"evidence_dir: {outcome.evidence_dir}")
     return lines
@@ -129,13 +141,14 @@ def _check_table(checks: Sequence[Check]) -> list[str]:
     rows: list[tuple[str, ...]] = [
         (
             c.name,
-            str(c.extra.get("display") or format_value(c.value, c.unit)),
+            c.display or format_value(c.value, c.unit),
             "" if c.budget is None else f"budget {format_value(c.budget, c.unit)}",
             c.provenance,
             c.status,
         )
         for c in checks
     ]
+    rows = [tuple(log_text(cell) for cell in row) for row in rows]  # aligned as shown
     # Ten tests that each ran offline without a network attempt are one line (with a
     # count); metrics.csv keeps every check.
     rows = [

@@ -37,7 +37,7 @@ import numpy.typing as npt
 from ..config.units import format_value
 from ..measure.stats import mcnemar_exact_p, paired_bootstrap, percentile_interval
 from . import record as checks
-from .keys import FAILURE_CASES_KEY
+from .metrics import ACCURACY_DROP, FAILURE_CASES_KEY, accuracy_drop_label
 
 Array = npt.NDArray[Any]
 IntArray = npt.NDArray[np.int64]
@@ -50,6 +50,8 @@ DATA_FORMS = (
     "(X, y) arrays (X may be a dict input name -> array), an iterable of (input, label)"
     " pairs or of (X_batch, y_batch) batches, or a callable returning one of these"
 )
+# The most items an iterable may yield: an endless loader must end in one line, not hang.
+DEFAULT_MAX_ITEMS = 1_000_000
 # Rows whose scores sum to 1 within this are taken as probabilities, not logits.
 _PROBABILITY_TOLERANCE = 1e-3
 # An interval this many times wider than the budget would need over 1e12 times the items.
@@ -57,6 +59,19 @@ _MAX_WIDTH_RATIO = 1e6
 _KINDS: tuple[FailureKind, ...] = ("regression", "both wrong, disagree", "both wrong", "fixed")
 # Sort rank of each kind: regressions, then both wrong (either way), then fixed.
 _KIND_RANK = np.array([0, 1, 1, 2], dtype=np.int64)
+
+
+def _hide_under_own_errors(excinfo: Any) -> bool:
+    """pytest leaves this module's frames out under its one-line errors.
+
+    A ValueError here says what to fix in the caller's assert_accuracy_drop line, an
+    AssertionError that the check failed; the frames of the plugin between would only
+    bury that line.  Any other exception is a bug and keeps its whole traceback.
+    """
+    return excinfo is not None and bool(excinfo.errisinstance((ValueError, AssertionError)))
+
+
+__tracebackhide__ = _hide_under_own_errors
 
 
 class Classifier(Protocol):
@@ -168,8 +183,7 @@ class AccuracyComparison:
     @property
     def drop_label(self) -> str:
         """``accuracy drop``, ``relative top-5 accuracy drop``, ``f1 drop``."""
-        words = f"{_metric_words(self.metric)} drop"
-        return f"relative {words}" if self.relative else words
+        return accuracy_drop_label(self.metric, self.relative)
 
     def _context(self) -> str:
         parts = [f"n={self.n}"]
@@ -189,10 +203,12 @@ class AccuracyComparison:
             f" → {format_value(self.optimized)})"
         )
 
-    def as_extra(self, *, title: str | None = None) -> dict[str, Any]:
-        """Everything for report.json (JSON-serializable), with the Markdown section."""
+    def as_extra(self) -> dict[str, Any]:
+        """Everything for report.json as plain data, failure cases included.
+
+        failure_cases.md is rendered from this (report.failure_cases), not here.
+        """
         return {
-            "display": self.display(),
             "metric": self.metric,
             "baseline_name": self.baseline_name,
             "optimized_name": self.optimized_name,
@@ -212,17 +228,21 @@ class AccuracyComparison:
             "resolved": self.resolved,
             "resolution_note": self.resolution_note,
             "passed": self.passed,
-            "failure_cases": [case.as_dict() for case in self.failure_cases],
+            FAILURE_CASES_KEY: [case.as_dict() for case in self.failure_cases],
             "failure_cases_total": self.failure_cases_total,
-            FAILURE_CASES_KEY: failure_cases_markdown(self, title=title),
         }
 
 
 # --------------------------------------------------------------------------- data
 
 
-def _iter_batches(data: Any, batch_size: int) -> Iterator[tuple[Any, IntArray]]:
-    """The data as ``(X_batch, labels)``, X an array or a dict of arrays, whatever its form."""
+def _iter_batches(
+    data: Any, batch_size: int, max_items: int | None = None
+) -> Iterator[tuple[Any, IntArray]]:
+    """The data as ``(X_batch, labels)``, X an array or a dict of arrays, whatever its form.
+
+    An iterable (not arrays, whose length is known) may yield at most *max_items*.
+    """
     data = _called(data)
     arrays = _as_arrays_pair(data)
     if arrays is not None:
@@ -230,7 +250,22 @@ def _iter_batches(data: Any, batch_size: int) -> Iterator[tuple[Any, IntArray]]:
         return
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
         raise ValueError(f"data must be {DATA_FORMS}; got {type(data).__name__}")
-    yield from _batches_of_items(data, batch_size)
+    yield from _capped(_batches_of_items(data, batch_size), max_items)
+
+
+def _capped(
+    batches: Iterator[tuple[Any, IntArray]], max_items: int | None
+) -> Iterator[tuple[Any, IntArray]]:
+    """The batches, until more than *max_items* items came: an endless loader never ends."""
+    seen = 0
+    for batch in batches:
+        seen += len(batch[1])
+        if max_items is not None and seen > max_items:
+            raise ValueError(
+                f"data yielded more than max_items={max_items:,} items (an endless"
+                " iterator?); pass a finite data set, or a larger max_items= (None: no cap)"
+            )
+        yield batch
 
 
 def _called(data: Any) -> Any:
@@ -498,13 +533,16 @@ def evaluate(
     output: str | int | None = None,
     batch_size: int = 64,
     top_k: int = 1,
+    max_items: int | None = DEFAULT_MAX_ITEMS,
 ) -> Evaluation:
     """Run *model* over the labelled *data* and return its per-item predictions.
 
     *data* may be any of the forms :func:`assert_accuracy_drop` takes; batching is done
     here.  Raises ValueError with one line saying what is valid for bad data.
     """
-    return _evaluate_all([model], data, output=output, batch_size=batch_size, top_k=top_k)[0]
+    return _evaluate_all(
+        [model], data, output=output, batch_size=batch_size, top_k=top_k, max_items=max_items
+    )[0]
 
 
 def _evaluate_all(
@@ -514,6 +552,7 @@ def _evaluate_all(
     output: str | int | None,
     batch_size: int,
     top_k: int,
+    max_items: int | None = DEFAULT_MAX_ITEMS,
 ) -> list[Evaluation]:
     """Evaluate every model in one pass over the data.
 
@@ -525,7 +564,9 @@ def _evaluate_all(
     ios = [_ModelIO.of(model, output) for model in models]
     labels: list[IntArray] = []
     scores: list[list[FloatArray]] = [[] for _ in ios]
-    for features, batch_labels in _iter_batches(data, batch_size):
+    if max_items is not None:
+        _check_positive_int("max_items", max_items)
+    for features, batch_labels in _iter_batches(data, batch_size, max_items):
         labels.append(batch_labels)
         for io, collected in zip(ios, scores, strict=True):
             collected.append(io.scores(features, len(batch_labels)))
@@ -724,13 +765,6 @@ def _parse_metric(metric: str | MetricFn, top_k: int | None) -> _Metric:
 
 def _metric_name(metric: Any) -> str:
     return str(getattr(metric, "__name__", None) or type(metric).__name__)
-
-
-def _metric_words(metric: str) -> str:
-    if metric == "top1":
-        return "accuracy"
-    match = re.fullmatch(r"top(\d+)", metric)
-    return f"top-{match.group(1)} accuracy" if match else metric
 
 
 @dataclass(frozen=True)
@@ -959,85 +993,6 @@ def _case(
     )
 
 
-def failure_cases_markdown(comparison: AccuracyComparison, *, title: str | None = None) -> str:
-    """A Markdown section for failure_cases.md: the figures, then the cases as a table.
-
-    Deterministic (no timestamps), so the evidence file only changes when results do.
-    """
-    heading = title or f"Accuracy: {comparison.baseline_name} → {comparison.optimized_name}"
-    lines = [f"## {_escape(heading)}", "", *_summary_lines(comparison), ""]
-    lines.extend(_case_lines(comparison))
-    return "\n".join(lines) + "\n"
-
-
-def _summary_lines(comparison: AccuracyComparison) -> list[str]:
-    c = comparison
-    status = "PASS" if c.passed else "FAIL"
-    lines = [
-        f"- Models: baseline `{_escape(c.baseline_name)}`, optimized"
-        f" `{_escape(c.optimized_name)}`; n = {c.n} items",
-        f"- {_metric_words(c.metric).capitalize()}: baseline {format_value(c.baseline)},"
-        f" optimized {format_value(c.optimized)}; {c.drop_label} {format_value(c.drop)}"
-        f" (budget {format_value(c.max_drop)}): {status}",
-        f"- {_percent(c.confidence)} CI of the drop (paired bootstrap, {c.resamples}"
-        f" resamples): {c._interval()}; {c.resolution_note}",
-    ]
-    if c.agreement is not None:
-        lines.append(f"- Agreement (same top-1 prediction): {format_value(c.agreement)}")
-    if c.discordant is not None and c.mcnemar_p is not None:
-        regressions, fixes = c.discordant
-        lines.append(
-            f"- McNemar exact test: {regressions} regressions, {fixes} fixed,"
-            f" p = {format_value(c.mcnemar_p)}"
-        )
-    return lines
-
-
-def _case_lines(comparison: AccuracyComparison) -> list[str]:
-    c = comparison
-    if c.failure_cases_total == 0:
-        return ["No failure cases: both models are right on every item."]
-    lines = [
-        f"Failure cases ({_wrong_means(c)}): regressions first, then the items both models"
-        " get wrong, then those the optimized model fixed; most confident first.",
-        "",
-        f"| index | label | {_escape(c.baseline_name)} pred (conf)"
-        f" | {_escape(c.optimized_name)} pred (conf) | kind |",
-        "|---:|---:|---:|---:|---|",
-    ]
-    lines.extend(
-        f"| {case.index} | {case.label}"
-        f" | {_prediction(case.baseline_prediction, case.baseline_confidence)}"
-        f" | {_prediction(case.optimized_prediction, case.optimized_confidence)}"
-        f" | {case.kind} |"
-        for case in c.failure_cases
-    )
-    if len(c.failure_cases) < c.failure_cases_total:
-        lines += ["", f"Showing {len(c.failure_cases)} of {c.failure_cases_total} cases."]
-    return lines
-
-
-def _wrong_means(comparison: AccuracyComparison) -> str:
-    if comparison.discordant is None:
-        return (
-            f"wrong: the top-1 prediction is not the label, as {comparison.metric}"
-            " has no per-item verdict"
-        )
-    if comparison.metric == "top1":
-        return "wrong: the top-1 prediction is not the label"
-    return f"wrong: the label is not among the {comparison.metric[3:]} highest scores"
-
-
-def _prediction(prediction: int, confidence: float) -> str:
-    if prediction < 0:
-        return "NaN output"
-    return f"{prediction} ({confidence:.3f})"
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 # --------------------------------------------------------------------------- assertion
 
 
@@ -1052,6 +1007,7 @@ def assert_accuracy_drop(
     relative: bool = False,
     output: str | int | None = None,
     batch_size: int = 64,
+    max_items: int | None = DEFAULT_MAX_ITEMS,
     confidence: float = 0.95,
     require_resolution: bool | None = None,
     max_failure_cases: int = 50,
@@ -1065,13 +1021,20 @@ def assert_accuracy_drop(
     test and the failure cases are recorded as the ``accuracy_drop_ok`` check and
     returned.  *max_drop* defaults to ``budgets.accuracy_drop`` of the configuration.
     *require_resolution* (default False) also fails when the set is too small to
-    resolve the budget.  Raises AssertionError with the figures when not passed.
+    resolve the budget.  An iterable *data* may yield at most *max_items* items (None:
+    no cap).  Raises AssertionError with the figures when not passed.
     """
     budget = _checked_budget(_default_max_drop() if max_drop is None else max_drop)
+    _check_arguments(baseline, optimized, relative, require_resolution, name, seed)
     chosen = _parse_metric(metric, top_k)
     _check_statistics(confidence, 1, max_failure_cases)
     base_eval, opt_eval = _evaluate_all(
-        [baseline, optimized], data, output=output, batch_size=batch_size, top_k=chosen.k or 1
+        [baseline, optimized],
+        data,
+        output=output,
+        batch_size=batch_size,
+        top_k=chosen.k or 1,
+        max_items=max_items,
     )
     comparison = compare(
         base_eval,
@@ -1093,16 +1056,15 @@ def assert_accuracy_drop(
 def _record(comparison: AccuracyComparison, name: str) -> None:
     checks.record_check(
         name,
-        metric="accuracy_drop",
+        metric=ACCURACY_DROP,
         value=comparison.drop,
         unit="",
         budget=comparison.max_drop,
         passed=comparison.passed,
         provenance="measured",
         details=comparison.message(),
-        extra=comparison.as_extra(
-            title=f"{name}: {comparison.optimized_name} against {comparison.baseline_name}"
-        ),
+        display=comparison.display(),
+        extra=comparison.as_extra(),
     )
 
 
@@ -1118,6 +1080,28 @@ def _default_max_drop() -> float:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def _check_arguments(
+    baseline: Any, optimized: Any, relative: Any, require_resolution: Any, name: Any, seed: Any
+) -> None:
+    """The arguments that would otherwise fail far inside, or be silently taken as true."""
+    for role, model in (("baseline", baseline), ("optimized", optimized)):
+        if not callable(getattr(model, "run", None)) or not hasattr(model, "inputs"):
+            raise ValueError(
+                f"{role} must be a model (e.g. deploy_models[{role!r}]) with inputs and"
+                f" run(feeds), got {type(model).__name__} {model!r:.40}"
+            )
+    if not isinstance(relative, bool):
+        raise ValueError(f"relative must be True or False, got {relative!r}")
+    if require_resolution is not None and not isinstance(require_resolution, bool):
+        raise ValueError(
+            f"require_resolution must be True, False or None, got {require_resolution!r}"
+        )
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string (the check's name), got {name!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ValueError(f"seed must be a whole number or None, got {seed!r}")
 
 
 def _checked_budget(max_drop: Any) -> float:

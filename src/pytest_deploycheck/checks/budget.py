@@ -14,6 +14,8 @@ from ..config.schema import Device
 from ..config.units import format_value
 from ..markers import BudgetRequest
 from ..measure.progress import NullSink, Progress, ProgressSink
+from ..measure.watchdog import HangReport
+from . import metrics
 from .record import Check
 
 if TYPE_CHECKING:
@@ -28,6 +30,9 @@ PASSED = {"pass": True, "fail": False, "inconclusive": None}
 THROUGHPUT_MIN_SAMPLES = 50
 # A measurement that has not settled after this long shows progress.
 LONG_MEASUREMENT_S = 2.0
+# Gets the failed check of a hung call that cannot be interrupted; the process ends then.
+StuckCheck = Callable[[Check], None]
+HungCheck = Callable[[HangReport], Check]
 
 
 def latency_check(
@@ -38,28 +43,107 @@ def latency_check(
     device: Device | None,
     sink: ProgressSink | None = None,
     label: str = "",
+    on_stuck: StuckCheck | None = None,
 ) -> Check:
-    """Time *workload* on the target's cores until the percentile's verdict settles."""
-    from ..measure.latency import measure_latency
-    from ..measure.pinning import pinned_to_cpus
+    """Time *workload* on the target's cores until the percentile's verdict settles.
 
+    A call that runs past the measurement's bounds plus the grace is interrupted and
+    the check fails as hung (see :mod:`..measure.watchdog`); *on_stuck* gets that
+    failed check when the call cannot be interrupted.
+    """
     percentile = request["percentile"] or default_percentile
     factor = _factor(device)
     policy = _policy(request, percentile)
     name = f"latency_under_{request.budget:g}"
     progress = _long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
-    with pinned_to_cpus(device.cpus if device else None) as pinning:
-        result = measure_latency(
-            workload, request.budget / factor, policy, on_progress=_reporter(progress)
-        )
+    metric = metrics.latency_metric(percentile)
+
+    def hung(report: HangReport) -> Check:
+        return hung_check(name, metric, "ms", request.budget, report)
+
+    budget_ms = request.budget / factor
+    timed = _watched(name, workload, budget_ms, policy, progress, device, on_stuck, hung)
+    if isinstance(timed, Check):
+        progress.finish(f"{timed.status} {timed.display}")
+        return timed
+    result, pinning = timed
     check = _latency_result_check(name, request.budget, result, factor, device, pinning)
-    progress.finish(f"{check.status} {check.extra['display']}")
+    progress.finish(f"{check.status} {check.display}")
     return check
 
 
 def _long_work(sink: ProgressSink | None, label: str, max_time_s: float) -> Progress:
     """Progress of a measurement that is still unsettled after a couple of seconds."""
     return Progress(sink or NullSink(), label, max_time_s, delay_s=LONG_MEASUREMENT_S)
+
+
+def _watched(
+    name: str,
+    workload: Callable[[], object],
+    budget_ms: float,
+    policy: Any,
+    progress: Progress,
+    device: Device | None,
+    on_stuck: StuckCheck | None,
+    hung: HungCheck,
+) -> tuple[LatencyResult, Pinning] | Check:
+    """Measure pinned to the target's cores under a watchdog; the hung check if it hung."""
+    from ..measure.latency import measure_latency
+    from ..measure.pinning import pinned_to_cpus
+    from ..measure.watchdog import MeasurementHung, Watchdog
+
+    try:
+        # The watchdog starts inside the pinning: its thread is not pinned with the work.
+        with (
+            pinned_to_cpus(device.cpus if device else None) as pinning,
+            Watchdog(name, on_stuck=stuck_handler(on_stuck, hung)) as watchdog,
+        ):
+            result = measure_latency(
+                workload, budget_ms, policy, on_progress=_reporter(progress), on_phase=watchdog.arm
+            )
+    except MeasurementHung as interrupted:
+        if interrupted.report is None:
+            raise
+        return hung(interrupted.report)
+    return result, pinning
+
+
+def stuck_handler(
+    on_stuck: StuckCheck | None, hung: HungCheck
+) -> Callable[[HangReport], None] | None:
+    """The watchdog's last resort, handing on the failed check rather than the report."""
+    if on_stuck is None:
+        return None
+    return lambda report: on_stuck(hung(report))
+
+
+def hung_check(
+    name: str,
+    metric: str,
+    unit: str,
+    budget: float,
+    report: HangReport,
+) -> Check:
+    """The failed check of a measurement the watchdog stopped: where it hung, no figure."""
+    return Check(
+        name=name,
+        metric=metric,
+        value=None,
+        unit=unit,
+        budget=budget,
+        passed=False,
+        provenance="measured",
+        details=report.reason(),
+        extra={
+            "hang": {
+                "phase": report.phase,
+                "limit_s": report.limit_s,
+                "grace_s": report.grace_s,
+                "stack": report.stack,
+            },
+        },
+        display=f"hung in the {report.phase} phase",
+    )
 
 
 def _reporter(progress: Progress) -> Callable[[int, float], None]:
@@ -101,24 +185,25 @@ def throughput_check(
     device: Device | None,
     sink: ProgressSink | None = None,
     label: str = "",
+    on_stuck: StuckCheck | None = None,
 ) -> Check:
-    """Throughput of batched calls, judged on the median call latency."""
-    from ..measure.latency import (
-        budget_for_throughput,
-        measure_latency,
-        throughput_items_per_s,
-    )
-    from ..measure.pinning import pinned_to_cpus
+    """Throughput of batched calls, judged on the median call latency (hangs as latency)."""
+    from ..measure.latency import budget_for_throughput, throughput_items_per_s
 
     factor = _factor(device)
     budget_ms = budget_for_throughput(request.budget, batch)
     policy = _policy(request, 50.0, default_min_samples=THROUGHPUT_MIN_SAMPLES)
     name = f"throughput_over_{request.budget:g}[batch={batch}]"
     progress = _long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
-    with pinned_to_cpus(device.cpus if device else None) as pinning:
-        result = measure_latency(
-            workload, budget_ms / factor, policy, on_progress=_reporter(progress)
-        )
+
+    def hung(report: HangReport) -> Check:
+        return hung_check(name, metrics.THROUGHPUT, "items/s", request.budget, report)
+
+    timed = _watched(name, workload, budget_ms / factor, policy, progress, device, on_stuck, hung)
+    if isinstance(timed, Check):
+        progress.finish(f"{timed.status} {timed.display}")
+        return timed
+    result, pinning = timed
     items_per_s = throughput_items_per_s(result, batch) / factor
     estimated = factor != 1.0
     extra = {
@@ -128,17 +213,16 @@ def throughput_check(
         "latency_ms_per_batch": result.p50_ms * factor,
         "latency_factor": factor if estimated else None,
         "pinning": pinning.note,
-        "notes": _notes(pinning, result),
-        "display": (
-            f"{format_value(items_per_s, 'items/s')} at batch {batch}"
-            f" (p50 {format_value(result.p50_ms * factor, 'ms')} per batch, n={result.n})"
-            + (" estimated" if estimated else "")
-        ),
     }
-    progress.finish(f"{extra['display']}")
+    display = (
+        f"{format_value(items_per_s, 'items/s')} at batch {batch}"
+        f" (p50 {format_value(result.p50_ms * factor, 'ms')} per batch, n={result.n})"
+        + (" estimated" if estimated else "")
+    )
+    progress.finish(display)
     return Check(
         name=name,
-        metric="throughput",
+        metric=metrics.THROUGHPUT,
         value=items_per_s,
         unit="items/s",
         budget=request.budget,
@@ -146,6 +230,8 @@ def throughput_check(
         provenance="estimated" if estimated else "measured",
         details=result.advice,
         extra=extra,
+        display=display,
+        notes=tuple(_notes(pinning, result)),
     )
 
 
@@ -168,7 +254,7 @@ def memory_check(
         problems.append(f"more than {device.name}'s {device.memory_mb:g} MB")
     return Check(
         name=f"memory_under_{request.budget:g}",
-        metric="peak_memory",
+        metric=metrics.PEAK_MEMORY,
         value=result.footprint_mb,
         unit="MB",
         budget=request.budget,
@@ -177,7 +263,9 @@ def memory_check(
         details=f"peak {result.footprint_mb:.1f} MB is " + " and ".join(problems)
         if problems
         else "",
-        extra={**result.as_extra(), "models": list(models), "display": result.display()},
+        extra=result.as_extra(),
+        display=result.display(),
+        models=tuple(models),
     )
 
 
@@ -188,18 +276,16 @@ def cold_start_check(
     passed = result.p50_ms <= request.budget
     return Check(
         name=f"cold_start_under_{request.budget:g}",
-        metric="cold_start",
+        metric=metrics.COLD_START,
         value=result.p50_ms,
         unit="ms",
         budget=request.budget,
         passed=passed,
         provenance="measured",
         details="" if passed else f"median {result.p50_ms:.1f} ms over {request.budget:g} ms",
-        extra={
-            **result.as_extra(),
-            "display": result.display(),
-            "device": device.name if device else None,
-        },
+        extra={**result.as_extra(), "device": device.name if device else None},
+        display=result.display(),
+        notes=result.notes(),
     )
 
 
@@ -243,7 +329,7 @@ def _latency_result_check(
     details = "; ".join([result.advice, *notes]) if result.advice else "; ".join(notes)
     return Check(
         name=name,
-        metric=f"latency_p{result.percentile:g}",
+        metric=metrics.latency_metric(result.percentile),
         value=value,
         unit="ms",
         budget=budget_ms,
@@ -255,9 +341,9 @@ def _latency_result_check(
             "host_value_ms": result.value_ms,
             "latency_factor": factor if estimated else None,
             "pinning": pinning.note if pinning else None,
-            "notes": notes,
-            "display": display,
         },
+        display=display,
+        notes=tuple(notes),
     )
 
 

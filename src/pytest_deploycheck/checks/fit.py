@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config.schema import DeployConfig, Device, ModelSpec
+from .metrics import DEVICE_FIT
 from .record import Check
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def judge_fit(
     gating = all_devices or device.name == target
     return Check(
         name=f"device_fit[{'+'.join(request.models)}@{device.name}]",
-        metric="device_fit",
+        metric=DEVICE_FIT,
         value=result.status,
         budget=None,
         passed=result.fits,
@@ -190,9 +191,9 @@ def judge_fit(
         gating=gating,
         extra={
             **result.as_dict(),
-            "models": list(request.models),
             "needs": needs.describe(),
             "needs_detail": needs.as_dict(),
             "is_target": device.name == target,
         },
+        models=tuple(request.models),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config.schema import ConfigError, DeployConfig, Device
+from .metrics import RUNTIME_SETTINGS
 from .record import record_check
 
 if TYPE_CHECKING:
@@ -42,12 +43,12 @@ class ModelSet(Mapping[str, "DeployModel"]):
             self._reported.add(model.name)
             record_check(
                 f"runtime[{model.name}]",
-                metric="runtime_settings",
+                metric=RUNTIME_SETTINGS,
                 value=", ".join(model.providers),
                 passed=True,
                 gating=False,
                 details="; ".join(model.notes),
-                extra={"notes": list(model.notes)},
+                notes=model.notes,
             )
         return model
 

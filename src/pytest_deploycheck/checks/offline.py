@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..markers import OfflineRequest
+from .metrics import NETWORK_ATTEMPTS
 from .record import Check
 
 if TYPE_CHECKING:
@@ -53,15 +54,15 @@ def offline_check(request: OfflineRequest, attempts: Sequence[Attempt]) -> Check
         details = f"survived {len(blocked)} blocked attempt(s) (strict=False): {shown}"
     return Check(
         name=CHECK_NAME,
-        metric="network_attempts",
+        metric=NETWORK_ATTEMPTS,
         value=len(blocked),
         unit="attempts",
         budget=0 if request.strict else None,
         passed=passed,
         provenance="measured",
         details=details,
+        display=display,
         extra={
-            "display": display,
             "attempts": [a.describe() for a in blocked][:100],
             "policy": policy,
             "strict": request.strict,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config.schema import Budgets, Device
 from ..markers import BudgetRequest
@@ -19,14 +20,21 @@ from ..measure.progress import NullSink, Progress, ProgressSink
 from ..measure.soak import (
     DEFAULT_GROWTH_MB_PER_H,
     SoakPolicy,
+    SoakRun,
     SoakSeries,
     growth_fit,
     judge_soak,
     minutes_text,
     run_soak,
 )
-from .keys import TIMESERIES_COLUMNS, TIMESERIES_KEY
+from ..measure.watchdog import HangReport, MeasurementHung, Watchdog
+from .budget import StuckCheck, hung_check, stuck_handler
+from .metrics import SOAK_MEMORY_GROWTH, TIMESERIES_COLUMNS, TIMESERIES_KEY
 from .record import Check
+
+if TYPE_CHECKING:
+    from ..measure.energy import EnergyMeter, EnergyReading
+    from ..measure.pinning import Pinning
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,15 @@ def soak_policy(request: BudgetRequest, budgets: Budgets, cap: SoakCap) -> SoakP
     )
 
 
+@dataclass(frozen=True)
+class _Soaked:
+    """What the soak loop left: the run, its energy, how it was pinned."""
+
+    run: SoakRun
+    energy: EnergyReading | None
+    pinning: Pinning
+
+
 def soak_check(
     request: BudgetRequest,
     workload: Callable[[], object],
@@ -66,22 +83,34 @@ def soak_check(
     cap: SoakCap = SoakCap(),
     sink: ProgressSink | None = None,
     label: str = "soak",
+    on_stuck: StuckCheck | None = None,
 ) -> Check:
-    """Soak *workload* on the target's cores and judge growth, errors and drift."""
+    """Soak *workload* on the target's cores and judge growth, errors and drift.
+
+    The soak's duration is checked between calls; a watchdog holds it to the duration
+    plus the grace also inside a call that hangs, and the check then fails as hung
+    (*on_stuck* gets that check when the call cannot be interrupted).
+    """
     from ..measure.energy import host_meter, judge_power, unavailable_note
-    from ..measure.pinning import pinned_to_cpus
 
     policy = soak_policy(request, budgets, cap)
     name = f"soak_{request.budget:g}min"
     progress = Progress(sink or NullSink(), f"{name} {label}", policy.duration_s)
     progress.start(_start_text(policy, cap))
     meter = host_meter()
+
+    def hung(report: HangReport) -> Check:
+        return hung_check(name, SOAK_MEMORY_GROWTH, "MB/h", policy.growth_mb_per_h, report)
+
     on_interval = _progress_callback(progress, policy)
-    with pinned_to_cpus(device.cpus if device else None) as pinning:
-        if meter.available:
-            meter.start()
-        run = run_soak(workload, policy, on_interval=on_interval)
-        energy = meter.stop() if meter.available else None
+    soaked = _soak(
+        name, workload, policy, meter, on_interval, device, stuck_handler(on_stuck, hung)
+    )
+    if isinstance(soaked, HangReport):
+        check = hung(soaked)
+        progress.finish(f"{check.status} {check.display}")
+        return check
+    run, energy, pinning = soaked.run, soaked.energy, soaked.pinning
     verdict = judge_soak(run, policy)
     display = verdict.display(policy.configured_s)
     notes = list(verdict.notes)
@@ -109,7 +138,7 @@ def soak_check(
     value = max(slopes) if slopes and math.isfinite(max(slopes)) else None
     check = Check(
         name=name,
-        metric="soak_memory_growth",
+        metric=SOAK_MEMORY_GROWTH,
         value=value,
         unit="MB/h",
         budget=policy.growth_mb_per_h,
@@ -129,13 +158,43 @@ def soak_check(
             "pinning": pinning.note or None,
             "timeseries_columns": list(TIMESERIES_COLUMNS),
             TIMESERIES_KEY: run.series.as_rows(verdict.warmup_s),
-            "display": display,
-            "notes": notes,
-            "caveats": caveats,
         },
+        display=display,
+        notes=tuple(notes),
+        caveats=tuple(caveats),
     )
     progress.finish(f"{check.status} {display}")
     return check
+
+
+def _soak(
+    name: str,
+    workload: Callable[[], object],
+    policy: SoakPolicy,
+    meter: EnergyMeter,
+    on_interval: Callable[[SoakSeries, float], None],
+    device: Device | None,
+    on_stuck: Callable[[HangReport], None] | None,
+) -> _Soaked | HangReport:
+    """The soak loop on the target's cores, under a watchdog; its report if it hung."""
+    from ..measure.pinning import pinned_to_cpus
+
+    try:
+        # The watchdog starts inside the pinning: its thread is not pinned with the work.
+        with (
+            pinned_to_cpus(device.cpus if device else None) as pinning,
+            Watchdog(name, on_stuck=on_stuck) as watchdog,
+        ):
+            watchdog.arm("soak", policy.duration_s)
+            if meter.available:
+                meter.start()
+            run = run_soak(workload, policy, on_interval=on_interval)
+            energy = meter.stop() if meter.available else None
+    except MeasurementHung as hung:
+        if hung.report is None:
+            raise
+        return hung.report
+    return _Soaked(run, energy, pinning)
 
 
 def _start_text(policy: SoakPolicy, cap: SoakCap) -> str:

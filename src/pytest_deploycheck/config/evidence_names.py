@@ -18,10 +18,13 @@ RUN_LOG_FILE = "run.log"
 FAILURE_CASES_FILE = "failure_cases.md"
 # Every run that writes evidence writes these, in this order.
 REPORT_FILES = (METRICS_FILE, REPORT_FILE, SUMMARY_FILE, HTML_FILE, RUN_LOG_FILE)
+# The evidence set of the run before, moved aside when a run starts.
+PREVIOUS_DIR = "previous"
+TIMESERIES_PREFIX, TIMESERIES_SUFFIX = "soak_", ".csv"
 
 
 def timeseries_file_name(nodeid: str, check_name: str) -> str:
     """``soak_<test>_<check>.csv``: readable, and a safe file name on every OS."""
     test = nodeid.rsplit("::", 1)[-1] if nodeid else "session"
     stem = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{test}_{check_name}").strip("_.")
-    return f"soak_{stem[:120]}.csv"
+    return f"{TIMESERIES_PREFIX}{stem[:120]}{TIMESERIES_SUFFIX}"

@@ -10,12 +10,15 @@ half-way through a run.  This module imports no pytest: the plugin turns
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .escape import log_text
+from .files import is_inside
 from .regression import (
     CHECKS_KEY,
     MODE_KEY,
@@ -24,6 +27,7 @@ from .regression import (
     mode_problem,
     tolerance_problem,
 )
+from .units import MAX_FIGURE, as_float, figure_problem, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,6 +38,10 @@ PYPROJECT = "pyproject.toml"
 STANDALONE = "deploycheck.toml"
 DEFAULT_EVIDENCE_DIR = "deploycheck-evidence"
 DEFAULT_EXECUTION_PROVIDERS = ("CPUExecutionProvider",)
+MAX_CPUS = 1024  # a device's cores; the runtime's thread pool is sized from it
+# A device name becomes the evidence directory's name: nothing that could leave it.
+DEVICE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+DEVICE_NAME_RULE = "letters, digits, '.', '_' or '-', at most 64 characters, not '.' or '..'"
 
 
 class ConfigError(ValueError):
@@ -141,6 +149,8 @@ class DeployConfig:
     devices: tuple[Device, ...] = ()
     soak_max_minutes: float | None = None
     enforce_requires_offline: bool = False
+    # A run that leaves deploy tests out may still be judged (a caveat says so).
+    allow_partial: bool = False
 
     @property
     def device_names(self) -> list[str]:
@@ -191,6 +201,7 @@ class DeployConfig:
             "devices": [device.as_dict() for device in self.devices],
             "soak_max_minutes": self.soak_max_minutes,
             "enforce_requires_offline": self.enforce_requires_offline,
+            "allow_partial": self.allow_partial,
         }
 
     def _where(self) -> str:
@@ -229,8 +240,9 @@ def _pyproject_has_table(path: Path) -> bool:
 
 def load_config(path: Path) -> DeployConfig:
     """Read and validate *path* (a pyproject.toml or a deploycheck.toml)."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: configuration file not found")
+    problem = config_file_problem(path)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     document = _read_toml(path)
     if path.name == PYPROJECT:
         tool = document.get("tool", {})
@@ -240,14 +252,55 @@ def load_config(path: Path) -> DeployConfig:
     return parse_config(document, source=path, table="")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def config_file_problem(path: Path) -> str | None:
+    """Why *path* cannot be a configuration file (missing, a directory), or None."""
+    if path.is_dir():
+        return f"is a directory; give the {PYPROJECT} or {STANDALONE} file in it"
+    if not path.is_file():
+        return "configuration file not found"
+    return None
+
+
+def read_text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 (as TOML files are).
+
+    A file in another encoding (a latin-1 ``é``) or a binary file is a ConfigError
+    naming the file and where the first undecodable byte is, not a UnicodeDecodeError.
+    """
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {undecodable(data, exc)}") from None
+
+
+def undecodable(data: bytes, error: UnicodeDecodeError) -> str:
+    """Where *data* stops being UTF-8, in words: the byte, its offset, line and column."""
+    line = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    return (
+        f"not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}"
+        f" (line {line}, column {column}); save the file as UTF-8"
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    text = read_text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"{path}: invalid TOML: {_first_line(str(exc))}") from None
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else "unreadable"
 
 
 # --------------------------------------------------------------------------- validation
@@ -264,7 +317,8 @@ class _Errors:
 
     def add(self, where: str, message: str) -> None:
         prefix = self.source.name if self.source is not None else "deploycheck configuration"
-        self.lines.append(f"{prefix}: {where}: {message}" if where else f"{prefix}: {message}")
+        line = f"{prefix}: {where}: {message}" if where else f"{prefix}: {message}"
+        self.lines.append(log_text(line))  # one line, whatever the names in it hold
 
     def raise_if_any(self) -> None:
         if self.lines:
@@ -281,16 +335,16 @@ def _number(*, positive: bool = True, allow_zero: bool = False) -> Converter:
     def convert(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _Invalid(f"expected a number, got {_describe(value)}")
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
+        number = as_float(value)
         if not math.isfinite(number):
-            shown = value if isinstance(value, float) else _describe(value)
-            raise _Invalid(f"expected a finite number, got {shown}")
+            written = value if isinstance(value, float) else _describe(value)
+            raise _Invalid(f"expected a finite number, got {written}")
         if positive and (number < 0 or (number == 0 and not allow_zero)):
             bound = ">= 0" if allow_zero else "> 0"
-            raise _Invalid(f"expected a number {bound}, got {value}")
+            raise _Invalid(f"expected a number {bound}, got {shown(value)}")
+        problem = figure_problem(abs(number), allow_zero=allow_zero or not positive)
+        if problem:
+            raise _Invalid(f"{problem}, got {shown(value)}")
         return number
 
     return convert
@@ -306,7 +360,18 @@ def _percentile(value: Any) -> float:
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise _Invalid(f"expected a whole number >= 1, got {_describe(value)}")
+    if value > MAX_FIGURE:
+        raise _Invalid(f"expected a whole number from 1 to 1e12, got {_describe(value)}")
     return value
+
+
+def _cpu_count(value: Any) -> int:
+    # The count sizes onnxruntime's thread pool: 5000 took minutes to build, 10**30 is
+    # a bare TypeError from its bindings.
+    count = _positive_int(value)
+    if count > MAX_CPUS:
+        raise _Invalid(f"expected a whole number of cores from 1 to {MAX_CPUS}, got {count}")
+    return count
 
 
 def _boolean(value: Any) -> bool:
@@ -330,6 +395,13 @@ def _name(value: Any) -> str:
     return text
 
 
+def _device_name(value: Any) -> str:
+    text = _string(value).strip()
+    if not DEVICE_NAME.fullmatch(text) or text in (".", ".."):
+        raise _Invalid(f"expected a device name of {DEVICE_NAME_RULE}, got {_describe(value)}")
+    return text
+
+
 def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise _Invalid(f"expected a list of non-empty strings, got {_describe(value)}")
@@ -346,11 +418,14 @@ def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
         valid = (
             isinstance(dims, list)
             and dims
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims)
+            and all(
+                isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_FIGURE
+                for d in dims
+            )
         )
         if not valid:
             raise _Invalid(
-                f"input {input_name!r}: expected a list of whole numbers >= 1,"
+                f"input {input_name!r}: expected a list of whole numbers >= 1 (at most 1e12),"
                 f" got {_describe(dims)}"
             )
         shapes[input_name] = tuple(dims)
@@ -366,10 +441,7 @@ def _describe(value: Any) -> str:
         list: "a list",
         dict: "a table",
     }.get(type(value), type(value).__name__)
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{kind} ({text})"
+    return f"{kind} ({shown(value)})"
 
 
 @dataclass(frozen=True)
@@ -387,6 +459,7 @@ _TOP_KEYS: dict[str, _Key] = {
     "baseline": _Key(_string),
     "soak_max_minutes": _Key(_number()),
     "enforce_requires_offline": _Key(_boolean),
+    "allow_partial": _Key(_boolean),
     "budgets": _Key(lambda v: v),
     "regression": _Key(lambda v: v),
     "models": _Key(lambda v: v),
@@ -450,11 +523,11 @@ _MODEL_KEYS: dict[str, _Key] = {
 }
 
 _DEVICE_KEYS: dict[str, _Key] = {
-    "name": _Key(_name, required=True),
+    "name": _Key(_device_name, required=True),
     "memory_mb": _Key(_number()),
     "power_w": _Key(_number()),
     "offline": _Key(_boolean),
-    "cpus": _Key(_positive_int),
+    "cpus": _Key(_cpu_count),
     "price_usd": _Key(_number(allow_zero=True)),
     "execution_providers": _Key(_string_list),
     "latency_factor": _Key(_number()),
@@ -520,7 +593,7 @@ def parse_config(
     base = source.parent if source is not None else Path.cwd()
     prefix = f"{table.strip('[]')}." if table else ""
     if not isinstance(raw, Mapping):
-        errors.add(table, "expected a table")
+        errors.add(table, f"expected a table, got {_describe(raw)}")
         errors.raise_if_any()
     top = _validate_table(raw, _TOP_KEYS, table, errors)
     budgets = _parse_budgets(raw.get("budgets", {}), f"[{prefix}budgets]", errors)
@@ -536,7 +609,7 @@ def parse_config(
         evidence_dir=_resolve_or_report(
             base, top.get("evidence_dir", DEFAULT_EVIDENCE_DIR), table, "evidence_dir", errors
         ),
-        required_evidence=top.get("required_evidence", ()),
+        required_evidence=_required_evidence(top.get("required_evidence", ()), base, table, errors),
         all_devices_must_fit=top.get("all_devices_must_fit", False),
         budgets=budgets,
         baseline=_resolve_or_report(base, top["baseline"], table, "baseline", errors)
@@ -548,6 +621,7 @@ def parse_config(
         devices=devices,
         soak_max_minutes=top.get("soak_max_minutes"),
         enforce_requires_offline=top.get("enforce_requires_offline", False),
+        allow_partial=top.get("allow_partial", False),
     )
     _check_references(config, errors)
     errors.raise_if_any()
@@ -573,6 +647,28 @@ def _resolve_or_report(base: Path, value: str, where: str, key: str, errors: _Er
     except ConfigError as exc:
         errors.add(where, f"{key}: {exc}")
         return base / DEFAULT_EVIDENCE_DIR
+
+
+def _required_evidence(
+    names: Sequence[str], base: Path, where: str, errors: _Errors
+) -> tuple[str, ...]:
+    """The entries that are relative paths inside the project; the others reported.
+
+    An entry is looked for (and copied into the evidence) under the project and the
+    evidence directory, so one that leads out of either would read or write elsewhere.
+    """
+    inside = []
+    for name in names:
+        path = Path(name)
+        if path.is_absolute() or not path.parts or ".." in path.parts:
+            problem = "expected a relative path inside the project, without '..'"
+        elif not is_inside(base / path, base):
+            problem = f"leads outside the project ({base}) through a symlink"
+        else:
+            inside.append(name)
+            continue
+        errors.add(where, f"required_evidence: {name!r}: {problem}")
+    return tuple(inside)
 
 
 def _parse_budgets(raw: Any, where: str, errors: _Errors) -> Budgets:
@@ -624,11 +720,20 @@ def _parse_models(raw: Any, prefix: str, base: Path, errors: _Errors) -> dict[st
         except ConfigError as exc:
             errors.add(where, f"path: {exc}")
             continue
-        if not path.is_file():
-            errors.add(where, f"path: model file not found: {path}")
+        problem = _model_file_problem(path)
+        if problem:
+            errors.add(where, f"path: {problem}")
             continue
         models[name] = ModelSpec(name=name, path=path, **values)
     return models
+
+
+def _model_file_problem(path: Path) -> str | None:
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, a loop of symlinks
+        return f"cannot be read: {path}: {exc.strerror or exc}"
+    return None if found else f"model file not found: {path}"
 
 
 def _parse_devices(raw: Any, prefix: str, errors: _Errors) -> tuple[Device, ...]:

@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .names import ENV_CONFIG, ENV_SOAK_MINUTES, ENV_TARGET
+from .files import UnsafePathError, contained
+from .names import ENV_ALLOW_PARTIAL, ENV_CONFIG, ENV_SOAK_MINUTES, ENV_TARGET
 from .schema import (
     PYPROJECT,
     STANDALONE,
     ConfigError,
     DeployConfig,
+    config_file_problem,
     expand_user,
     find_config_file,
     load_config,
@@ -39,6 +41,8 @@ class Settings:
     save_baseline: Path | None = None
     soak_max_minutes: float | None = None
     soak_cap_source: str = ""
+    allow_partial: bool = False
+    allow_partial_source: str = ""
 
 
 def resolve_settings(
@@ -51,6 +55,7 @@ def resolve_settings(
     cli_baseline: str | None = None,
     cli_save: str | None = None,
     cli_soak_minutes: str | None = None,
+    cli_allow_partial: bool = False,
     ini_config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings | None:
@@ -75,6 +80,7 @@ def resolve_settings(
         _validate_target(config, target, target_source)
     baseline, baseline_source = _baseline(config, invocation_dir, cli_baseline)
     soak_cap, soak_source = _soak_cap(config, cli_soak_minutes, env)
+    allow_partial, partial_source = _allow_partial(config, cli_allow_partial, env)
     return Settings(
         config=config,
         target=target,
@@ -86,7 +92,38 @@ def resolve_settings(
         save_baseline=_cli_path(cli_save, invocation_dir, "--deploy-save") if cli_save else None,
         soak_max_minutes=soak_cap,
         soak_cap_source=soak_source,
+        allow_partial=allow_partial,
+        allow_partial_source=partial_source,
     )
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _allow_partial(
+    config: DeployConfig, cli_value: bool, env: Mapping[str, str]
+) -> tuple[bool, str]:
+    """Whether a run that leaves deploy tests out may be judged, and who said so.
+
+    A partial run is False by default: ``--deploy-allow-partial`` (or the environment
+    variable, or ``allow_partial = true``) asks for a verdict on the selection instead.
+    """
+    if cli_value:
+        return True, "--deploy-allow-partial"
+    value = env.get(ENV_ALLOW_PARTIAL)
+    if value is not None:
+        word = value.strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise ConfigError(
+                f"{ENV_ALLOW_PARTIAL}={value!r}: expected 1, true, yes or on (judge a partial"
+                " run) or 0, false, no or off (a partial run is not a release candidate)"
+            )
+        return word in _TRUE, f"{ENV_ALLOW_PARTIAL}={value}"
+    if config.allow_partial:
+        where = config.source.name if config.source else "config"
+        return True, f"allow_partial in {where}"
+    return False, ""
 
 
 def _soak_cap(
@@ -137,6 +174,8 @@ def _baseline(
     """
     if cli_value:
         path = _cli_path(cli_value, invocation_dir, "--deploy-baseline")
+        if path.is_dir():
+            raise ConfigError(f"--deploy-baseline {cli_value}: is a directory, not a baseline file")
         if not path.is_file():
             raise ConfigError(f"--deploy-baseline {cli_value}: file not found ({path})")
         return path, "--deploy-baseline"
@@ -170,7 +209,8 @@ def _config_path(
     path = _expand(explicit, source)
     path = path if path.is_absolute() else base / path
     if not path.is_file():
-        raise ConfigError(f"{source} {explicit}: file not found ({path})")
+        problem = config_file_problem(path) if path.is_dir() else "file not found"
+        raise ConfigError(f"{source} {explicit}: {problem} ({path})")
     return path
 
 
@@ -205,4 +245,8 @@ def _evidence_dir(
         base = base if base.is_absolute() else invocation_dir / base
     else:
         base = config.evidence_dir
-    return base / (target or NO_TARGET_DIR)
+    try:
+        # The schema allows only safe device names; this holds even if it did not.
+        return contained(base, target or NO_TARGET_DIR)
+    except UnsafePathError as exc:
+        raise ConfigError(f"target {exc}") from None

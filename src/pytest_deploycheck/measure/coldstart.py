@@ -24,6 +24,7 @@ This module imports neither numpy nor onnxruntime: only the child does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import queue
@@ -40,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import pagecache
 from ._coldstart_child import EXIT_MODEL_ERROR, MARKER
+from .children import kill_group, popen_group
 
 if TYPE_CHECKING:
     from .runtime import SessionSettings
@@ -147,13 +149,15 @@ class ColdStartResult:
             f" max {self.max_ms:.0f}), {memory}; {cache_display(self.runs)}"
         )
 
-    def as_extra(self) -> dict[str, Any]:
-        """The figures as JSON-serializable data for the evidence files.
+    def notes(self) -> tuple[str, ...]:
+        """The summary's note when a run's page cache could not be dropped."""
+        if any(run.cache_dropped is False for run in self.runs):
+            return (f"cold start: {self.cache_note}",)
+        return ()
 
-        A cache that could not be dropped also adds the note to ``notes``, which the
-        terminal summary prints.
-        """
-        extra: dict[str, Any] = {
+    def as_extra(self) -> dict[str, Any]:
+        """The figures as JSON-serializable data for the evidence files."""
+        return {
             "runs_ms": list(self.runs_ms),
             "p50_ms": self.p50_ms,
             "min_ms": self.min_ms,
@@ -172,9 +176,6 @@ class ColdStartResult:
             "uncached_runs": sum(run.cache_resident_after == 0.0 for run in self.runs),
             "runs": [{**asdict(run), "process_ms": run.process_ms} for run in self.runs],
         }
-        if any(run.cache_dropped is False for run in self.runs):
-            extra["notes"] = [f"cold start: {self.cache_note}"]
-        return extra
 
 
 def cache_display(runs: Sequence[ColdStartRun]) -> str:
@@ -333,7 +334,8 @@ def _run_once(command: list[str], timeout_s: float, label: str) -> ColdStartRun:
     with tempfile.TemporaryFile() as stderr:
         lines: queue.Queue[tuple[int, bytes | None]] = queue.Queue()
         started = time.perf_counter_ns()
-        process = subprocess.Popen(
+        # Its own process group: killed whole on the timeout or an interrupt here.
+        process = popen_group(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
         )
         assert process.stdout is not None
@@ -341,8 +343,8 @@ def _run_once(command: list[str], timeout_s: float, label: str) -> ColdStartRun:
         reader.start()
         try:
             arrived, line = _wait_for_result(lines, timeout_s, label)
-        except ColdStartError:
-            _stop(process)
+        except BaseException:  # the timeout, Ctrl-C, anything: the group goes too
+            kill_group(process)
             raise
         finally:
             _reap(process, reader)
@@ -372,18 +374,11 @@ def _wait_for_result(
         ) from None
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-
-
 def _reap(process: subprocess.Popen[bytes], reader: threading.Thread) -> None:
-    """Wait for the child to exit (killing one that hangs after reporting)."""
-    try:
+    """Wait for the child to exit (killing one that hangs after reporting), then its group."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=EXIT_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    kill_group(process)
     reader.join(timeout=EXIT_GRACE_S)
 
 

@@ -53,6 +53,7 @@ from .stats import (
 Verdict = Literal["pass", "fail", "inconclusive"]
 StopReason = Literal["settled", "max_samples", "max_time", "fixed_samples"]
 Clock = Callable[[], int]
+PhaseCallback = Callable[[str, float], None]
 
 CI_CONFIDENCE = 0.95  # the interval shown beside the percentile, not the decision's
 _EN_DASH = "\u2013"  # between the interval's bounds, as typeset ranges are
@@ -220,6 +221,7 @@ def measure_latency(
     *,
     clock: Clock = time.perf_counter_ns,
     on_progress: Callable[[int, float], None] | None = None,
+    on_phase: PhaseCallback | None = None,
 ) -> LatencyResult:
     """Time *workload* until its percentile is settled under or over *budget_ms*.
 
@@ -227,12 +229,19 @@ def measure_latency(
     timed alone with garbage collection disabled (restored afterwards).  Stops when a
     look settles the verdict, at ``max_samples``, or once the timed phase has run
     ``max_time_s`` by *clock* (nanoseconds); an unsettled stop is ``"inconclusive"``.
-    *on_progress* gets (samples so far, seconds elapsed) at each look.  An exception
-    from the workload propagates unchanged.
+    *on_progress* gets (samples so far, seconds elapsed) at each look; *on_phase* gets
+    each phase's name and time bound as it starts (``"warm-up"``, ``warmup_max_s``,
+    then ``"timing"``, ``max_time_s``): a watchdog arms on it, since the bounds are
+    checked here only between calls.  An exception from the workload propagates
+    unchanged.
     """
     _check_budget(budget_ms)
     tracing = detect_tracing()
+    if on_phase is not None:
+        on_phase("warm-up", policy.warmup_max_s)
     warmup_calls = _warm_up(workload, policy, clock)
+    if on_phase is not None:
+        on_phase("timing", policy.max_time_s)
     run = _timed_phase(workload, budget_ms, policy, clock, on_progress)
     return _result(
         run.samples_ns,

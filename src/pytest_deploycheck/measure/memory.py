@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .children import run_group
+
 CHILD_ENV = "DEPLOYCHECK_MEMORY_CHILD"
 # Started by path, not with -m: -m would import this package (and pytest) before the
 # child could read the bare interpreter's footprint.
@@ -100,22 +102,17 @@ def measure_in_child(
     """Run the test *nodeid* alone in a fresh pytest process and return its memory.
 
     The child runs the test body *repeat* times so that arenas and caches reach their
-    steady size.  A failure in the child is raised with the child's own reason.
+    steady size; *timeout_s* bounds the whole child run (start-up, set-up, the body),
+    after which the child's process group is killed.  A failure in the child is raised
+    with the child's own reason.
     """
     with tempfile.TemporaryDirectory(prefix="deploycheck-memory-") as tmp:
         out = Path(tmp) / "probe.json"
         env = {**os.environ, CHILD_ENV: str(out), REPEAT_ENV: str(repeat)}
         command = [sys.executable, str(CHILD_SCRIPT), nodeid, *pytest_args]
         try:
-            completed = subprocess.run(
-                command,
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
+            # Its own process group, killed whole on the timeout or an interrupt here.
+            completed = run_group(command, cwd=cwd, env=env, timeout_s=timeout_s)
         except subprocess.TimeoutExpired:
             raise MemoryMeasurementError(
                 f"the child process did not finish within {timeout_s:g} s"

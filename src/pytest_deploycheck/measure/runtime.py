@@ -17,6 +17,7 @@ own, without the package, which is why it has no runtime imports from the packag
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,10 @@ DEFAULT_POOL_SIZE = 16
 # show up in a memory budget: above this many bytes the pool holds fewer sets (>= 2).
 POOL_BYTES_LIMIT = 32 * 2**20
 MIN_POOL_SIZE = 2
+# More threads than any host has cores: onnxruntime builds a pool of that size (5000
+# took minutes) or refuses the number (10**30) with a bare TypeError.
+MAX_THREADS = 1024
+GB = 1e9
 INT_LOW, INT_HIGH = 0, 10
 
 GRAPH_OPTIMIZATION_LEVELS: Mapping[str, str] = {
@@ -99,6 +104,19 @@ class ModelInputError(ValueError):
 
 class ModelRunError(RuntimeError):
     """onnxruntime accepted the feeds but failed while running the model."""
+
+
+def _hide_under_own_errors(excinfo: Any) -> bool:
+    """pytest leaves this module's frames out under its own one-line errors.
+
+    They say what to fix in the caller's line (its feeds, its model file); any other
+    exception is a bug in the plugin and keeps its whole traceback.
+    """
+    own = (ModelLoadError, ModelInputError, ModelRunError)
+    return excinfo is not None and bool(excinfo.errisinstance(own))
+
+
+__tracebackhide__ = _hide_under_own_errors
 
 
 # --------------------------------------------------------------------------- signature
@@ -212,6 +230,8 @@ def _check_threads(name: str, value: int | None, *, allow_none: bool) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
+    if value > MAX_THREADS:
+        raise ValueError(f"{name}: expected a whole number from 1 to {MAX_THREADS}, got {value!r}")
 
 
 def resolve_providers(
@@ -301,7 +321,8 @@ class DeployModel:
             outputs: list[Any] = self.session.run(names, dict(feeds))
         except _ORT_ERRORS as exc:
             message = f"{self._label()}: onnxruntime failed: {_run_message(exc)}"
-            raise ModelRunError(message + self._shapes_hint()) from exc
+            # from None: the message holds onnxruntime's, which would print twice.
+            raise ModelRunError(message + self._shapes_hint()) from None
         return outputs
 
     def _shapes_hint(self) -> str:
@@ -409,7 +430,9 @@ class DeployModel:
                     f" inputs: {self._inputs_listing()}"
                 )
             checked[name] = tuple(int(d) for d in dims)
-            problem = _shape_conflict(spec.shape, checked[name])
+            problem = _shape_conflict(spec.shape, checked[name]) or _too_big_for_host(
+                spec, checked[name]
+            )
             if problem:
                 raise ModelLoadError(
                     f"{self._label()}: input_shapes[{name!r}] = {format_shape(checked[name])}"
@@ -447,6 +470,7 @@ class DeployModel:
             raise ValueError(f"input_pool: size must be a whole number >= 1, got {size!r}")
         self._check_batchable(batch)
         shapes = {spec.name: self.concrete_shape(spec, batch) for spec in self.inputs}
+        self._check_pool_fits(shapes, size)
         rng = np.random.default_rng(seed)
         return [
             {spec.name: self._random_array(spec, shapes[spec.name], rng) for spec in self.inputs}
@@ -461,13 +485,35 @@ class DeployModel:
         return pool
 
     def _pool_size(self, batch: int | None) -> int:
+        # math.prod: exact for any size, where an int64 product would wrap around.
         one_set = sum(
-            int(np.prod(self.concrete_shape(spec, batch), dtype=np.int64)) * _itemsize(spec)
-            for spec in self.inputs
+            math.prod(self.concrete_shape(spec, batch)) * _itemsize(spec) for spec in self.inputs
         )
         if one_set * DEFAULT_POOL_SIZE <= POOL_BYTES_LIMIT:
             return DEFAULT_POOL_SIZE
         return max(MIN_POOL_SIZE, POOL_BYTES_LIMIT // max(one_set, 1))
+
+    def _check_pool_fits(self, shapes: Mapping[str, tuple[int, ...]], size: int) -> None:
+        """Refuse, in one line, example feeds that would take more memory than is free.
+
+        Without this a batch of 10**8 or an ``input_shapes`` entry of 10**9 rows ends in
+        numpy's MemoryError for hundreds of GiB (or in the kernel's OOM killer).
+        """
+        available = available_memory_bytes()
+        if available is None or not self.inputs:
+            return
+        sizes = {s.name: math.prod(shapes[s.name]) * _itemsize(s) for s in self.inputs}
+        # The values are drawn as float64 before the cast: one array's worth more.
+        needed = sum(sizes.values()) * size + max(math.prod(v) for v in shapes.values()) * 8
+        if needed <= available:
+            return
+        largest = max(self.inputs, key=lambda spec: sizes[spec.name])
+        raise ModelInputError(
+            f"{self._label()}: example inputs for input {largest.name!r} of shape"
+            f" {format_shape(shapes[largest.name])} ({largest.dtype}) need"
+            f" {_gigabytes(needed)} for {size} feed sets, more than the {_gigabytes(available)}"
+            " of memory available; use a smaller batch or input_shapes entry"
+        )
 
     def _check_batchable(self, batch: int | None) -> None:
         """A batch size the model cannot take is an error, not a silent batch of 1."""
@@ -609,6 +655,43 @@ def _shape_conflict(model_shape: tuple[Dim, ...], configured: tuple[int, ...]) -
         if isinstance(dim, int) and dim >= 0 and dim != size:
             return f"sets dimension {axis} to {size}, the model fixes it at {dim}"
     return ""
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the host can hand out now without swapping (psutil); None if unknown."""
+    return _virtual_memory("available")
+
+
+def total_memory_bytes() -> int | None:
+    """The host's physical memory (psutil); None if unknown."""
+    return _virtual_memory("total")
+
+
+def _virtual_memory(field: str) -> int | None:
+    try:
+        import psutil
+
+        return int(getattr(psutil.virtual_memory(), field))
+    except Exception:  # an exotic platform: no guard rather than no model
+        return None
+
+
+def _too_big_for_host(spec: TensorSpec, shape: tuple[int, ...]) -> str:
+    """Why one array of *shape* cannot exist on this host at all, or ""."""
+    total = total_memory_bytes()
+    needed = math.prod(shape) * _itemsize(spec)
+    if total is None or needed <= total:
+        return ""
+    return (
+        f"needs {_gigabytes(needed)} for one array, more than this host's"
+        f" {_gigabytes(total)} of memory"
+    )
+
+
+def _gigabytes(size_bytes: int) -> str:
+    """``6.4 GB``, ``1,600 GB``: three figures, no exponent (this module imports no units)."""
+    value = size_bytes / GB
+    return f"{value:,.0f} GB" if value >= 100 else f"{value:.3g} GB"
 
 
 def _itemsize(spec: TensorSpec) -> int:

@@ -58,6 +58,9 @@ MAX_ERROR_EXAMPLES = 5  # distinct messages kept for the report
 ABORT_AFTER_FAILURES = 20
 DEFAULT_GROWTH_MB_PER_H = 10.0
 RESOLUTION_MB = 1.0
+# The most rows one soak's series holds (8 columns of 8 bytes: 6.4 MB); a shorter
+# sampling interval asked for is widened to fit.
+MAX_INTERVALS = 100_000
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,22 @@ class SoakPolicy:
             raise ValueError(f"max_error_rate must be in [0, 1], got {self.max_error_rate!r}")
         if not 0.5 <= self.confidence < 1:
             raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence!r}")
+        interval = self.sample_interval_s
+        if interval is not None and not (math.isfinite(interval) and interval > 0):
+            raise ValueError(f"sample_interval_s must be a number of seconds > 0, got {interval!r}")
 
     @property
     def interval_s(self) -> float:
-        """The sampling interval: about 300 samples per run, 0.05 s to 10 s apart."""
+        """The sampling interval: about 300 samples per run, 0.05 s to 10 s apart.
+
+        Never so short that the run would need more than :data:`MAX_INTERVALS` rows: the
+        series is allocated up front, and a tiny interval must not allocate gigabytes.
+        """
         if self.sample_interval_s is not None:
-            return self.sample_interval_s
-        return min(max(self.duration_s / 300.0, 0.05), 10.0)
+            asked = self.sample_interval_s
+        else:
+            asked = min(max(self.duration_s / 300.0, 0.05), 10.0)
+        return max(asked, self.duration_s / MAX_INTERVALS)
 
     @property
     def shortened(self) -> bool:

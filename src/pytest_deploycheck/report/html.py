@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks.metrics import THROUGHPUT
 from ..config.evidence_names import REPORT_FILE
 from ..config.units import format_value
 from .markdown import (
@@ -35,6 +36,13 @@ from .markdown import (
 )
 
 MAX_CURVE_POINTS = 400  # points of a drawn CDF; keeps a 20 000-call run's page small
+# The x axis never reaches past these (ms): a figure beyond them (a budget of 1e-13 ms,
+# a device budget over a latency factor of 1e308) is drawn at the axis' edge.
+AXIS_MIN_MS, AXIS_MAX_MS = 1e-9, 1e12
+# A budget far from the calls widens the axis at most this many powers of ten past
+# them, or the calls would be squeezed into a few pixels.
+MAX_EXTRA_DECADES = 3
+MAX_LOG_TICKS = 12
 NS_PER_MS = 1e6
 STATUSES = ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
 
@@ -87,7 +95,11 @@ def esc(value: object) -> str:
 
 @dataclass(frozen=True)
 class Scale:
-    """Maps a data range onto a pixel range, linearly or by powers of ten."""
+    """Maps a data range onto a pixel range, linearly or by powers of ten.
+
+    Safe for any value: one outside the range (infinite, NaN, or not positive on a
+    log scale) is drawn at the nearer end, never a math error at the end of a run.
+    """
 
     low: float
     high: float
@@ -100,7 +112,14 @@ class Scale:
 
     def __call__(self, value: float) -> float:
         low, high = self._t(self.low), self._t(self.high)
-        return self.start + (self._t(value) - low) / (high - low) * (self.end - self.start)
+        if not high > low:
+            return self.start
+        share = (self._t(self.clamp(value)) - low) / (high - low)
+        return self.start + share * (self.end - self.start)
+
+    def clamp(self, value: float) -> float:
+        """*value* inside [low, high] (NaN at low)."""
+        return self.low if math.isnan(value) else min(max(value, self.low), self.high)
 
     def ticks(self) -> list[float]:
         return log_ticks(self.low, self.high) if self.log else linear_ticks(self.low, self.high)
@@ -109,27 +128,56 @@ class Scale:
 def linear_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """About *count* round numbers (1, 2 or 5 times a power of ten apart) in range."""
     raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
+    if not (raw > 0 and math.isfinite(raw)):
+        return [low] if math.isfinite(low) else []
+    magnitude = 10.0 ** math.floor(math.log10(raw))
     step = min((m * magnitude for m in (1, 2, 5, 10)), key=lambda s: abs(math.log(s / raw)))
     first = math.ceil(low / step)
-    return [round(i * step, 12) for i in range(first, math.floor(high / step) + 1)]
+    return [_round(i * step) for i in range(first, math.floor(high / step) + 1)]
 
 
 def log_ticks(low: float, high: float) -> list[float]:
-    """Powers of ten in range, with 2 and 5 between them when the range is narrow."""
+    """Powers of ten in range, with 2 and 5 between them when the range is narrow.
+
+    Over a wide range every n-th power, so that there are at most MAX_LOG_TICKS.
+    """
+    if not (0 < low < high < math.inf):
+        return []
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
     steps = (1, 2, 5) if high / low <= 10**2.5 else (1,)
-    ticks = [m * 10.0**k for k in range(first, last + 1) for m in steps]
-    return [round(t, 12) for t in ticks if low <= t <= high]
+    stride = max(1, math.ceil((last - first + 1) / MAX_LOG_TICKS))
+    ticks = [m * 10.0**k for k in range(first, last + 1, stride) for m in steps]
+    return [_round(t) for t in ticks if low <= t <= high]
 
 
-def latency_scale(values_ms: Sequence[float]) -> Scale:
-    """The x axis: logarithmic when the values span more than a factor of 20."""
-    low, high = min(values_ms), max(values_ms)
+def _round(tick: float) -> float:
+    """A tick without float noise (0.6000000000000001), at any magnitude."""
+    return float(f"{tick:.12g}")
+
+
+def latency_scale(values_ms: Sequence[float], extra_ms: Sequence[float] = ()) -> Scale:
+    """The x axis: logarithmic when the values span more than a factor of 20.
+
+    *extra_ms* (the budget) widens the axis at most MAX_EXTRA_DECADES powers of ten
+    past *values_ms* (the calls); every value is kept within [AXIS_MIN_MS, AXIS_MAX_MS].
+    """
+    values = [_on_axis(v) for v in values_ms] or [1.0]
+    low, high = min(values), max(values)
+    reach = 10.0**MAX_EXTRA_DECADES
+    for value in map(_on_axis, extra_ms):
+        low = min(low, max(value, low / reach))
+        high = max(high, min(value, max(high, AXIS_MIN_MS) * reach))
     if low > 0 and high / low > 20:
-        return Scale(low / 1.25, high * 1.25, LEFT, RIGHT, log=True)
+        return Scale(max(low / 1.25, AXIS_MIN_MS), high * 1.25, LEFT, RIGHT, log=True)
     pad = (high - low) * 0.05 or max(abs(high) * 0.5, 1e-3)
     return Scale(max(low - pad, 0.0), high + pad, LEFT, RIGHT)
+
+
+def _on_axis(value_ms: float) -> float:
+    """*value_ms* within what an axis can show; NaN (no figure) at the low end."""
+    if math.isnan(value_ms):
+        return AXIS_MIN_MS
+    return min(max(value_ms, 0.0), AXIS_MAX_MS)
 
 
 def tick_label(value: float) -> str:
@@ -225,7 +273,7 @@ def distribution(check: Doc, regression: Doc | None) -> Distribution | None:
         budget_ms=_host_budget_ms(check, factor),
         percentile=percentile,
         value_ms=float(extra.get("value_ms") or _percentile_ms(samples, percentile)),
-        per_batch=extra.get("batch") if check.get("metric") == "throughput" else None,
+        per_batch=extra.get("batch") if check.get("metric") == THROUGHPUT else None,
         latency_factor=factor,
     )
 
@@ -244,8 +292,7 @@ def _host_budget_ms(check: Doc, factor: float | None) -> float | None:
 def chart_svg(dist: Distribution, chart_id: str) -> str:
     """An accessible SVG: the CDF of per-call times, the budget and the judged percentile."""
     values = [*dist.samples_ms, *dist.baseline_ms, dist.value_ms]
-    values += [dist.budget_ms] if dist.budget_ms is not None else []
-    x = latency_scale(values)
+    x = latency_scale(values, [dist.budget_ms] if dist.budget_ms is not None else [])
     y = Scale(0.0, 1.0, BOTTOM, TOP)
     parts = [
         f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"'

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks.metrics import DEVICE_FIT
+from ..config.escape import markdown_code, markdown_text
 from ..config.units import format_value
 from .tables import count_repeats
 
 NO_FIGURE = "—"
 STATUS_ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️", "INFO": "ℹ️"}  # noqa: RUF001
-FIT_METRIC = "device_fit"
 
 Doc = Mapping[str, Any]
 
@@ -42,7 +43,7 @@ def table_checks(report: Doc) -> list[Doc]:
     A device that is not the target is judged for information only; it appears in the
     device-fit table, where it can be compared with the other devices.
     """
-    return [c for c in checks_of(report) if c.get("gating", True) or c.get("metric") != FIT_METRIC]
+    return [c for c in checks_of(report) if c.get("gating", True) or c.get("metric") != DEVICE_FIT]
 
 
 def regressions_by_check(report: Doc) -> dict[str, Doc]:
@@ -81,7 +82,7 @@ def table_rows(checks: Sequence[Doc], report: Doc) -> list[tuple[Doc, Doc | None
 
 def figure_text(check: Doc) -> str:
     """The figure as the terminal summary shows it: the check's display, else its value."""
-    display = extra_of(check).get("display")
+    display = check.get("display")
     return str(display or format_value(check.get("value"), check.get("unit", "")))
 
 
@@ -108,7 +109,7 @@ def change_text(regression: Doc | None, check: Doc) -> str:
     if regression is None:
         return NO_FIGURE
     extra = extra_of(regression)
-    text = str(extra.get("display") or _computed_change(extra, check))
+    text = str(regression.get("display") or _computed_change(extra, check))
     kind = extra.get("kind")
     return f"{kind}: {text}" if isinstance(kind, str) and text != NO_FIGURE else text
 
@@ -147,8 +148,8 @@ def regression_status(regression: Doc | None) -> str:
 
 
 def run_notes(report: Doc) -> list[str]:
-    """Every check's caveats, once each, in the order they first appear."""
-    notes = (str(n) for c in checks_of(report) for n in extra_of(c).get("notes") or [])
+    """Every check's notes, once each, in the order they first appear."""
+    notes = (str(n) for c in checks_of(report) for n in c.get("notes") or [])
     return list(dict.fromkeys(notes))
 
 
@@ -204,9 +205,7 @@ def environment_line(report: Doc) -> str:
 
 def cell(text: object) -> str:
     """Text safe inside a Markdown table cell (and anywhere else in the summary)."""
-    value = " ".join(str(text).split())
-    # "<" is all markup needs to start; ">" is left readable (``0.98 -> 0.98``).
-    return value.replace("|", "\\|").replace("<", "&lt;")
+    return markdown_text(text)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -286,22 +285,14 @@ def _notes_section(report: Doc) -> list[str]:
 def _evidence_section(report: Doc) -> list[str]:
     lines = ["### Evidence", ""]
     if report.get("evidence_dir"):
-        lines += [f"In {_code_span(str(report['evidence_dir']))}:", ""]
+        lines += [f"In {markdown_code(str(report['evidence_dir']))}:", ""]
     files = report.get("evidence_files") or []
     lines += [f"- {cell(name)}" for name in files]
     lines += [""] if files else []
     if report.get("command_line"):
-        lines += [f"Reproduce: {_code_span(command_text(report))}", ""]
+        lines += [f"Reproduce: {markdown_code(command_text(report))}", ""]
     lines.append(cell(environment_line(report)) + ".")
     return lines
-
-
-def _code_span(text: str) -> str:
-    """Literal text, outside tables: a fence longer than any run of backticks inside."""
-    runs = "".join(ch if ch == "`" else " " for ch in text).split()
-    fence = "`" * (max((len(run) for run in runs), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def readiness_markdown(report: Mapping[str, Any]) -> str:

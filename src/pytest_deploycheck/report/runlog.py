@@ -3,7 +3,8 @@
 report.json is for tools; this is what a person reads in a CI artifact or a log
 shipped off the device: when and how the run was started, on what (versions, host,
 target), what every check found and why each failure failed -- in one file that
-needs no viewer.
+needs no viewer.  Every control character a name or a detail holds is written as a
+visible escape (``\\n``, ``\\x1b``), so no line can be forged.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from ..config.escape import log_text
 from ..config.units import format_value
 
 
@@ -60,12 +62,13 @@ def run_log(
         lines.append("  (none)")
     if evidence_files:
         lines += ["", f"evidence files: {', '.join(evidence_files)}"]
-    return "\n".join(lines) + "\n"
+    # One line is one line: a newline or an ESC in a name is shown, never obeyed.
+    return "\n".join(log_text(line) for line in lines) + "\n"
 
 
 def _check_lines(check: Mapping[str, Any]) -> list[str]:
     extra = check.get("extra") or {}
-    figure = extra.get("display") or format_value(check.get("value"), check.get("unit") or "")
+    figure = check.get("display") or format_value(check.get("value"), check.get("unit") or "")
     budget = check.get("budget")
     budget_text = (
         "" if budget is None else f" (budget {format_value(budget, check.get('unit') or '')})"
@@ -78,7 +81,7 @@ def _check_lines(check: Mapping[str, Any]) -> list[str]:
     if check.get("details"):
         lines.append(f"      why: {check['details']}")
     lines += [f"      error: {example}" for example in extra.get("error_examples") or []]
-    lines += [f"      note: {note}" for note in extra.get("notes") or []]
+    lines += [f"      note: {note}" for note in check.get("notes") or []]
     return lines
 
 

@@ -32,13 +32,14 @@ empty for session-level checks); a second check with the same key in one run get
 from __future__ import annotations
 
 import json
-import re
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from ..checks import metrics
 from ..checks.record import Check
 from ..config.files import atomic_write_text
 
@@ -55,19 +56,19 @@ LATENCY, THROUGHPUT, MEMORY, ACCURACY, COLD_START = (
 KEPT_FAMILIES = (LATENCY, THROUGHPUT, MEMORY, ACCURACY, COLD_START)
 # Families whose checks carry raw per-call samples worth keeping.
 SAMPLED_FAMILIES = (LATENCY, THROUGHPUT)
-_LATENCY_METRIC = re.compile(r"latency(_p\d+(\.\d+)?)?")
 _EXACT_METRICS = {
-    "throughput": THROUGHPUT,
-    "peak_memory": MEMORY,
-    "accuracy_drop": ACCURACY,
-    "cold_start": COLD_START,
+    metrics.THROUGHPUT: THROUGHPUT,
+    metrics.PEAK_MEMORY: MEMORY,
+    metrics.ACCURACY_DROP: ACCURACY,
+    metrics.COLD_START: COLD_START,
 }
-# What the gates need beside the value, by family; the rest of a check's extra (display
-# text, failure cases, advice) stays in report.json.
+# What the gates need beside the value, by family; the rest of a check's extra (failure
+# cases, advice) and its display text stay in report.json.  A memory record keeps its
+# check's models in its extra, as version 1 of the file has them.
 _KEPT_EXTRA = {
     LATENCY: ("n", "latency_factor", "ci_low_ms", "ci_high_ms", "source"),
     THROUGHPUT: ("n", "batch", "latency_factor", "p50_ms"),
-    MEMORY: ("repeat", "models"),
+    MEMORY: ("repeat",),
     ACCURACY: ("baseline", "optimized", "n", "metric", "relative"),
     COLD_START: ("n", "runs_ms", "p50_ms"),
 }
@@ -79,7 +80,7 @@ class BaselineError(ValueError):
 
 def metric_family(metric: str) -> str | None:
     """The gate that judges *metric* (one of :data:`KEPT_FAMILIES`), or None."""
-    if _LATENCY_METRIC.fullmatch(metric):
+    if metrics.is_latency(metric):
         return LATENCY
     return _EXACT_METRICS.get(metric)
 
@@ -173,6 +174,8 @@ def _check_record(key: str, check: Check) -> dict[str, Any]:
     samples = check.extra.get("samples_ns") if family in SAMPLED_FAMILIES else None
     percentile = check.extra.get("percentile")
     extra = {name: check.extra[name] for name in _KEPT_EXTRA[family] if name in check.extra}
+    if family == MEMORY and check.models:
+        extra["models"] = list(check.models)
     return {
         "key": key,
         "name": check.name,
@@ -243,8 +246,12 @@ def _read_json(path: Path) -> Any:
         raise BaselineError(
             f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
-    except ValueError as exc:
-        raise BaselineError(f"{path}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BaselineError(
+            f"{path}: not a baseline: arrays or objects nested too deeply"
+        ) from None
+    except ValueError as exc:  # NaN or Infinity, an integer of more digits than Python reads
+        raise BaselineError(f"{path}: not valid JSON: {str(exc).splitlines()[0]}") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -328,24 +335,39 @@ def _parse_check(record: Any, index: int) -> BaselineCheck:
     extra = record.get("extra", {})
     if not isinstance(extra, dict):
         raise _Invalid(f"{where}'extra' must be an object, got {_json_type(extra)}")
-    value = _field(record, "value", *_NUMBER_OR_NULL, where)
+    value = _finite(_field(record, "value", *_NUMBER_OR_NULL, where), "value", where)
     budget = record.get("budget")
+    budget = _finite(budget, "budget", where) if _is_number(budget) else None
     percentile = (
         _field(record, "percentile", *_NUMBER_OR_NULL, where) if "percentile" in record else None
     )
+    percentile = _finite(percentile, "percentile", where)
     return BaselineCheck(
         key=key,
         name=_field(record, "name", str, "a string", where),
         nodeid=_field(record, "nodeid", str, "a string", where),
         metric=_field(record, "metric", str, "a string", where),
-        value=None if value is None else float(value),
+        value=value,
         unit=_field(record, "unit", str, "a string", where),
-        budget=float(budget) if _is_number(budget) else None,
+        budget=budget,
         provenance=str(record.get("provenance", "measured")),
         samples_ns=_samples(record.get("samples_ns"), where),
-        percentile=None if percentile is None else float(percentile),
+        percentile=percentile,
         extra=extra,
     )
+
+
+def _finite(number: float | None, name: str, where: str) -> float | None:
+    """*number* as a finite float; 1e400 (read as inf) or 10**400 (too large) refused."""
+    if number is None:
+        return None
+    try:
+        converted = float(number)
+    except OverflowError:
+        converted = math.inf
+    if not math.isfinite(converted):
+        raise _Invalid(f"{where}{name!r} must be a finite number, got {_json_type(number)}")
+    return converted
 
 
 def _samples(raw: Any, where: str) -> tuple[int, ...] | None:
@@ -361,6 +383,11 @@ def _samples(raw: Any, where: str) -> tuple[int, ...] | None:
                 f"{where}samples_ns[{position}] must be a whole number of nanoseconds >= 0,"
                 f" got {sample!r}"
             )
+        if sample >= 2**63:  # past what numpy's int64 holds
+            raise _Invalid(
+                f"{where}samples_ns[{position}] must be under 2**63 nanoseconds,"
+                f" got {_json_type(sample)}"
+            )
     return tuple(raw)
 
 
@@ -373,7 +400,16 @@ def _json_type(value: object) -> str:
         return "null"
     names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
     names.update({list: "a list", dict: "an object"})
-    return f"{names.get(type(value), type(value).__name__)} ({json.dumps(value)[:40]})"
+    return f"{names.get(type(value), type(value).__name__)} ({_shown(value)})"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        return json.dumps(value)[:40]
+    except (TypeError, ValueError, RecursionError):
+        return type(value).__name__
 
 
 # --------------------------------------------------------------------------- environment

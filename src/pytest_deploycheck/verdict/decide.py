@@ -1,5 +1,8 @@
 """The release verdict: ``release_candidate`` is True only when something was checked
-and every gating check passed."""
+and every gating check passed.
+
+Whether a check counts against the verdict is :attr:`Check.blocks_release`, the same
+predicate that fails the test it was recorded in."""
 
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ def decide(
         for status in ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
     }
     reasons = blocking_reasons(checks, target=target, failed_tests=failed_tests)
-    caveats = dict.fromkeys(str(text) for c in checks for text in c.extra.get("caveats", ()))
+    caveats = dict.fromkeys(text for c in checks for text in c.caveats)
     return Verdict(
         release_candidate=not reasons,
         reasons=tuple(reasons),
@@ -65,25 +68,25 @@ def blocking_reasons(
     Only gating checks count, so a check added with ``gating=False`` (the rollback
     advice, which must know whether the candidate failed) leaves them as they are.
     """
-    gating = [c for c in checks if c.gating]
+    blocking = [c for c in checks if c.blocks_release]
     reasons: list[str] = []
     if target is None:
         reasons.append("no deploy target selected (pass --deploy-target NAME or set target)")
-    if not gating:
+    if not any(c.gating for c in checks):
         reasons.append("no deploy check ran")
-    reasons.extend(describe_failure(c) for c in gating if c.passed is False)
-    reasons.extend(
-        f"{c.name}: inconclusive{': ' + c.details if c.details else ''}"
-        for c in gating
-        if c.passed is None
-    )
-    judged = {c.nodeid for c in gating if c.passed is False}
+    # Failures first, then what the evidence could not settle.
+    reasons.extend(describe_failure(c) for c in blocking if c.passed is False)
+    reasons.extend(describe_failure(c) for c in blocking if c.passed is None)
+    # A test failed by its own check is already explained by that check.
+    judged = {c.nodeid for c in blocking}
     reasons.extend(f"{nodeid}: test failed" for nodeid in failed_tests if nodeid not in judged)
     return reasons
 
 
 def describe_failure(check: Check) -> str:
-    """One line: the check, its figure, its budget and why it failed."""
+    """One line: the check, its figure, its budget and why it failed (or is inconclusive)."""
+    if check.passed is None:
+        return f"{check.name}: inconclusive{': ' + check.details if check.details else ''}"
     text = f"{check.name}: {format_value(check.value, check.unit)}"
     if check.budget is not None:
         text += f" (budget {format_value(check.budget, check.unit)})"

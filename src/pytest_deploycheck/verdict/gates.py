@@ -60,6 +60,7 @@ from typing import Any, Literal, TypeGuard
 import numpy as np
 import numpy.typing as npt
 
+from ..checks import metrics
 from ..checks.record import Check
 from ..config.regression import Tolerances
 from ..config.units import format_value
@@ -87,7 +88,6 @@ from .baseline import (
 Kind = Literal["regression", "improvement", "unchanged", "not comparable"]
 FloatArray = npt.NDArray[np.float64]
 
-REGRESSION_METRIC = "regression"
 ENVIRONMENT_CHECK = "baseline_environment"
 MIN_SAMPLES_FOR_TEST = 20
 UNTESTED_FACTOR = 3.0
@@ -232,8 +232,8 @@ def compare_to_baseline(
     A comparison's value is the relative change in percent (unit ``%``), except for
     accuracy (the absolute change, unit ``""``) and memory with ``memory_mb`` set (MB);
     its budget is the tolerance in the same unit.  ``extra`` holds ``old``, ``new``,
-    ``change``, ``p_value`` and ``ci`` (percent; None where untested), ``kind`` and a
-    short ``display``.
+    ``change``, ``p_value`` and ``ci`` (percent; None where untested) and ``kind``; its
+    ``display`` is a short phrase.
     """
     result: list[Check] = []
     environment_check = None
@@ -631,7 +631,7 @@ def _comparison_check(
     name = f"regression[{check.name}]"
     return Check(
         name=name,
-        metric=REGRESSION_METRIC,
+        metric=metrics.REGRESSION,
         value=judgement.value if comparable else None,
         unit=judgement.unit if comparable else "",
         budget=judgement.budget if comparable else None,
@@ -655,19 +655,19 @@ def _comparison_check(
             "significance": tolerances.for_check(check.name).significance,
             "baseline": baseline.describe(),
             "environment_differs": environment_differs,
-            "display": judgement.display,
-            "notes": _notes(name, judgement),
         },
+        display=judgement.display,
+        notes=_notes(name, judgement),
     )
 
 
-def _notes(name: str, judgement: _Judgement) -> list[str]:
+def _notes(name: str, judgement: _Judgement) -> tuple[str, ...]:
     """Summary notes for comparisons that did not judge, or saw a change they did not confirm."""
     if judgement.kind == "not comparable":
-        return [f"{name}: {judgement.display}"]
+        return (f"{name}: {judgement.display}",)
     if judgement.noteworthy:
-        return [f"{name}: {judgement.headline}: {judgement.outcome}"]
-    return []
+        return (f"{name}: {judgement.headline}: {judgement.outcome}",)
+    return ()
 
 
 def _one_sided_check(
@@ -686,13 +686,15 @@ def _one_sided_check(
         note = f"{len(keys)} check(s) in the baseline did not run: {shown}"
     return Check(
         name=f"regression[{name}]",
-        metric=REGRESSION_METRIC,
+        metric=metrics.REGRESSION,
         value=None,
         passed=True,
         details=details,
         gating=False,
         nodeid=nodeid,
-        extra={"kind": side, "key": key, "display": details, "notes": [note]},
+        extra={"kind": side, "key": key},
+        display=details,
+        notes=(note,),
     )
 
 
@@ -707,12 +709,13 @@ def _unused_overrides(tolerances: Tolerances, names: Sequence[str]) -> Check | N
     )
     return Check(
         name="regression_tolerances",
-        metric=REGRESSION_METRIC,
+        metric=metrics.REGRESSION,
         value=None,
         passed=True,
         details=note,
         gating=False,
-        extra={"kind": "config", "unused_overrides": unused, "notes": [note]},
+        extra={"kind": "config", "unused_overrides": unused},
+        notes=(note,),
     )
 
 
@@ -738,7 +741,7 @@ def _environment_check(
     note = f"baseline {baseline.describe()} is from another environment, {consequence}: {listing}"
     return Check(
         name=ENVIRONMENT_CHECK,
-        metric="regression_environment",
+        metric=metrics.REGRESSION_ENVIRONMENT,
         value=len(differences),
         passed=not refuse,
         details=note,
@@ -748,15 +751,15 @@ def _environment_check(
             "differences": differences,
             "informational": environment_notes(baseline.environment, environment),
             "mode": tolerances.on_environment_mismatch,
-            "display": f"environment differs: {listing}",
-            "notes": [note],
         },
+        display=f"environment differs: {listing}",
+        notes=(note,),
     )
 
 
 def comparison_summary(checks: Sequence[Check], baseline: Baseline) -> str:
     """One line for the terminal: ``vs baseline b.json (edge-c, ...): 1 regression, ...``."""
-    kinds = [str(c.extra.get("kind")) for c in checks if c.metric == REGRESSION_METRIC]
+    kinds = [str(c.extra.get("kind")) for c in checks if c.metric == metrics.REGRESSION]
     order = ("regression", "improvement", "unchanged", "not comparable", "new", "missing")
     counts = [f"{kinds.count(kind)} {kind}" for kind in order if kind in kinds]
     return f"vs baseline {baseline.describe()}: {', '.join(counts) or 'nothing compared'}"

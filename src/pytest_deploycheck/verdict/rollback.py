@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..checks.metrics import ROLLBACK
 from ..checks.record import Check
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def rollback_check(
             f"{where} records no model files (saved by an older pytest-deploycheck):"
             " save the release again with --deploy-save to name a rollback target"
         )
-        return _check(None, text, [], release_candidate, {"notes": [text]})
+        return _check(None, text, [], release_candidate, {}, notes=(text,))
     changed = [
         name
         for name, record in release.items()
@@ -130,20 +131,19 @@ def _check(
     caveats: list[str],
     release_candidate: bool,
     extra: dict[str, Any],
+    notes: tuple[str, ...] = (),
 ) -> Check:
     return Check(
         name="rollback",
-        metric="rollback",
+        metric=ROLLBACK,
         value=changed,
         unit="models changed" if changed is not None else "",
         passed=True,
         gating=False,
         provenance="measured",
         details=figure,
-        extra={
-            **extra,
-            "display": figure,
-            "caveats": caveats,
-            "candidate": release_candidate,
-        },
+        extra={**extra, "candidate": release_candidate},
+        display=figure,
+        notes=notes,
+        caveats=tuple(caveats),
     )

@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..checks.environment import environment
 from ..checks.fit import judge_fit
-from ..checks.keys import FAILURE_CASES_KEY
+from ..checks.metrics import BASELINE, DEVICE_FIT, PEAK_MEMORY, carries_failure_cases
 from ..checks.record import Check
 from ..config.evidence_names import FAILURE_CASES_FILE, REPORT_FILES
 from ..config.schema import DeployConfig
 from ..markers import FitRequest
+from .completeness import STATUS_COMPLETE, Completeness, RunEnd, judge_completeness
 from .decide import Verdict, blocking_reasons, decide
 from .required import required_evidence_check
 
 if TYPE_CHECKING:
     from .baseline import Baseline
-
-FIT_METRIC = "device_fit"
-MEMORY_METRIC = "peak_memory"
 
 
 @dataclass
@@ -85,6 +83,8 @@ class RunRecord:
     failure_reasons: dict[str, str]
     step_summary: Path | None = None
     save_baseline: Path | None = None
+    # Files an earlier run left in the evidence directory that could not be set aside.
+    inherited: tuple[str, ...] = ()
 
 
 @dataclass
@@ -99,6 +99,9 @@ class RunOutcome:
     produced: tuple[str, ...]
     # Each model file's path, SHA-256 and size, when a baseline is compared or saved.
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # complete, partial or interrupted (verdict.completeness); partial for both others.
+    status: str = STATUS_COMPLETE
+    partial: bool = False
     # Filled in by the report writer.
     evidence_files: list[str] = field(default_factory=list)
     evidence_error: str | None = None
@@ -124,8 +127,10 @@ class ReadinessRun:
         baseline: Path | None = None,
         save_baseline: Path | None = None,
         step_summary: Path | None = None,
+        allow_partial: bool = False,
     ) -> None:
         self.baseline = baseline
+        self.allow_partial = allow_partial
         self.save_baseline = save_baseline
         self.step_summary = step_summary
         self.config = config
@@ -138,6 +143,45 @@ class ReadinessRun:
         self.failed_tests: list[str] = []
         self.failure_reasons: dict[str, str] = {}
         self.deploy_tests: set[str] = set()
+        self.deselected: dict[str, None] = {}  # ordered, once each (xdist workers repeat)
+        self.left_out: list[str] = []
+        self.interrupted: str | None = None
+        self.crashed: dict[str, str] = {}
+        self.caveats: list[str] = []
+        # Set by the session once the evidence directory is set aside (report.evidence_set).
+        self.inherited: tuple[str, ...] = ()
+
+    def add_deselected(self, nodeids: Sequence[str]) -> None:
+        """Deploy tests the selection took out (-k, -m, --deselect, --lf)."""
+        self.deselected.update(dict.fromkeys(nodeids))
+
+    def leave_out(self, why: str) -> None:
+        """Another way the run left deploy tests out (a stop after -x, --lf)."""
+        self.left_out.append(why)
+
+    def interrupt(self, what: str) -> None:
+        """The run was interrupted by *what* (SIGTERM, KeyboardInterrupt, ...)."""
+        self.interrupted = what
+
+    def caveat(self, text: str) -> None:
+        """Something about the run a reader of its verdict must know (not a check's)."""
+        self.caveats.append(text)
+
+    def add_crash(self, nodeid: str, what: str) -> None:
+        """*nodeid*'s worker crashed: a failed deploy test whose checks are lost."""
+        self.add_test_outcome(nodeid, True, what)
+        self.crashed.setdefault(nodeid, f"{nodeid}: {what}; its checks were lost with it")
+
+    def end(self) -> RunEnd:
+        """What the session told about how the run went, for the completeness verdict."""
+        return RunEnd(
+            deselected=tuple(self.deselected),
+            left_out=tuple(self.left_out),
+            interrupted=self.interrupted,
+            crashed=tuple(self.crashed.values()),
+            caveats=tuple(self.caveats),
+            allow_partial=self.allow_partial,
+        )
 
     def add_checks(self, checks: Sequence[Check]) -> None:
         self.checks.extend(checks)
@@ -160,13 +204,24 @@ class ReadinessRun:
         checks += self._baseline_checks(checks, baseline)
         produced = produced_files(checks)
         checks += self._required_evidence_checks(produced)
+        whole = judge_completeness(checks, self.end())
         models = self._model_records() if baseline or self.save_baseline else {}
         if baseline is not None and not isinstance(baseline, Check):
-            checks.append(self._rollback_check(baseline, checks, models))
+            checks.append(self._rollback_check(baseline, checks, models, whole))
         verdict = decide(checks, target=self.target, failed_tests=self.failed_tests)
-        return RunOutcome(verdict, checks, fit_groups(checks), self._record(), produced, models)
+        return RunOutcome(
+            whole.applied_to(verdict),
+            checks,
+            fit_groups(checks),
+            self.record(),
+            produced,
+            models,
+            status=whole.status,
+            partial=whole.partial,
+        )
 
-    def _record(self) -> RunRecord:
+    def record(self) -> RunRecord:
+        """How the run was set up and how its tests went, so far."""
         return RunRecord(
             config=self.config,
             target=self.target,
@@ -178,6 +233,7 @@ class ReadinessRun:
             failure_reasons=dict(self.failure_reasons),
             step_summary=self.step_summary,
             save_baseline=self.save_baseline,
+            inherited=self.inherited,
         )
 
     def _required_evidence_checks(self, produced: Sequence[str]) -> list[Check]:
@@ -185,12 +241,18 @@ class ReadinessRun:
         if self.evidence_dir is None:
             return []
         return [
-            required_evidence_check(name, self.evidence_dir, self.project_dir, produced)
+            required_evidence_check(
+                name, self.evidence_dir, self.project_dir, produced, inherited=self.inherited
+            )
             for name in self.config.required_evidence
         ]
 
     def _rollback_check(
-        self, baseline: Baseline, checks: Sequence[Check], models: dict[str, dict[str, Any]]
+        self,
+        baseline: Baseline,
+        checks: Sequence[Check],
+        models: dict[str, dict[str, Any]],
+        whole: Completeness,
     ) -> Check:
         """What to roll back to if the other checks fail the candidate.
 
@@ -200,8 +262,9 @@ class ReadinessRun:
         from .rollback import rollback_check
 
         blocking = blocking_reasons(checks, target=self.target, failed_tests=self.failed_tests)
+        candidate = not blocking and not whole.reasons
         return rollback_check(
-            baseline, models, release_candidate=not blocking, project_dir=self.project_dir
+            baseline, models, release_candidate=candidate, project_dir=self.project_dir
         )
 
     def _model_records(self) -> dict[str, dict[str, Any]]:
@@ -220,7 +283,7 @@ class ReadinessRun:
         except BaselineError as exc:
             return Check(
                 "baseline",
-                metric="baseline",
+                metric=BASELINE,
                 value="unreadable",
                 passed=False,
                 details=str(exc),
@@ -252,21 +315,21 @@ class ReadinessRun:
 def produced_files(checks: Sequence[Check]) -> tuple[str, ...]:
     """The evidence files a run with *checks* writes itself.
 
-    failure_cases.md is among them only when an accuracy check wrote a section for it.
+    failure_cases.md is among them only when an accuracy check carries failure cases.
     """
-    cases = any(FAILURE_CASES_KEY in check.extra for check in checks)
+    cases = any(carries_failure_cases(check.metric, check.extra) for check in checks)
     return (*REPORT_FILES, *((FAILURE_CASES_FILE,) if cases else ()))
 
 
 def _baseline_note(text: str) -> Check:
     return Check(
         "baseline",
-        metric="baseline",
+        metric=BASELINE,
         value=None,
         passed=True,
         gating=False,
         details=text,
-        extra={"notes": [text]},
+        notes=(text,),
     )
 
 
@@ -274,11 +337,10 @@ def measured_memory(checks: Sequence[Check]) -> dict[str, float]:
     """Each model's measured footprint (MB): the largest of its memory checks."""
     measured: dict[str, float] = {}
     for check in checks:
-        models = check.extra.get("models", [])
-        if check.metric != MEMORY_METRIC or len(models) != 1 or check.value is None:
+        if check.metric != PEAK_MEMORY or len(check.models) != 1 or check.value is None:
             continue
-        value = float(check.value)
-        measured[models[0]] = max(value, measured.get(models[0], 0.0))
+        (model,) = check.models
+        measured[model] = max(float(check.value), measured.get(model, 0.0))
     return measured
 
 
@@ -293,17 +355,14 @@ def rejudge_fit_with_measured_memory(
     measured = measured_memory(checks)
     result = []
     for check in checks:
-        models = check.extra.get("models", [])
-        if check.metric != FIT_METRIC or not set(models) & set(measured):
+        if check.metric != DEVICE_FIT or not set(check.models) & set(measured):
             result.append(check)
             continue
         device = config.device(str(check.extra["device"]))
-        request = FitRequest(tuple(models), all_devices=check.gating)
+        request = FitRequest(check.models, all_devices=check.gating)
         fresh = judge_fit(config, device, request, target, measured)
-        data = fresh.as_dict()
-        data.update(gating=check.gating, nodeid=check.nodeid)
-        data["extra"]["rejudged"] = "with memory measured in this run"
-        result.append(Check.from_dict(data))
+        extra = {**fresh.extra, "rejudged": "with memory measured in this run"}
+        result.append(replace(fresh, gating=check.gating, nodeid=check.nodeid, extra=extra))
     return result
 
 
@@ -311,9 +370,9 @@ def fit_groups(checks: Sequence[Check]) -> list[FitGroup]:
     """Group the device-fit checks by the set of models they judged."""
     groups: dict[tuple[str, ...], FitGroup] = {}
     for check in checks:
-        if check.metric != FIT_METRIC:
+        if check.metric != DEVICE_FIT:
             continue
-        models = tuple(check.extra.get("models", ()))
-        group = groups.setdefault(models, FitGroup(models, str(check.extra.get("needs", ""))))
+        needs = str(check.extra.get("needs", ""))
+        group = groups.setdefault(check.models, FitGroup(check.models, needs))
         group.checks.append(check)
     return list(groups.values())

@@ -1,0 +1,164 @@
+"""The metrics a check can judge, and what each one carries in ``Check.extra``.
+
+Every check has the typed fields of :class:`~pytest_deploycheck.checks.record.Check`;
+four of them are shared by every kind and read by every report: ``display`` (the
+figure as one plain-text phrase), ``notes`` (run-level notes printed under the
+table), ``caveats`` (what a reader of the verdict must know) and ``models`` (the
+configured models the figure belongs to).  ``extra`` holds the figures particular to
+one kind of check, as plain JSON values; the producers write these keys and the
+verdict and the reports read them, so the names are defined here, in the layer that
+writes them (imports only go down).
+
+``latency_pNN`` (:func:`latency_metric`; a ``latency_under`` test, or the samples of
+pytest-benchmark): the latency result's figures in host milliseconds -- ``verdict``,
+``budget_ms``, ``percentile``, ``confidence``, ``n``, ``warmup``, ``value_ms``,
+``p50_ms`` ... ``p99_ms``, ``mean_ms``, ``min_ms``, ``max_ms``, ``ci_confidence``,
+``ci_low_ms``, ``ci_high_ms``, ``over_budget``, ``elapsed_s``, ``stop_reason``,
+``looks``, ``advice``, ``tracing_active``, ``source`` -- the raw ``samples_ns``,
+``host_value_ms``, ``latency_factor`` (None when measured on the target itself) and
+``pinning``.  ``latency`` (:data:`LATENCY`): a pytest-benchmark test that took no
+samples; nothing in ``extra``.
+
+``throughput`` (:data:`THROUGHPUT`): the latency figures of the batched calls (as
+above), ``batch``, ``items_per_s``, ``latency_ms_per_batch``, ``latency_factor``,
+``pinning``.
+
+``peak_memory`` (:data:`PEAK_MEMORY`): ``footprint_mb``, ``model_mb``,
+``process_peak_mb``, ``interpreter_mb``, ``harness_mb``, ``repeat``, ``method``.
+
+``cold_start`` (:data:`COLD_START`): ``runs_ms``, ``p50_ms``, ``min_ms``, ``max_ms``,
+``n``, ``mean_phases_ms`` (process, import, session, first_inference), ``rss_p50_mb``,
+``rss_max_mb``, ``peak_rss_max_mb``, ``cache_note``, ``uncached_runs``, ``runs`` (one
+object per fresh process) and ``device``.
+
+``soak_memory_growth`` (:data:`SOAK_MEMORY_GROWTH`): the growth fits
+(``growth_mb_per_h``, ``growth_ci_mb_per_h``, ``growth_points``,
+``growth_budget_mb_per_h``, ``heap_growth_mb_per_h``, ``heap_growth_ci_mb_per_h``),
+``judged_s``, ``warmup_s``, ``elapsed_s``, ``calls``, ``errors``, ``error_rate``, the
+latency drift (``latency_drift_pct``, ``latency_drift_p95_pct``,
+``latency_drift_p_value``), ``problems``, ``configured_minutes``, ``minutes_run``,
+``shortened_by``, ``sample_interval_s``, ``max_error_rate``, ``max_latency_drift_pct``,
+``error_examples``, ``energy`` (None when not measured), ``pinning``,
+``timeseries_columns`` and :data:`TIMESERIES_KEY` (rows of :data:`TIMESERIES_COLUMNS`;
+report.json names the CSV file instead, ``timeseries_file``).
+
+``device_fit`` (:data:`DEVICE_FIT`): the device's row of the fit table (``device``,
+``status``, ``fits``, ``reasons``, ``details``, ``unchecked``, ``price_usd``),
+``needs`` (one line), ``needs_detail``, ``is_target`` and, when judged again with the
+memory measured in the run, ``rejudged``.
+
+``network_attempts`` (:data:`NETWORK_ATTEMPTS`, the ``offline`` check): ``attempts``
+(the blocked ones, described), ``policy``, ``strict``, ``reason``.
+
+``accuracy_drop`` (:data:`ACCURACY_DROP`): the comparison's figures -- ``metric``,
+``baseline_name``, ``optimized_name``, ``baseline``, ``optimized``, ``drop``,
+``relative``, ``max_drop``, ``n``, ``agreement``, ``ci_low``, ``ci_high``,
+``confidence``, ``resamples``, ``mcnemar_p``, ``discordant`` ([regressions, fixed], None
+for a metric callable), ``resolved``, ``resolution_note``, ``passed`` -- then
+:data:`FAILURE_CASES_KEY` (rows of :data:`FAILURE_CASE_FIELDS`; a confidence that is
+NaN is None) and ``failure_cases_total``.  failure_cases.md is rendered from these.
+
+``runtime_settings`` (:data:`RUNTIME_SETTINGS`): how the runtime differs from the
+target, in ``notes``; nothing in ``extra``.  ``evidence_file`` (:data:`EVIDENCE_FILE`):
+``path`` (None when missing).  ``baseline`` (:data:`BASELINE`): nothing in ``extra``.
+
+``regression`` (:data:`REGRESSION`): ``kind`` (regression, improvement, unchanged, not
+comparable, new, missing, config), ``key``; for a comparison ``compared_metric``,
+``old``, ``new``, ``change``, ``p_value``, ``ci``, ``untested``, ``tolerance_override``,
+``significance``, ``baseline``, ``environment_differs`` and, by gate, ``n_old``,
+``n_new``, ``ci_confidence``, ``baseline_samples_ns``, ``change_mb``, ``change_pct``;
+for ``config``, ``unused_overrides``.  ``regression_environment``
+(:data:`REGRESSION_ENVIRONMENT`): ``kind``, ``differences``, ``informational``,
+``mode``.
+
+``rollback`` (:data:`ROLLBACK`): ``release``, ``release_created``,
+``release_was_candidate``, ``changed``, ``added``, ``rollback_to``, ``candidate``.
+
+A latency, throughput or soak check whose body hung (the watchdog stopped it) has no
+value and only ``hang`` in ``extra``: ``phase``, ``limit_s``, ``grace_s`` and the
+``stack`` where the call hung (:func:`.budget.hung_check`).
+
+A check recorded with ``record_check`` under a metric of the user's own carries what
+the user put in ``extra``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+LATENCY = "latency"
+THROUGHPUT = "throughput"
+PEAK_MEMORY = "peak_memory"
+COLD_START = "cold_start"
+SOAK_MEMORY_GROWTH = "soak_memory_growth"
+DEVICE_FIT = "device_fit"
+NETWORK_ATTEMPTS = "network_attempts"
+ACCURACY_DROP = "accuracy_drop"
+RUNTIME_SETTINGS = "runtime_settings"
+EVIDENCE_FILE = "evidence_file"
+BASELINE = "baseline"
+REGRESSION = "regression"
+REGRESSION_ENVIRONMENT = "regression_environment"
+ROLLBACK = "rollback"
+
+# ``latency`` alone, or ``latency_p95``, ``latency_p99.9``: the percentile judged.
+LATENCY_METRIC = re.compile(r"latency(_p\d+(\.\d+)?)?")
+
+# An accuracy check's failure cases, one object per item, with these keys.
+FAILURE_CASES_KEY = "failure_cases"
+FAILURE_CASE_FIELDS = (
+    "index",
+    "label",
+    "baseline_prediction",
+    "baseline_confidence",
+    "optimized_prediction",
+    "optimized_confidence",
+    "kind",
+)
+# A soak's time series: rows of TIMESERIES_COLUMNS, one per sampling interval.
+TIMESERIES_KEY = "timeseries"
+TIMESERIES_COLUMNS = (
+    "t_s",
+    "phase",
+    "rss_mb",
+    "calls",
+    "errors",
+    "p50_ms",
+    "p95_ms",
+    "max_ms",
+    "heap_mb",
+)
+
+
+def latency_metric(percentile: float) -> str:
+    """The metric of a latency check judged on *percentile*: ``latency_p95``."""
+    return f"{LATENCY}_p{percentile:g}"
+
+
+def is_latency(metric: str) -> bool:
+    """Whether *metric* is a latency figure (:data:`LATENCY` or ``latency_pNN``)."""
+    return LATENCY_METRIC.fullmatch(metric) is not None
+
+
+def accuracy_metric_words(metric: str) -> str:
+    """An accuracy check's metric in words: ``accuracy``, ``top-5 accuracy``, ``f1``."""
+    if metric == "top1":
+        return "accuracy"
+    match = re.fullmatch(r"top(\d+)", metric)
+    return f"top-{match.group(1)} accuracy" if match else metric
+
+
+def accuracy_drop_label(metric: str, relative: bool) -> str:
+    """``accuracy drop``, ``relative top-5 accuracy drop``, ``f1 drop``."""
+    words = f"{accuracy_metric_words(metric)} drop"
+    return f"relative {words}" if relative else words
+
+
+def carries_failure_cases(metric: str, extra: Mapping[str, object]) -> bool:
+    """Whether a check's figures are an accuracy comparison with its failure cases.
+
+    The metric is asked too: ``failure_cases`` in the extra of a check of the user's
+    own is the user's data, not a section of failure_cases.md.
+    """
+    return metric == ACCURACY_DROP and FAILURE_CASES_KEY in extra
