@@ -7,7 +7,7 @@ import pytest
 
 from pytest_deploycheck.checks.record import Check
 from pytest_deploycheck.config.units import format_value
-from pytest_deploycheck.verdict.decide import decide
+from pytest_deploycheck.verdict.decide import decide, describe_failure
 
 
 def check(
@@ -260,3 +260,18 @@ def test_count_repeats_keeps_first_seen_order_and_never_merges_unkeyed_items() -
     items = ["a", "x", "a", "b", "x", "a"]
     kept = count_repeats(items, lambda item: None if item == "x" else item)
     assert kept == [("a", 3), ("x", 1), ("b", 1), ("x", 1)]
+
+
+def test_an_inconclusive_check_says_inconclusive_once() -> None:
+    advice = Check(
+        "latency_under_80",
+        metric="latency",
+        value=None,
+        passed=None,
+        details="inconclusive: p95 vs budget 80 ms after 25 calls; time it longer",
+    )
+    silent = Check("soak_1min", metric="soak", value=None, passed=None)
+    assert describe_failure(advice) == (
+        "latency_under_80: inconclusive: p95 vs budget 80 ms after 25 calls; time it longer"
+    )
+    assert describe_failure(silent) == "soak_1min: inconclusive"

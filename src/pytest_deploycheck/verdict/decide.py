@@ -86,7 +86,9 @@ def blocking_reasons(
 def describe_failure(check: Check) -> str:
     """One line: the check, its figure, its budget and why it failed (or is inconclusive)."""
     if check.passed is None:
-        return f"{check.name}: inconclusive{': ' + check.details if check.details else ''}"
+        # Measurement advice often starts with the word itself; say it once.
+        why = check.details.removeprefix("inconclusive:").strip()
+        return f"{check.name}: inconclusive{': ' + why if why else ''}"
     text = f"{check.name}: {format_value(check.value, check.unit)}"
     if check.budget is not None:
         text += f" (budget {format_value(check.budget, check.unit)})"
