@@ -179,7 +179,12 @@ class DeployProject:
 
 
 @pytest.fixture
-def deploy_project(pytester: pytest.Pytester) -> DeployProject:
+def deploy_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> DeployProject:
     """A project builder in this test's pytester directory: the reference devices table,
-    the two declared-only reference models, a test module named test_deploy."""
+    the two declared-only reference models, a test module named test_deploy.
+
+    Each project gets its own host timing lock: the suite's tests do not wait for
+    each other's timed checks, nor for another run's on this host.
+    """
+    monkeypatch.setenv("DEPLOYCHECK_LOCK_DIR", str(pytester.path))
     return DeployProject(pytester)

@@ -381,7 +381,7 @@ def test_the_loader_factory_is_called_once_for_both_models() -> None:
 def test_float_inputs_are_cast_to_the_declared_float_type() -> None:
     half = model("fp16", OPT_PRED, dtype="float16")
     evaluate(half, (ids(10), LABELS))
-    assert half.dtypes == [np.dtype(np.float16)]
+    assert set(half.dtypes) == {np.dtype(np.float16)}  # the probe's calls and the run's
 
 
 BAD_DATA = {
@@ -456,7 +456,8 @@ def test_an_unknown_output_is_a_value_error(output: Any, message: str) -> None:
 
 def test_an_output_that_is_no_class_scores_points_at_output() -> None:
     labels_only = TableModel("clf", np.arange(3), outputs=("label",))
-    with pytest.raises(ValueError, match=r"not class scores of shape \(3, classes\).*output="):
+    # at the deployed batch, 1: the probe's first call
+    with pytest.raises(ValueError, match=r"not class scores of shape \(1, classes\).*output="):
         evaluate(labels_only, (ids(3), np.array([0, 1, 2])))
 
 
@@ -686,3 +687,80 @@ def test_hostile_model_and_check_names_are_literal_in_failure_cases() -> None:
         "| index | label | \\!\\[x\\](http://evil/x.png) pred (conf)"
         " | a\\`\\|\\[x\\](javascript:alert(1)) b pred (conf) | kind |"
     )
+
+
+# --------------------------------------------------------------------------- batch as deployed
+
+TEST_MODELS = Path(__file__).resolve().parent / "models"
+
+
+def onnx_model(file: str, name: str, batch: int = 1) -> Any:
+    from pytest_deploycheck.measure.runtime import SessionSettings, load_model
+
+    return load_model(name, TEST_MODELS / file, SessionSettings(intra_op_threads=1), batch=batch)
+
+
+def linear_data(n: int = 100) -> tuple[Any, Any]:
+    x = np.random.default_rng(0).standard_normal((n, 4)).astype(np.float32)
+    return x, (x.sum(axis=1) > 0).astype(np.int64)
+
+
+def test_a_batch_independent_model_is_batched_for_speed_after_the_probe() -> None:
+    base, opt = onnx_model("tiny_linear.onnx", "fp32"), onnx_model("tiny_linear.onnx", "int8")
+    with recording(CheckRecorder()) as recorder:
+        result = assert_accuracy_drop(base, opt, linear_data(), max_drop=0.0)
+    assert result.batch == 1
+    assert [(b.batch, b.run_batch, b.batched_for_speed) for b in result.batching] == [
+        (1, 64, True),
+        (1, 64, True),
+    ]
+    assert "run at batch 64 for speed: on 32 items its outputs at batch 32 equal" in (
+        result.batching[1].reason
+    )
+    [check] = recorder.checks
+    assert check.extra["batch"] == 1
+    assert check.extra["batching"][1]["batched_for_speed"] is True
+    assert ", at batch 1)" in check.details
+
+
+def test_a_batch_dependent_model_is_evaluated_at_its_deployed_batch_and_says_why() -> None:
+    # batch_mean subtracts the batch mean: at batch 1 every score is 0, so class 0 wins.
+    base, opt = onnx_model("tiny_linear.onnx", "fp32"), onnx_model("batch_mean.onnx", "int8")
+    x, y = linear_data()
+    result = evaluate(opt, (x, y))
+    assert result.batching is not None
+    assert (result.batching.batch, result.batching.run_batch) == (1, 1)
+    assert result.batching.batched_for_speed is False
+    assert "its outputs depend on the batch (on 32 items, batch 32 differs from batch 1" in (
+        result.batching.reason
+    )
+    assert result.accuracy == float(np.mean(y == 0))  # the figure of batch 1, item by item
+    comparison = assert_accuracy_drop(base, opt, (x, y), max_drop=1.0)
+    assert "int8 at batch 1 (run at that batch: its outputs depend on the batch" in (
+        comparison.batch_note()
+    )
+    section = failure_cases_markdown(comparison)
+    assert "- Batch size: fp32 at batch 1 (run at batch 64 for speed" in section
+
+
+def test_the_deployed_batch_is_the_models_and_batch_size_overrides_it() -> None:
+    x, y = linear_data(10)
+    at_four = evaluate(onnx_model("batch_mean.onnx", "int8", batch=4), (x, y))
+    assert at_four.batching is not None
+    assert (at_four.batching.batch, at_four.batching.run_batch) == (4, 4)
+    chunks = [onnx_model("batch_mean.onnx", "m").run({"x": x[i : i + 4]})[0] for i in (0, 4, 8)]
+    assert np.array_equal(at_four.predictions, np.concatenate(chunks).argmax(axis=1))
+    given = evaluate(onnx_model("batch_mean.onnx", "int8", batch=4), (x, y), batch_size=5)
+    assert given.batching is not None
+    assert (given.batching.batch, given.batching.run_batch) == (5, 5)
+    assert given.batching.reason == "batch_size=5 given"
+
+
+def test_a_model_that_cannot_batch_is_evaluated_at_its_batch() -> None:
+    fixed = onnx_model("fixed_only.onnx", "fixed")  # input fixed at [1, 4]
+    x, y = linear_data(8)
+    result = evaluate(fixed, (x, np.zeros(8, dtype=np.int64)))
+    assert result.batching is not None
+    assert result.batching.run_batch == 1
+    assert result.batching.reason.startswith("run at that batch: it cannot run batch 8 (model")
+    assert y.shape == (8,)

@@ -4,6 +4,7 @@ and the environment comparison."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pytest_deploycheck.checks.record import Check
 from pytest_deploycheck.verdict.baseline import (
     BASELINE_SCHEMA,
     BASELINE_VERSION,
+    HISTORY_LIMIT,
     Baseline,
     BaselineError,
     build_baseline,
@@ -23,7 +25,9 @@ from pytest_deploycheck.verdict.baseline import (
     load_baseline,
     metric_family,
     parse_baseline,
+    pooled_baseline,
     save_baseline,
+    with_history,
 )
 
 NODE = "tests/test_model.py::test_fast"
@@ -161,6 +165,17 @@ def test_baseline_records_samples_and_the_extra_the_gates_need() -> None:
     assert latency["nodeid"] == NODE and latency["name"] == "latency_under_80"
     assert (latency["value"], latency["unit"], latency["budget"]) == (50.029, "ms", 80.0)
     assert latency["provenance"] == "measured"
+
+
+def test_timed_checks_keep_their_host_canary_and_old_baselines_lack_it() -> None:
+    canary = {"ns_per_op": 1.0, "before_ns_per_op": 0.9, "after_ns_per_op": 1.1, "ops": 8}
+    document = build_baseline([latency_check(host_canary=canary)], target=None, environment={})
+    assert document["checks"][0]["extra"] == {"n": 30, "host_canary": canary}
+    assert parse_baseline(document).checks[f"{NODE}::latency_under_80"].extra["host_canary"] == (
+        canary
+    )
+    old = build_baseline([latency_check()], target=None, environment={})
+    assert "host_canary" not in parse_baseline(old).checks[f"{NODE}::latency_under_80"].extra
 
 
 def test_keys_of_repeated_checks_are_numbered_in_recording_order() -> None:
@@ -540,3 +555,79 @@ def test_a_sample_beyond_int64_is_refused(tmp_path: Path) -> None:
         f"checks[0] ({NODE}::latency_under_80): samples_ns[0] must be under 2**63 nanoseconds,"
         f" got a number ({2**63})"
     )
+
+
+# --------------------------------------------------------------------------- history
+
+
+def saved_run(tmp_path: Path, *runs: list[Check], env: dict[str, Any] | None = None) -> Baseline:
+    """The baseline file after saving each of *runs* in turn, as --deploy-save does."""
+    path = tmp_path / "main.json"
+    for checks in runs:
+        previous = load_baseline(path) if path.is_file() else None
+        document = build_baseline(checks, target="edge-c", environment=env or environment())
+        save_baseline(path, with_history(document, previous))
+    return load_baseline(path)
+
+
+def sampled(offset_ns: int, canary: float | None = None) -> Check:
+    extra = {} if canary is None else {"host_canary": {"ns_per_op": canary, "ops": 8}}
+    check = latency_check(**extra)
+    samples = [s + offset_ns for s in check.extra["samples_ns"]]
+    return replace(
+        check, value=check.value + offset_ns / 1e6, extra={**check.extra, "samples_ns": samples}
+    )
+
+
+def test_saving_onto_a_baseline_keeps_its_runs_as_history(tmp_path: Path) -> None:
+    baseline = saved_run(tmp_path, *([sampled(i)] for i in range(3)))
+    assert len(baseline.history) == 2
+    newest_first = [
+        run.checks[f"{NODE}::latency_under_80"].samples_ns[0] for run in baseline.history
+    ]
+    assert newest_first == [50_000_001, 50_000_000]
+
+
+def test_history_is_bounded(tmp_path: Path) -> None:
+    baseline = saved_run(tmp_path, *([sampled(i)] for i in range(HISTORY_LIMIT + 3)))
+    assert len(baseline.history) == HISTORY_LIMIT - 1
+    assert pooled_baseline(baseline).pooled_runs == HISTORY_LIMIT
+
+
+def test_a_single_run_baseline_pools_nothing() -> None:
+    baseline = parse_baseline(build_baseline([latency_check()], target=None, environment={}))
+    assert baseline.history == ()
+    assert pooled_baseline(baseline) is baseline
+
+
+def test_pooling_joins_the_samples_of_matching_runs_only(tmp_path: Path) -> None:
+    path = tmp_path / "main.json"
+    first = build_baseline([sampled(0)], target="edge-c", environment=environment(python="3.12.1"))
+    save_baseline(path, first)
+    for offset in (1, 2):
+        document = build_baseline([sampled(offset)], target="edge-c", environment=environment())
+        save_baseline(path, with_history(document, load_baseline(path)))
+    pooled = pooled_baseline(load_baseline(path))
+    record = pooled.checks[f"{NODE}::latency_under_80"]
+    assert record.samples_ns is not None and len(record.samples_ns) == 60  # not the 3.12 run
+    assert record.extra["pooled_runs"] == 2 and pooled.pooled_runs == 2
+    assert record.value == pytest.approx(50.029 + 1.5e-6)
+    assert "2 runs pooled" in pooled.describe()
+
+
+def test_pooled_runs_are_scaled_to_the_newest_runs_host_speed(tmp_path: Path) -> None:
+    baseline = saved_run(tmp_path, [sampled(0, canary=2.0)], [sampled(0)], [sampled(0, canary=1.0)])
+    record = pooled_baseline(baseline).checks[f"{NODE}::latency_under_80"]
+    assert record.samples_ns is not None and len(record.samples_ns) == 60  # no canary: left out
+    assert record.samples_ns[30] == 25_000_000  # the 2x slower host's run, halved
+
+
+def test_an_old_baseline_file_becomes_history_and_a_bad_history_is_refused(tmp_path: Path) -> None:
+    document = build_baseline([sampled(0)], target=None, environment={})
+    assert "history" not in document
+    with pytest.raises(BaselineError, match=r"history\[0\]: missing field 'checks'"):
+        parse_baseline(
+            {**document, "history": [{"created": "x", "target": None, "environment": {}}]}
+        )
+    with pytest.raises(BaselineError, match="'history' must be a list of runs"):
+        parse_baseline({**document, "history": {}})

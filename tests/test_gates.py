@@ -19,6 +19,7 @@ from pytest_deploycheck.verdict.baseline import Baseline, build_baseline, parse_
 from pytest_deploycheck.verdict.gates import (
     ENVIRONMENT_CHECK,
     MIN_SAMPLES_FOR_TEST,
+    HostDrift,
     compare_samples,
     compare_to_baseline,
     comparison_summary,
@@ -547,3 +548,120 @@ def test_comparison_checks_survive_the_xdist_round_trip() -> None:
     old, new = latencies(rng, 200), latencies(rng, 200, 1.25)
     comparison = compare_one(latency_check(old), latency_check(new))
     assert Check.from_dict(comparison.as_dict()) == comparison
+
+
+# --------------------------------------------------------------------------- host drift
+# Fake canary figures: ns per multiply-add of the fixed product (262,144 of them).
+
+
+def canary(ns_per_op: float) -> dict[str, Any]:
+    return {"host_canary": {"ns_per_op": ns_per_op, "ops": 262_144}}
+
+
+def test_host_drift_is_said_in_words_and_milliseconds() -> None:
+    drift = HostDrift(old_ns=4.0, new_ns=5.0, ops=262_144)
+    assert drift.pct == 25.0
+    assert drift.sentence() == (
+        "host ran 25% slower than when the baseline was saved (canary 1.311 ms vs 1.049 ms)"
+    )
+    assert "20% faster" in HostDrift(5.0, 4.0, 262_144).sentence()
+
+
+def test_a_slowdown_the_canary_shows_too_is_normalized_away() -> None:
+    rng = np.random.default_rng(7)
+    old_samples = latencies(rng, 400)
+    old = latency_check(old_samples, **canary(4.0))
+    new = latency_check(latencies(rng, 400, slowdown=1.3), **canary(5.2))
+    comparison = compare_one(old, new)
+    assert comparison.passed is True and comparison.extra["kind"] == "unchanged"
+    assert comparison.extra["host_drift_pct"] == pytest.approx(30.0)
+    assert comparison.extra["host_normalization"] == pytest.approx(1 / 1.3)
+    assert "host ran 30% slower than when the baseline was saved" in comparison.details
+    assert "scaled by 0.769 (host_drift = 'normalize')" in comparison.details
+    # Without the canary, the same samples are a regression.
+    assert fires(compare_one(latency_check(old_samples), new))
+
+
+def test_a_faster_host_or_a_small_drift_is_never_normalized() -> None:
+    rng = np.random.default_rng(14)
+    old = latency_check(latencies(rng, 400), **canary(4.0))
+    for new_canary in (3.0, 4.3):  # 25% faster; 7.5% slower, within host_drift_pct
+        new = latency_check(latencies(rng, 400), **canary(new_canary))
+        comparison = compare_one(old, new)
+        assert comparison.extra["host_normalization"] == 1.0
+        assert comparison.extra["kind"] == "unchanged"
+        assert "scaled by" not in comparison.details
+
+
+def test_normalizing_keeps_a_code_regression_on_a_drifting_host() -> None:
+    rng = np.random.default_rng(8)
+    old = latency_check(latencies(rng, 400), **canary(4.0))
+    new = latency_check(latencies(rng, 400, slowdown=1.3 * 1.5), **canary(5.2))
+    comparison = compare_one(old, new)
+    assert fires(comparison)
+    assert comparison.extra["change"] == pytest.approx(50.0, abs=8.0)
+
+
+def test_inconclusive_mode_reports_a_slowdown_the_host_explains() -> None:
+    rng = np.random.default_rng(9)
+    tolerances = Tolerances(host_drift="inconclusive", host_drift_pct=10.0)
+    old = latency_check(latencies(rng, 400), **canary(4.0))
+    new = latency_check(latencies(rng, 400, slowdown=1.3), **canary(5.2))
+    comparison = compare_one(old, new, tolerances)
+    assert comparison.extra["kind"] == "inconclusive"
+    assert comparison.passed is True and comparison.gating is False
+    assert comparison.extra["host_normalization"] == 1.0
+    assert "inconclusive: the host ran 30% slower" in comparison.details
+    assert any("inconclusive" in note for note in comparison.notes)
+    assert "1 inconclusive" in comparison_summary([comparison], baseline_of([old]))
+
+
+def test_inconclusive_mode_keeps_a_regression_beyond_a_small_drift_or_a_faster_host() -> None:
+    rng = np.random.default_rng(10)
+    tolerances = Tolerances(host_drift="inconclusive", host_drift_pct=10.0)
+    old = latency_check(latencies(rng, 400), **canary(4.0))
+    small = latency_check(latencies(rng, 400, slowdown=1.5), **canary(4.2))
+    assert fires(compare_one(old, small, tolerances))
+    faster_host = latency_check(latencies(rng, 400, slowdown=1.5), **canary(3.0))
+    assert fires(compare_one(old, faster_host, tolerances))
+
+
+def test_throughput_is_normalized_the_other_way() -> None:
+    rng = np.random.default_rng(11)
+    old_samples, new_samples = latencies(rng, 400), latencies(rng, 400, slowdown=1.3)
+    old = throughput_like(old_samples, **canary(4.0))
+    new = throughput_like(new_samples, **canary(5.2))
+    comparison = compare_one(old, new)
+    assert comparison.extra["kind"] == "unchanged"
+    assert comparison.extra["new"] == pytest.approx(comparison.extra["old"], rel=0.08)
+
+
+def test_a_baseline_without_a_canary_compares_as_before() -> None:
+    rng = np.random.default_rng(12)
+    old = latency_check(latencies(rng, 400))
+    new = latency_check(latencies(rng, 400, slowdown=1.3), **canary(5.2))
+    comparison = compare_one(old, new)
+    assert fires(comparison)
+    assert "host_drift_pct" not in comparison.extra
+    assert "host ran" not in comparison.details
+
+
+def test_canaries_of_another_size_are_not_compared() -> None:
+    rng = np.random.default_rng(13)
+    old = latency_check(latencies(rng, 400), host_canary={"ns_per_op": 4.0, "ops": 1000})
+    new = latency_check(latencies(rng, 400, slowdown=1.3), **canary(5.2))
+    assert "host_drift_pct" not in compare_one(old, new).extra
+
+
+def throughput_like(samples: Samples, **extra: Any) -> Check:
+    """A throughput check of batch 1 over *samples*: items/s from the median call."""
+    median_ms = percentile_nearest_rank(samples, 50) / 1e6
+    return Check(
+        name="throughput_over_10[batch=1]",
+        metric="throughput",
+        value=1000.0 / median_ms,
+        unit="items/s",
+        budget=10,
+        nodeid=NODE,
+        extra={"samples_ns": [int(s) for s in samples], "batch": 1, **extra},
+    )

@@ -18,12 +18,15 @@ from pytest_deploycheck.measure.latency import (
     LatencyResult,
     SamplingPolicy,
     budget_for_throughput,
+    cache_check,
     detect_tracing,
     judge_samples,
     look_schedule,
     measure_latency,
+    samples_to_settle,
     throughput_items_per_s,
 )
+from pytest_deploycheck.measure.outputs import OutputCheck, Tolerance
 
 MS = 1_000_000  # nanoseconds
 
@@ -247,6 +250,85 @@ def test_budget_must_be_a_positive_number(budget: float) -> None:
         FakeTimer(constant(MS)).measure(budget)
 
 
+# --- outputs checked while timed ---------------------------------------------------
+
+
+class ReturningTimer(FakeTimer):
+    """A fake workload that returns outputs: ``outputs(call)`` for the call-th call."""
+
+    def __init__(self, latency_ns: Callable[[int], int], outputs: Callable[[int], object]):
+        super().__init__(latency_ns)
+        self.outputs = outputs
+        self.clock_at_return: list[int] = []
+
+    def workload(self) -> object:  # type: ignore[override]
+        super().workload()
+        return self.outputs(self.calls)
+
+    def measure_verified(self, policy: SamplingPolicy, every: int = 16) -> LatencyResult:
+        check = OutputCheck(Tolerance(), every=every)
+        return measure_latency(self.workload, 10, policy, clock=self.clock, verify=check)
+
+
+def test_outputs_equal_to_the_reference_leave_the_verdict_alone() -> None:
+    timer = ReturningTimer(constant(2 * MS), lambda call: [np.ones(3), {"n": 1}])
+    result = timer.measure_verified(SamplingPolicy())
+    assert (result.verdict, result.n) == ("pass", 130)
+    assert result.outputs is not None
+    assert (result.outputs.compared, result.outputs.mismatch) == (9, None)  # 1, 17, ..., 129
+    assert result.as_extra()["outputs"] == {
+        "compared": 9,
+        "mismatch": None,
+        "reference_is_none": False,
+    }
+
+
+def test_garbage_under_load_fails_at_once_naming_the_call() -> None:
+    # The first 10 calls (the warm-up) are right; from then on the model returns empty.
+    def outputs(call: int) -> object:
+        return np.ones((1, 4)) if call <= 40 else np.zeros((0, 4))
+
+    timer = ReturningTimer(constant(2 * MS), outputs)
+    result = timer.measure_verified(SamplingPolicy(warmup=10), every=4)
+    assert (result.verdict, result.stop_reason, result.n) == ("fail", "outputs_differ", 33)
+    assert result.advice == (
+        "outputs differ from the untimed reference call's, at timed call 33:"
+        " output has shape (0, 4) where the reference has (1, 4) (verify_outputs needs"
+        " the same inputs on every call: build them once, outside the body)"
+    )
+
+
+def test_without_warm_up_one_untimed_call_gives_the_reference() -> None:
+    timer = ReturningTimer(constant(2 * MS), lambda call: call)  # never the same twice
+    result = timer.measure_verified(SamplingPolicy(warmup=0))
+    assert (result.verdict, result.n, result.warmup) == ("fail", 1, 0)
+    assert timer.calls == 2
+    assert "timed call 1: output = 2 where the reference has 1" in result.advice
+
+
+def test_a_body_returning_none_is_timed_as_usual_with_a_note() -> None:
+    timer = ReturningTimer(constant(2 * MS), lambda call: None)
+    result = timer.measure_verified(SamplingPolicy())
+    assert result.verdict == "pass" and result.outputs is not None
+    assert result.outputs.note().startswith("verify_outputs: the body returned None")
+
+
+def test_outputs_are_not_compared_inside_the_timed_interval() -> None:
+    compared_at: list[int] = []
+
+    class Spy(OutputCheck):
+        def compare(self, call: int, value: object) -> bool:
+            compared_at.append(timer.now)
+            timer.now += 50 * MS  # a slow comparison must not land in any sample
+            return super().compare(call, value)
+
+    timer = ReturningTimer(constant(2 * MS), lambda call: np.ones(2))
+    check = Spy(Tolerance(), every=1)
+    result = measure_latency(timer.workload, 10, SamplingPolicy(), clock=timer.clock, verify=check)
+    assert len(compared_at) == result.n == 130
+    assert result.max_ms < 3  # 2 ms calls, whatever the comparisons cost
+
+
 # --- the policy --------------------------------------------------------------------
 
 
@@ -384,6 +466,55 @@ def test_judge_advises_a_fail_when_the_estimate_is_over() -> None:
     )
 
 
+BENCH_RERUN = "rerun with --benchmark-min-rounds={n}"
+
+
+def test_judge_names_the_rounds_that_would_settle_a_pass() -> None:
+    # pytest-benchmark's default for a 40 ms call: about 25 rounds in its 1 s.
+    samples_ns = [40 * MS] * 25
+    result = judge_samples(
+        samples_ns, 50, 95, 0.99, source="pytest-benchmark", detect=False, rerun=BENCH_RERUN
+    )
+    assert result.verdict == "inconclusive"
+    assert result.advice == (
+        "inconclusive: p95 40.0 ms vs budget 50 ms from 25 pytest-benchmark samples;"
+        " 105 more samples with none over budget would settle a pass"
+        " — rerun with --benchmark-min-rounds=130, or move the budget away from the"
+        " measured value"
+    )
+
+
+def test_judge_names_the_rounds_that_would_settle_a_fail() -> None:
+    samples_ns = [1 * MS] * 92 + [3 * MS] * 8  # 8% over; a p95 allows 5%
+    result = judge_samples(
+        samples_ns, 2, 95, 0.99, source="pytest-benchmark", detect=False, rerun=BENCH_RERUN
+    )
+    needed = samples_to_settle(100, 8, 95, 0.99)
+    assert needed is not None and needed > 100
+    assert f"about {needed - 100} more samples" in result.advice
+    assert f"rerun with --benchmark-min-rounds={needed}," in result.advice
+
+
+def test_rounds_to_settle_follow_the_over_budget_rate() -> None:
+    assert samples_to_settle(25, 0, 95, 0.99) == 130  # min_samples_to_pass
+    leaning_pass = samples_to_settle(100, 2, 95, 0.99)  # 2% over at p95
+    assert leaning_pass is not None
+    over_then = -(-2 * leaning_pass // 100)
+    assert judge([1.0] * (leaning_pass - over_then) + [3.0] * over_then, 2.0).verdict == "pass"
+    fewer = leaning_pass - 1
+    over_fewer = -(-2 * fewer // 100)
+    assert judge([1.0] * (fewer - over_fewer) + [3.0] * over_fewer, 2.0).verdict != "pass"
+
+
+def test_rounds_to_settle_a_percentile_on_the_budget_are_none() -> None:
+    assert samples_to_settle(100, 5, 95, 0.99) is None  # exactly 5% over at p95
+    samples_ns = [1 * MS] * 95 + [3 * MS] * 5
+    result = judge_samples(
+        samples_ns, 2, 95, 0.99, source="pytest-benchmark", detect=False, rerun=BENCH_RERUN
+    )
+    assert "no practical number of samples would settle it at the current rate" in result.advice
+
+
 def test_judge_records_tracing_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "gettrace", lambda: dummy_tracer)
     assert judge([1.0] * 130, 2.0).tracing_active is None
@@ -441,3 +572,49 @@ def test_throughput_of_an_unresolvably_fast_call_is_finite() -> None:
 def test_throughput_budget_rejects_bad_arguments(items_per_s: float, batch: int) -> None:
     with pytest.raises(ValueError, match=r"items_per_s|batch"):
         budget_for_throughput(items_per_s, batch)
+
+
+# --- anti-caching --------------------------------------------------------------------
+
+
+class CachingModel:
+    """A fake model on the fake clock: 10 ms a call, *hit_ms* when the input is the last one."""
+
+    def __init__(self, hit_ms: float) -> None:
+        self.now = 0
+        self.last: object = None
+        self.hit_ns = int(hit_ms * MS)
+        self.seen: list[int] = []
+
+    def clock(self) -> int:
+        return self.now
+
+    def run(self, feed: int) -> None:
+        self.seen.append(feed)
+        self.now += self.hit_ns if feed == self.last else 10 * MS
+        self.last = feed
+
+
+def test_a_cache_that_flatters_a_repeated_input_is_noted() -> None:
+    model = CachingModel(hit_ms=2.0)
+    found = cache_check(model.run, list(range(8)), calls=40, blocks=4, clock=model.clock)
+    assert (found.pool_median_ms, found.repeated_median_ms, found.calls) == (10.0, 2.0, 40)
+    assert found.difference == pytest.approx(-0.8)
+    assert found.note() == (
+        "one input repeated took 2.00 ms at the median against 10.0 ms over the input pool"
+        " (-80%): a cache may flatter a figure timed on one input; time with varied inputs"
+        " (deploy_model.example_inputs() cycles a pool)"
+    )
+    assert model.seen[:12] == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8 % 8, 9 % 8, 0]
+
+
+def test_no_cache_no_note() -> None:
+    model = CachingModel(hit_ms=9.5)  # within 10%
+    assert cache_check(model.run, [1, 2, 3], clock=model.clock).note() == ""
+
+
+def test_cache_check_needs_a_pool_and_whole_blocks() -> None:
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        cache_check(lambda feed: None, [1])
+    with pytest.raises(ValueError, match="calls >= blocks"):
+        cache_check(lambda feed: None, [1, 2], calls=3, blocks=4)

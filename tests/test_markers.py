@@ -33,7 +33,8 @@ CONFIGURED = Budgets(
 def test_signatures_are_generated_from_the_options() -> None:
     assert LATENCY.signature == (
         "latency_under(ms=None, *, percentile=None, confidence=0.99, warmup=10,"
-        " min_samples=None, max_samples=20000, max_time_s=30.0)"
+        " min_samples=None, max_samples=20000, max_time_s=30.0, verify_outputs=False,"
+        " rtol=1e-05, atol=1e-06)"
     )
     assert MEMORY.help.startswith(
         "memory_under(mb=None, *, repeat=5, timeout_s=300.0, model=None): "

@@ -18,14 +18,18 @@ EXPECTED_HELP_LINES = (
     ),
     (
         "latency_under(ms=None, *, percentile=None, confidence=0.99, warmup=10, "
-        "min_samples=None, max_samples=20000, max_time_s=30.0): the test body is one "
+        "min_samples=None, max_samples=20000, max_time_s=30.0, verify_outputs=False, "
+        "rtol=1e-05, atol=1e-06): the test body is one "
         "request; it is timed after a warm-up until a confidence bound on the percentile "
         "(default budgets.latency_percentile, 95) settles pass or fail against the budget "
-        "in ms (default budgets.latency_ms); unsettled is inconclusive"
+        "in ms (default budgets.latency_ms); unsettled is inconclusive; verify_outputs=True "
+        "fails it when a timed call returns other outputs than the first untimed call "
+        "(within rtol, atol)"
     ),
     (
         "throughput_over(items_per_s=None, *, batch=1, confidence=0.99, warmup=10, "
-        "min_samples=None, max_samples=20000, max_time_s=30.0): the test body is one "
+        "min_samples=None, max_samples=20000, max_time_s=30.0, verify_outputs=False, "
+        "rtol=1e-05, atol=1e-06): the test body is one "
         "batched request of deploy_batch items; fails unless the throughput at the median "
         "call is at least items_per_s; a list of batch sizes runs the test once per size"
     ),
@@ -46,7 +50,8 @@ EXPECTED_HELP_LINES = (
     ),
     (
         "soak(minutes=None, *, growth_mb_per_hour=None, max_error_rate=None, "
-        "max_latency_drift_pct=None, warmup=0.2, sample_interval_s=None): the test body is "
+        "max_latency_drift_pct=None, warmup=0.2, sample_interval_s=None, "
+        "verify_outputs=False, rtol=1e-05, atol=1e-06): the test body is "
         "one request, called back to back for minutes (default budgets.soak_minutes, 30; "
         "capped by --deploy-soak-minutes or soak_max_minutes); fails when resident memory "
         "grows faster than growth_mb_per_hour (a robust line fit after the warm-up "
@@ -85,7 +90,14 @@ def test_marker_names_are_the_table_keys() -> None:
 
 def test_names_keeps_only_the_environment_variables() -> None:
     public = sorted(name for name in vars(names) if name.isupper())
-    assert public == ["ENV_ALLOW_PARTIAL", "ENV_CONFIG", "ENV_SOAK_MINUTES", "ENV_TARGET"]
+    assert public == [
+        "ENV_ALLOW_PARTIAL",
+        "ENV_CONFIG",
+        "ENV_LOCK_DIR",
+        "ENV_SOAK_MINUTES",
+        "ENV_TARGET",
+        "ENV_TIMING_LOCK",
+    ]
 
 
 def test_pytest_markers_prints_the_table(pytester: pytest.Pytester) -> None:

@@ -66,10 +66,43 @@ def test_more_cpus_than_the_host_has_is_said_in_the_note() -> None:
     usable = len(affinity())
     with pinned_to_cpus(usable + 2) as pinning:
         assert pinning.applied == affinity()
-    unit = "CPU" if usable == 1 else "CPUs"
     assert pinning.note == (
-        f"host has {usable} usable {unit}, target has {usable + 2}: measured with {usable}"
+        f"measured on {usable} of the target's {usable + 2} cores: an upper bound for its latency"
     )
+
+
+@linux_only
+def test_a_faked_two_core_host_pins_two_of_four(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's cores are read in one place: a test fakes the host there."""
+    real = affinity()
+    fake = real[:1] * 2 if len(real) < 2 else real[:2]
+    monkeypatch.setattr(emulation, "usable_cpus", lambda: sorted(set(fake)))
+    with pinned_to_cpus(4) as pinning:
+        assert pinning.applied == sorted(set(fake))
+    used = len(set(fake))
+    assert pinning.caveat(estimated=False) == (
+        f"measured on {used} of the target's 4 cores: an upper bound for its latency"
+    )
+    assert pinning.caveat(estimated=True) == (
+        f"measured on {used} of the target's 4 cores, then scaled by the latency_factor:"
+        " an estimate"
+    )
+    assert emulation.cores_used(4) == used
+
+
+@pytest.mark.parametrize(
+    ("target", "host", "cores"), [(4, 2, 2), (2, 2, 2), (2, 16, 2), (1, 1, 1), (None, 2, None)]
+)
+def test_cores_used_are_the_targets_at_most_the_hosts(
+    target: int | None, host: int, cores: int | None
+) -> None:
+    assert emulation.cores_used(target, host) == cores
+
+
+def test_a_full_pinning_has_no_caveat() -> None:
+    pinning = Pinning(2, [0, 1], "pinned to 2 CPUs (0, 1) of 4 usable, as on the target")
+    assert pinning.caveat(estimated=False) == pinning.caveat(estimated=True) == ""
+    assert Pinning(None, None, "").caveat(estimated=False) == ""
 
 
 @linux_only

@@ -23,6 +23,9 @@ import numpy as np
 
 class Broken:
     name = "broken"
+    # It shifts by position in a batch, so it is deployed at the batch its drop was
+    # written for: evaluated at 64, not batch 1 (where every item would shift).
+    batch = 64
 
     def __init__(self, model, every=3):
         self.model = model
@@ -186,6 +189,9 @@ def test_example_project_accuracy_matches_a_standalone_evaluation(
     assert result.ret == 0, result.stdout.str()
     report = json.loads((tmp_path / "edge-c" / "report.json").read_text())
     check = next(c for c in report["checks"] if c["name"] == "accuracy_drop_ok")
+    # deployed at batch 1; its int8 model is statically quantized, so batching is exact
+    assert check["extra"]["batch"] == 1
+    assert [b["batched_for_speed"] for b in check["extra"]["batching"]] == [True, True]
     with np.load(EXAMPLE / "data" / "digits_test.npz") as npz:
         data = dict(npz)
     expected = {}
@@ -196,3 +202,40 @@ def test_example_project_accuracy_matches_a_standalone_evaluation(
     assert check["extra"]["baseline"] == pytest.approx(expected["baseline"], abs=1e-12)
     assert check["extra"]["optimized"] == pytest.approx(expected["optimized"], abs=1e-12)
     assert check["value"] == pytest.approx(expected["baseline"] - expected["optimized"], abs=1e-12)
+
+
+def test_the_configured_batch_is_the_batch_the_figure_is_for(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    tests = """
+def test_drop(deploy_models):
+    assert deploy_models["optimized"].batch == 8
+    result = assert_accuracy_drop(deploy_models["baseline"], deploy_models["optimized"], EVAL,
+                                  max_drop=0.01)
+    assert result.batch == 8
+"""
+    models = {
+        "baseline": {"path": "models/fp32.onnx", "batch": 8},
+        "optimized": {"path": "models/int8.onnx", "batch": 8},
+    }
+    deploy_project.make(tests, models=models)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    (check,) = deploy_project.checks(name="accuracy_drop_ok").values()
+    assert check["extra"]["batch"] == 8
+    assert [b["run_batch"] for b in check["extra"]["batching"]] == [64, 64]
+    text = (deploy_project.evidence() / "failure_cases.md").read_text()
+    assert "- Batch size: baseline at batch 8 (run at batch 64 for speed" in text
+
+
+def test_a_batch_that_is_no_whole_number_is_a_config_error(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    models = {"baseline": {"path": "models/fp32.onnx", "batch": 0}}
+    deploy_project.make("def test_nothing():\n    pass\n", models=models)
+    result = pytester.runpytest()
+    result.stderr.fnmatch_lines(
+        ["ERROR: pyproject.toml: [[]tool.deploycheck.models.baseline]: batch: expected a whole"
+         " number >= 1, got a whole number (0)"]
+    )  # fmt: skip
+    assert result.ret != 0

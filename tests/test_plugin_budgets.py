@@ -253,6 +253,77 @@ def test_batched(deploy_model, deploy_batch):
     )
 
 
+# --------------------------------------------------------------------------- outputs verified
+
+
+def test_verified_outputs_of_a_real_model_agree_and_garbage_under_load_fails(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    tests = """
+import numpy as np
+import pytest
+
+@pytest.fixture
+def feeds(deploy_model):
+    return deploy_model.example_inputs()  # the same inputs on every call
+
+@pytest.mark.latency_under(10_000, verify_outputs=True)
+def test_right(deploy_model, feeds):
+    return deploy_model.run(feeds)
+
+calls = []
+
+@pytest.mark.throughput_over(0.001, verify_outputs=True, warmup=2)
+def test_garbage_under_load(deploy_model, feeds):
+    calls.append(1)
+    logits, probabilities = deploy_model.run(feeds)
+    return [logits, probabilities if len(calls) <= 2 else np.zeros_like(probabilities)]
+
+@pytest.mark.latency_under(10_000, verify_outputs=True)
+def test_returns_nothing(deploy_model, feeds):
+    deploy_model.run(feeds)
+"""
+    deploy_project.make(tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*outputs differ from the untimed reference call's, at timed call 1:"
+            " output[[]1[]][[]0, 0[]] = 0.0 where the reference has *",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*verify_outputs: the body returned None*"])
+    verified = deploy_project.checks("edge-a")
+    assert verified["test_right"]["extra"]["outputs"]["compared"] == 9  # of 130 calls
+    assert verified["test_right"]["passed"] is True
+    assert verified["test_garbage_under_load"]["passed"] is False
+    assert verified["test_returns_nothing"]["extra"]["outputs"]["reference_is_none"] is True
+
+
+def test_a_soak_whose_outputs_go_empty_fails_naming_the_call(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    tests = """
+import pytest
+
+calls = []
+
+@pytest.mark.soak(0.02, verify_outputs=True)
+def test_soaked(deploy_model):
+    calls.append(1)
+    return [] if len(calls) > 3 else [1.0, 2.0]
+"""
+    deploy_project.make(tests)
+    result = pytester.runpytest("--deploy-target", "edge-a")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*outputs differ from the untimed reference call's, at timed call 17:"
+            " output has 0 items where the reference has 2*"
+        ]
+    )
+
+
 # --------------------------------------------------------------------------- memory
 
 
@@ -353,7 +424,7 @@ def test_latency_budget_on_a_pytest_benchmark_judges_its_samples(
     tests = """
 import pytest
 
-@pytest.mark.latency_under(10_000)
+@pytest.mark.latency_under(10_000, verify_outputs=True)
 def test_bench(benchmark, deploy_model):
     feeds = deploy_model.example_inputs()
     benchmark.pedantic(deploy_model.run, args=(feeds,), rounds=200, iterations=1)
@@ -363,7 +434,12 @@ def test_bench(benchmark, deploy_model):
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     result = pytester.runpytest("--deploy-target", "edge-a", "-p", "no:xdist")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["latency_under_10000  p95 * (n=200, *PASS"])
+    result.stdout.fnmatch_lines(
+        [
+            "latency_under_10000  p95 * (n=200, *PASS",
+            "note: verify_outputs does not apply to pytest-benchmark's samples*",
+        ]
+    )
     assert deploy_project.report("edge-a")["checks"][0]["extra"]["source"] == "pytest-benchmark"
 
 
@@ -382,6 +458,59 @@ def test_bench(benchmark):
     result = pytester.runpytest("--deploy-target", "edge-a", "--benchmark-disable")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*inconclusive: pytest-benchmark took no samples*"])
+
+
+def test_too_few_benchmark_rounds_name_the_min_rounds_that_would_settle(
+    pytester: pytest.Pytester, deploy_project: DeployProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pytest_benchmark")
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000)
+def test_bench(benchmark):
+    benchmark(sum, [1, 2, 3])
+"""
+    deploy_project.make(tests)
+    # pytest-benchmark switches itself off inside an xdist worker (this suite may run in one).
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    # A tiny time budget leaves exactly --benchmark-min-rounds rounds: 5, where a p95
+    # pass at 0.99 needs 130, far under the budget whatever the machine.
+    result = pytester.runpytest(
+        "--deploy-target",
+        "edge-a",
+        "-p",
+        "no:xdist",
+        "--benchmark-max-time=0.000001",
+        "--benchmark-min-rounds=5",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*from 5 pytest-benchmark samples*rerun with --benchmark-min-rounds=130*"]
+    )
+
+
+def test_benchmark_under_xdist_says_xdist_disabled_it(
+    pytester: pytest.Pytester, deploy_project: DeployProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pytest_benchmark")
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000)
+def test_bench(benchmark):
+    benchmark(sum, [1, 2, 3])
+"""
+    deploy_project.make(tests)
+    # As inside an xdist worker other than gw0, where pytest-benchmark disables itself
+    # without the warning it gives on gw0 (warnings are errors in this suite).
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    result = pytester.runpytest("--deploy-target", "edge-a", "-p", "no:xdist")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*pytest-benchmark took no samples: it disables itself while xdist is active*"]
+    )
+    result.stdout.no_fnmatch_line("*--benchmark-disable set*")
 
 
 # --------------------------------------------------------------------------- emulation notes
@@ -404,7 +533,32 @@ def test_fast(deploy_model):
     result.stdout.fnmatch_lines(
         [
             "note: *CUDAExecutionProvider*not available*CPUExecutionProvider*",
-            "note: host has * usable CPU*, target has 512*",
+            "note: measured on * of the target's 512 cores: an upper bound for its latency",
             "release_candidate: True",
         ]
     )
+
+
+def test_a_target_with_more_cores_than_the_host_gets_the_hosts_threads(
+    pytester: pytest.Pytester, deploy_project: DeployProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A faked one-core host: the 4-core target's session gets 1 thread, pinned to 1 core."""
+    from pytest_deploycheck.measure import pinning
+
+    one_core = pinning.usable_cpus()[:1]
+    monkeypatch.setattr(pinning, "usable_cpus", lambda: list(one_core))
+    tests = """
+import pytest
+
+@pytest.mark.latency_under(10_000)
+def test_fast(deploy_model):
+    assert deploy_model.session.get_session_options().intra_op_num_threads == 1
+    deploy_model.run(deploy_model.example_inputs())
+"""
+    deploy_project.make(tests, devices=("edge-a", {**TINY, "cpus": 4}))
+    result = pytester.runpytest("--deploy-target", "tiny")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["note: measured on 1 of the target's 4 cores: an upper bound for its latency"]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")

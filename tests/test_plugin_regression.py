@@ -57,6 +57,7 @@ def test_a_saved_baseline_is_versioned_json_with_raw_samples(
     (check,) = document["checks"]
     assert check["name"] == "latency_under_10000"
     assert len(check["samples_ns"]) == 150
+    assert check["extra"]["host_canary"]["ns_per_op"] > 0  # the host-speed reference
 
 
 def test_the_same_workload_is_no_regression(
@@ -123,6 +124,35 @@ def test_tolerances_come_from_the_config_per_check(
     result = pytester.runpytest(f"--deploy-baseline={baseline}")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["regression[[]latency_under_10000[]]*budget 5000 %*PASS"])
+
+
+def test_tolerances_from_the_command_line_override_the_config(
+    pytester: pytest.Pytester, deploy_project: DeployProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy_project.make(TESTS, extra="[tool.deploycheck.regression]\nlatency_pct = 10\n")
+    baseline = save_baseline(pytester)
+    monkeypatch.setenv("REQUEST_S", "0.006")
+    result = pytester.runpytest(
+        f"--deploy-baseline={baseline}", "--deploy-compare-fail=latency_pct=5000"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["regression[[]latency_under_10000[]]*budget 5000 %*PASS"])
+
+
+def test_saving_again_keeps_a_history_and_the_gate_pools_it(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.make(TESTS)
+    path = save_baseline(pytester)
+    result = pytester.runpytest(f"--deploy-save={path}")
+    result.stdout.fnmatch_lines([f"baseline saved: {path} (1 checks; 2 runs kept)"])
+    assert len(json.loads(path.read_text())["history"]) == 1
+    result = pytester.runpytest(f"--deploy-baseline={path}")
+    assert result.ret == pytest.ExitCode.OK
+    report = deploy_project.report()
+    (comparison,) = [c for c in report["checks"] if c["metric"] == "regression"]
+    assert comparison["extra"]["pooled_runs"] == 2
+    assert "baseline: 2 saved runs pooled" in comparison["details"]
 
 
 def test_another_environment_is_said_prominently_or_refused(

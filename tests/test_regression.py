@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.config.regression import Tolerances
+from pytest_deploycheck.config.regression import Tolerances, parse_compare_fail
 from pytest_deploycheck.config.schema import ConfigError, parse_config
 
 SOURCE = Path("/project/pyproject.toml")
 WHERE = "pyproject.toml: [tool.deploycheck.regression]"
 PER_CHECK = "pyproject.toml: [tool.deploycheck.regression.checks.latency_under_80]"
 VALID_TOLERANCES = (
-    "latency_pct, significance, memory_mb, memory_pct, accuracy, throughput_pct, cold_start_pct"
+    "latency_pct, significance, memory_mb, memory_pct, accuracy, throughput_pct, cold_start_pct,"
+    " host_drift_pct"
 )
 
 
@@ -76,7 +77,7 @@ def test_zero_tolerances_are_valid() -> None:
         (
             {"latency_percent": 5},
             f"{WHERE}: unknown key 'latency_percent'; did you mean 'latency_pct'? valid keys:"
-            f" {VALID_TOLERANCES}, on_environment_mismatch, checks",
+            f" {VALID_TOLERANCES}, on_environment_mismatch, host_drift, checks",
         ),
         ({"latency_pct": -5}, f"{WHERE}: latency_pct: expected a number >= 0 (percent), got -5"),
         (
@@ -160,6 +161,75 @@ def test_tolerances_built_in_python_are_validated_too() -> None:
         Tolerances(per_check={"x": {"latency": 2.0}})
 
 
+def test_host_drift_is_normalize_or_inconclusive() -> None:
+    assert Tolerances().host_drift == "normalize"
+    assert tolerances_of({"host_drift": "inconclusive"}).host_drift == "inconclusive"
+    assert regression_errors({"host_drift": "ignore"}) == (
+        f"{WHERE}: host_drift: expected one of 'normalize', 'inconclusive', got 'ignore'",
+    )
+    with pytest.raises(ValueError, match="host_drift: expected one of"):
+        Tolerances(host_drift="ignore")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- --deploy-compare-fail
+
+
+def test_compare_fail_parses_tolerances_by_the_config_rules() -> None:
+    assert parse_compare_fail("latency_pct=10, memory_mb=20") == {
+        "latency_pct": 10.0,
+        "memory_mb": 20.0,
+    }
+    assert parse_compare_fail("host_drift=inconclusive,on_environment_mismatch=refuse") == {
+        "host_drift": "inconclusive",
+        "on_environment_mismatch": "refuse",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "latency_pct=-1",
+            "--deploy-compare-fail 'latency_pct=-1': latency_pct:"
+            " expected a number >= 0 (percent), got -1.0",
+        ),
+        (
+            "latency_pct=fast",
+            "--deploy-compare-fail 'latency_pct=fast': latency_pct:"
+            " expected a number >= 0 (percent), got 'fast'",
+        ),
+        (
+            "latency=10",
+            f"--deploy-compare-fail 'latency=10': latency: not a tolerance; valid keys:"
+            f" {VALID_TOLERANCES}, on_environment_mismatch, host_drift",
+        ),
+        (
+            "latency_pct",
+            "--deploy-compare-fail 'latency_pct': expected KEY=VALUE[,KEY=VALUE...], e.g."
+            f" latency_pct=10,memory_mb=20; valid keys: {VALID_TOLERANCES},"
+            " on_environment_mismatch, host_drift",
+        ),
+    ],
+)
+def test_compare_fail_errors_are_one_line_naming_the_option_and_key(
+    text: str, message: str
+) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        parse_compare_fail(text)
+    assert str(excinfo.value) == message
+
+
+def test_compare_fail_overrides_the_config_and_its_per_check_values() -> None:
+    config = tolerances_of(
+        {"latency_pct": 5, "checks": {"a": {"latency_pct": 50, "accuracy": 0.1}}}
+    )
+    tolerances = config.with_overrides(parse_compare_fail("latency_pct=20"))
+    assert tolerances.latency_pct == 20
+    assert tolerances.for_check("a").latency_pct == 20
+    assert tolerances.for_check("a").accuracy == 0.1
+    assert config.with_overrides({}) is config
+
+
 # --------------------------------------------------------------------------- at start-up
 
 
@@ -185,4 +255,21 @@ def test_a_bad_tolerance_is_a_usage_error_before_any_test_runs(pytester: pytest.
     result.stdout.no_fnmatch_line("*must not run*")
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     result.stderr.no_fnmatch_line("*INTERNALERROR*")
+    result.stderr.no_fnmatch_line("*Traceback*")
+
+
+def test_a_bad_compare_fail_is_a_usage_error_before_any_test_runs(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml("[tool.deploycheck]\n")
+    pytester.makepyfile(test_ran="def test_ran():\n    raise AssertionError('must not run')\n")
+    result = pytester.runpytest("--deploy-compare-fail=memory_mb=lots")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --deploy-compare-fail 'memory_mb=lots': memory_mb:"
+            " expected a number >= 0 (MB), got 'lots'"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*must not run*")
     result.stderr.no_fnmatch_line("*Traceback*")

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
@@ -30,6 +31,9 @@ from pytest_deploycheck.measure.runtime import (
     numpy_dtype_name,
     resolve_providers,
 )
+
+if TYPE_CHECKING:
+    from conftest import DeployProject
 
 MODELS = Path(__file__).parent / "models"
 EXAMPLE_MODELS = Path(__file__).parent.parent / "example_project" / "models"
@@ -76,11 +80,18 @@ def test_default_threads_leave_onnxruntime_to_choose(tiny: DeployModel) -> None:
 
 def test_settings_for_device_take_cpus_and_providers() -> None:
     device = Device(name="edge-a", cpus=3, execution_providers=(CUDA, CPU))
-    assert SessionSettings.for_device(device) == SessionSettings(
+    assert SessionSettings.for_device(device, host_cpus=8) == SessionSettings(
         intra_op_threads=3, providers=(CUDA, CPU)
     )
     assert SessionSettings.for_device(Device(name="bare")).intra_op_threads is None
     assert SessionSettings.for_device(None) == SessionSettings()
+
+
+@pytest.mark.parametrize(("cpus", "host", "threads"), [(4, 2, 2), (4, 1, 1), (2, 2, 2), (2, 16, 2)])
+def test_intra_op_threads_follow_the_cores_used(cpus: int, host: int, threads: int) -> None:
+    """More threads than host cores would time the contention: 4 on 2 ran 2.5x slower."""
+    device = Device(name="edge-c", cpus=cpus)
+    assert SessionSettings.for_device(device, host_cpus=host).intra_op_threads == threads
 
 
 @pytest.mark.parametrize(
@@ -261,6 +272,7 @@ def test_run_returns_what_the_session_returns(tiny: DeployModel) -> None:
 
 F32 = np.float32
 I64 = np.int64
+F64 = np.float64
 
 
 @pytest.mark.parametrize(
@@ -318,14 +330,89 @@ def test_the_brief_example_message() -> None:
     )
 
 
-def test_a_named_dimension_must_agree_across_inputs(two: DeployModel) -> None:
+def test_a_named_dimension_is_a_hint_so_onnxruntime_judges_the_sizes(two: DeployModel) -> None:
+    # 'batch' 2 in a and 3 in b: the plugin does not refuse it (onnxruntime would not
+    # either); the Add that cannot broadcast does, and its error is one line.
     feeds = {"a": np.zeros((2, 3), F32), "b": np.zeros((3, 3), I64)}
-    with pytest.raises(ModelInputError) as excinfo:
+    with pytest.raises(ModelRunError) as excinfo:
         two.run(feeds)
-    assert str(excinfo.value) == (
-        "model 'optimized', input 'b': expected int64 [batch, 3] with batch = 2 as in input 'a',"
-        " got int64 [3, 3]"
+    assert_one_line(
+        excinfo.value,
+        "model 'optimized' (",
+        "two_inputs.onnx): onnxruntime failed: Add node failed: Attempting to broadcast",
+        "(fed a float32 [2, 3], b int64 [3, 3])",
     )
+
+
+@pytest.fixture(scope="module")
+def reused() -> DeployModel:
+    return load("reused_dims.onnx", name="cls")
+
+
+def test_a_reused_symbolic_name_takes_unrelated_sizes(reused: DeployModel) -> None:
+    # image is [N, 3, N, N]: the text-direction classifier's feed [4, 3, 48, 192] runs
+    feeds = {"image": np.zeros((4, 3, 48, 192), F32), "extra": np.zeros((2, 5), F32)}
+    outputs = reused.run(feeds)
+    assert [out.shape for out in outputs] == [(4, 3, 48, 192), (2, 5)]
+
+
+@pytest.mark.parametrize(
+    ("feeds", "message"),
+    [
+        (
+            {"image": np.zeros((4, 3, 48), F32), "extra": np.zeros((2, 5), F32)},
+            "model 'cls', input 'image': expected float32 [N, 3, N, N], got float32 [4, 3, 48]"
+            " (4 dimensions, not 3)",
+        ),
+        (
+            {"image": np.zeros((4, 3, 48, 192), F64), "extra": np.zeros((2, 5), F32)},
+            "model 'cls', input 'image': expected float32 [N, 3, N, N], got float64",
+        ),
+        (
+            {"image": np.zeros((4, 1, 48, 192), F32), "extra": np.zeros((2, 5), F32)},
+            "model 'cls', input 'image': expected float32 [N, 3, N, N], got float32"
+            " [4, 1, 48, 192] (dimension 1 must be 3)",
+        ),
+        (
+            {"image": np.zeros((4, 3, 4, 4), F32), "extras": np.zeros((2, 5), F32)},
+            "model 'cls': unknown input 'extras' (did you mean 'extra'?)",
+        ),
+        (
+            {"image": np.zeros((4, 3, 4, 4), F32)},
+            "model 'cls': missing input 'extra'",
+        ),
+    ],
+    ids=["rank", "dtype", "fixed-dim", "unknown", "missing"],
+)
+def test_what_onnxruntime_refuses_is_refused_in_one_line(
+    reused: DeployModel, feeds: dict[str, np.ndarray], message: str
+) -> None:
+    with pytest.raises(ModelInputError) as excinfo:
+        reused.run(feeds)
+    assert_one_line(excinfo.value)
+    assert str(excinfo.value).startswith(message)
+
+
+def test_guessed_dimensions_are_noted_once_with_how_to_set_them() -> None:
+    model = load("reused_dims.onnx", name="cls")
+    heard: list[str] = []
+    model.note_listener = heard.append
+    model.example_inputs()
+    model.example_inputs(batch=2)
+    assert heard == [
+        "model 'cls': example inputs guessed dynamic dimensions the model does not size:"
+        " input 'image' dimension 2 ('N') = 1; input 'image' dimension 3 ('N') = 1;"
+        " input 'extra' dimension 1 (unnamed) = 1; if it needs other sizes, set them in"
+        " [tool.deploycheck.models.cls] as input_shapes = { image = [1, 3, 1, 1], extra = [1, 1] }"
+    ]
+
+
+def test_configured_shapes_and_fixed_models_guess_nothing() -> None:
+    shaped = load("reused_dims.onnx", input_shapes={"image": (1, 3, 48, 192), "extra": (1, 5)})
+    assert shaped.guessed_dims() == ()
+    assert shaped.guess_note() == ""
+    assert load("tiny_linear.onnx").guessed_dims() == ()  # only the batch is dynamic
+    assert load("shapes.onnx").guessed_dims() == (("tokens", 1, "seq"),)
 
 
 def test_unknown_output_name_lists_the_outputs(tiny: DeployModel) -> None:
@@ -599,6 +686,16 @@ def test_cache_reloads_a_model_whose_file_changed(tmp_path: Path) -> None:
     assert len(cache) == 1  # the stale session was dropped
 
 
+def test_the_deployed_batch_is_part_of_the_cache_key() -> None:
+    cache = ModelCache()
+    one = cache.get("optimized", TINY, SessionSettings())
+    four = cache.get("optimized", TINY, SessionSettings(), batch=4)
+    assert (one.batch, four.batch) == (1, 4)
+    assert four.session is one.session  # one session: the batch is the model's, not ORT's
+    with pytest.raises(ValueError, match=r"^batch must be a whole number >= 1, got 0$"):
+        cache.get("optimized", TINY, SessionSettings(), batch=0)
+
+
 def test_cache_reports_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"^model 'optimized' \(.*\): model file not found$"):
         ModelCache().get("optimized", tmp_path / "none.onnx", SessionSettings())
@@ -616,3 +713,37 @@ def test_committed_test_models_match_their_builder(tmp_path: Path) -> None:
     assert built == sorted(p.name for p in MODELS.glob("*.onnx"))
     for name in built:
         assert (tmp_path / name).read_bytes() == (MODELS / name).read_bytes(), name
+
+
+# --------------------------------------------------------------------------- in a run
+
+
+def test_a_run_notes_the_guessed_dimensions_in_its_summary(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    project = deploy_project.replace(
+        target="edge",
+        models={"cls": {"path": "models/cls.onnx"}},
+        devices=({"name": "edge", "memory_mb": 4096, "cpus": 1},),
+        files={"models/cls.onnx": MODELS / "reused_dims.onnx"},
+    )
+    project.make(
+        """
+def test_feeds(deploy_models):
+    model = deploy_models["cls"]
+    model.run(model.example_inputs())
+    model.run(model.example_inputs())
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.fnmatch_lines(
+        [
+            "*model 'cls': example inputs guessed dynamic dimensions the model does not size:"
+            " input 'image' dimension 2 ('N') = 1;*set them in [[]tool.deploycheck.models.cls]"
+            " as input_shapes = { image = [[]1, 3, 1, 1], extra = [[]1, 1] }*"
+        ]
+    )
+    (check,) = project.checks(name="input_shapes[cls]").values()
+    assert check["gating"] is False

@@ -415,3 +415,38 @@ def test_configured_allow_partial_must_be_a_boolean(tmp_path: Path) -> None:
     message = resolve_error(tmp_path)
 
     assert "allow_partial: expected true or false" in message
+
+
+# --------------------------------------------------------------------------- timing lock
+
+
+def test_timed_checks_hold_the_host_lock_by_default(project: Path) -> None:
+    settings = resolve(project)
+    assert (settings.timing_lock, settings.timing_lock_source) == (
+        "host",
+        "timing_lock in pyproject.toml",
+    )
+    assert settings.lock_dir is None
+
+
+def test_the_command_line_lock_mode_beats_the_environment(project: Path) -> None:
+    env = {"DEPLOYCHECK_TIMING_LOCK": "host"}
+    settings = resolve(project, cli_timing_lock="off", environ=env)
+    assert (settings.timing_lock, settings.timing_lock_source) == ("off", "--deploy-timing-lock")
+    settings = resolve(project, environ={"DEPLOYCHECK_TIMING_LOCK": "off"})
+    assert (settings.timing_lock, settings.timing_lock_source) == ("off", "DEPLOYCHECK_TIMING_LOCK")
+
+
+@pytest.mark.parametrize("value", ["", "on", "HOST", "disjoint"])
+def test_a_bad_lock_mode_names_the_option_and_the_valid_ones(project: Path, value: str) -> None:
+    assert resolve_error(project, cli_timing_lock=value) == (
+        f"--deploy-timing-lock {value!r}: expected 'host' (timed checks run one at a time,"
+        " a host-wide lock) or 'off' (they may overlap under xdist)"
+    )
+
+
+def test_the_lock_dir_comes_from_the_environment(project: Path, tmp_path: Path) -> None:
+    settings = resolve(project, environ={"DEPLOYCHECK_LOCK_DIR": str(tmp_path)})
+    assert settings.lock_dir == tmp_path
+    problem = resolve_error(project, environ={"DEPLOYCHECK_LOCK_DIR": str(tmp_path / "nope")})
+    assert problem.startswith(f"DEPLOYCHECK_LOCK_DIR='{tmp_path / 'nope'}': not a directory;")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
+from pytest_deploycheck.measure.outputs import OutputCheck, Tolerance
 from pytest_deploycheck.measure.soak import (
     ABORT_AFTER_FAILURES,
     MAX_ERROR_EXAMPLES,
@@ -455,6 +456,38 @@ def test_a_workload_that_always_raises_stops_early() -> None:
     assert verdict.passed is False
     assert verdict.problems[0] == run.aborted
     assert any("first: RuntimeError: model not loaded" in p for p in verdict.problems)
+
+
+def test_a_soak_whose_outputs_go_wrong_under_load_fails_naming_the_call() -> None:
+    calls = 0
+
+    def degrading() -> list[float]:
+        nonlocal calls
+        calls += 1
+        return [0.9, 0.1] if calls <= 40 else []  # empty results after a while
+
+    policy = SoakPolicy(duration_s=60.0)
+    check = OutputCheck(Tolerance(), every=16)
+    run = run_soak(degrading, policy, clock=FakeClock(MS), rss_bytes=lambda: MB, verify=check)
+    # The untimed reference call is call 1; soak call 49 is the first sampled after 40.
+    assert run.calls == 49 and run.outputs is not None
+    assert run.aborted == (
+        "outputs differ from the untimed reference call's, at timed call 49:"
+        " output has 0 items where the reference has 2"
+    )
+    assert judge_soak(run, policy).passed is False
+
+
+def test_a_soak_with_steady_outputs_or_none_runs_its_length() -> None:
+    policy = SoakPolicy(duration_s=1.0)
+    check = OutputCheck(Tolerance(), every=16)
+    run = run_soak(lambda: (1, 2), policy, clock=FakeClock(MS), rss_bytes=lambda: MB, verify=check)
+    assert run.aborted == "" and run.outputs is not None
+    assert run.outputs.compared == -(-run.calls // 16) and run.outputs.mismatch is None
+    nothing = run_soak(
+        lambda: None, policy, clock=FakeClock(MS), rss_bytes=lambda: MB, verify=OutputCheck()
+    )
+    assert nothing.outputs is not None and nothing.outputs.reference_is_none
 
 
 def test_a_fake_leak_of_1mb_a_fake_minute_fails() -> None:

@@ -127,6 +127,16 @@ def _sample_interval(value: Any, what: str) -> float:
     return number
 
 
+def _tolerance(value: Any, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value < float("inf")
+    ):
+        raise UnitError(f"{what}: expected a finite tolerance >= 0, e.g. 1e-5, got {value!r}")
+    return float(value)
+
+
 def _flag(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise UnitError(f"{what}: expected True or False, got {value!r}")
@@ -336,6 +346,13 @@ MEASUREMENT_OPTIONS: dict[str, Option] = {
     "max_samples": Option(_whole(2), 20000),
     "max_time_s": Option(_positive_number, 30.0),
 }
+# Outputs checked while timed (measure/outputs.py): opt-in, since only the body's author
+# knows that every call gets the same inputs; rtol and atol as numpy.allclose's.
+VERIFY_OPTIONS: dict[str, Option] = {
+    "verify_outputs": Option(_flag, False),
+    "rtol": Option(_tolerance, 1e-5),
+    "atol": Option(_tolerance, 1e-6),
+}
 
 DEVICE_FIT = FitMarker(
     name="device_fit",
@@ -355,11 +372,13 @@ LATENCY = BudgetMarker(
     budget_unit="ms",
     parse_budget=parse_duration_ms,
     config_key="latency_ms",
-    options={"percentile": Option(_percentile, None), **MEASUREMENT_OPTIONS},
+    options={"percentile": Option(_percentile, None), **MEASUREMENT_OPTIONS, **VERIFY_OPTIONS},
     summary=(
         "the test body is one request; it is timed after a warm-up until a confidence bound"
         " on the percentile (default budgets.latency_percentile, 95) settles pass or fail"
-        " against the budget in ms (default budgets.latency_ms); unsettled is inconclusive"
+        " against the budget in ms (default budgets.latency_ms); unsettled is inconclusive;"
+        " verify_outputs=True fails it when a timed call returns other outputs than the"
+        " first untimed call (within rtol, atol)"
     ),
 )
 THROUGHPUT = BudgetMarker(
@@ -368,7 +387,11 @@ THROUGHPUT = BudgetMarker(
     budget_unit="items/s",
     parse_budget=parse_positive,
     config_key="throughput_items_per_s",
-    options={"batch": Option(_batches, (1,), shown="1"), **MEASUREMENT_OPTIONS},
+    options={
+        "batch": Option(_batches, (1,), shown="1"),
+        **MEASUREMENT_OPTIONS,
+        **VERIFY_OPTIONS,
+    },
     summary=(
         "the test body is one batched request of deploy_batch items; fails unless the"
         " throughput at the median call is at least items_per_s; a list of batch sizes runs"
@@ -425,6 +448,7 @@ SOAK = BudgetMarker(
         "max_latency_drift_pct": Option(_optional(_positive_number), None),
         "warmup": Option(_warmup_fraction, 0.2),
         "sample_interval_s": Option(_optional(_sample_interval), None),
+        **VERIFY_OPTIONS,
     },
     summary=(
         "the test body is one request, called back to back for minutes (default"

@@ -52,6 +52,16 @@ ALLOW_PARTIAL_HELP = (
     " verdict may be True, with a caveat; env DEPLOYCHECK_ALLOW_PARTIAL, config key"
     " allow_partial. Without it such a run is not a release candidate"
 )
+COMPARE_FAIL_HELP = (
+    "Regression tolerances for this run, e.g. latency_pct=10,memory_mb=20 (the keys of"
+    " [tool.deploycheck.regression]); they override the config, per-check overrides included"
+)
+TIMING_LOCK_HELP = (
+    "host: timed checks (latency, throughput, soak, cold start, memory) run one at a time"
+    " on this host, across xdist workers and other runs, under a lock file in the temp"
+    " directory (env DEPLOYCHECK_LOCK_DIR moves it); off: no lock. Env"
+    " DEPLOYCHECK_TIMING_LOCK, config key timing_lock; default host"
+)
 NO_SUMMARY_HELP = "Do not print the deploy readiness section (evidence files are still written)"
 
 if TYPE_CHECKING:
@@ -83,6 +93,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=ALLOW_PARTIAL_HELP,
     )
     group.addoption(
+        "--deploy-compare-fail",
+        dest="deploy_compare_fail",
+        metavar="EXPR[,EXPR...]",
+        help=COMPARE_FAIL_HELP,
+    )
+    group.addoption(
+        "--deploy-timing-lock",
+        dest="deploy_timing_lock",
+        metavar="host|off",
+        help=TIMING_LOCK_HELP,
+    )
+    group.addoption(
         "--deploy-no-summary", dest="deploy_no_summary", action="store_true", help=NO_SUMMARY_HELP
     )
     parser.addini("deploy_config", CONFIG_HELP, type="string", default="")
@@ -108,6 +130,8 @@ def pytest_configure(config: pytest.Config) -> None:
             cli_save=config.getoption("deploy_save"),
             cli_soak_minutes=config.getoption("deploy_soak_minutes"),
             cli_allow_partial=bool(config.getoption("deploy_allow_partial")),
+            cli_timing_lock=config.getoption("deploy_timing_lock"),
+            cli_compare_fail=config.getoption("deploy_compare_fail"),
             ini_config=config.getini("deploy_config"),
             environ=os.environ,
         )
@@ -140,6 +164,8 @@ def _may_be_configured(config: pytest.Config) -> bool:
             "deploy_save",
             "deploy_soak_minutes",
             "deploy_allow_partial",
+            "deploy_timing_lock",
+            "deploy_compare_fail",
         )
     )
     if asked or config.getini("deploy_config") or os.environ.get(ENV_TARGET):

@@ -7,6 +7,7 @@ configuration never pays for them.  Per-item state lives in ``item.stash``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import signal
@@ -21,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .checks import budget as budgetchecks
-from .checks import metrics
 from .checks.fit import judge_fit
 from .checks.record import Check, CheckRecorder, configured_budgets, recording
 from .config.escape import log_text, xml_text
@@ -29,6 +29,7 @@ from .config.schema import DeployConfig, Device
 from .config.settings import Settings
 from .markers import DEPLOY_MARKERS, BudgetRequest, ItemMarkers, deploy_marks, read_markers
 from .measure import memory
+from .measure.hostlock import TimingLock, lock_path
 from .measure.progress import ProgressSink
 from .report.writer import write_run_files
 from .terminal import TerminalProgressSink, write_readiness_section
@@ -110,6 +111,7 @@ class DeploySession:
         self.evidence_start: EvidenceStart | None = None
         self.signals = InterruptSignals()
         self.interrupted_by: str | None = None
+        self.timing = TimingLock(settings.timing_lock, lock_path(settings.lock_dir))
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistHooks(self), "deploycheck-xdist")
 
@@ -248,7 +250,8 @@ class DeploySession:
         workload = _workload(pyfuncitem)
         recorder = pyfuncitem.stash[RECORDER_KEY]
         for name in timed:
-            check = recorder.add(self._timed_check(pyfuncitem, name, workload))
+            timed_check = functools.partial(self._timed_check, pyfuncitem, name, workload)
+            check = recorder.add(self._scheduled(pyfuncitem, timed_check))
             hang = check.extra.get("hang")
             if hang:  # the body hung: the other timed markers would hang as well
                 summary = f"{check.name}: {check.details}"
@@ -296,6 +299,27 @@ class DeploySession:
             on_stuck=on_stuck,
         )
 
+    def _scheduled(self, item: pytest.Item, measure: Callable[[], Check]) -> Check:
+        """*measure* holding the host's timing lock: one timed check at a time per host.
+
+        The lock is taken before the measurement's clock starts, so the wait is not in
+        its figure; the check records the wait and how it was scheduled.
+        """
+        from .checks import metrics
+        from .measure.hostlock import TimingLockTimeout
+
+        try:
+            with self.timing.hold(item.nodeid) as hold:
+                check = measure()
+        except TimingLockTimeout as exc:
+            raise pytest.fail.Exception(str(exc), pytrace=False) from None
+        scheduling = {
+            metrics.TIMING_LOCK_KEY: hold.mode,
+            metrics.LOCK_WAIT_KEY: hold.waited_s if hold.mode == "host" else None,
+            metrics.TIMING_LOCK_NOTE_KEY: hold.note,
+        }
+        return replace(check, extra={**check.extra, **scheduling})
+
     def _stuck_handler(self, item: pytest.Item) -> Callable[[Check], None]:
         """What the watchdog calls when a hung call cannot be interrupted: the last word.
 
@@ -340,7 +364,7 @@ class DeploySession:
         recorder = item.stash[RECORDER_KEY]
         missed = [c for c in recorder.checks if c.blocks_release]
         if missed:
-            pytest.fail("\n".join(log_text(_miss_line(c)) for c in missed), pytrace=False)
+            pytest.fail("\n".join(log_text(describe_failure(c)) for c in missed), pytrace=False)
         return result
 
     def _record_offline(self, item: pytest.Item) -> None:
@@ -361,30 +385,25 @@ class DeploySession:
         if benchmark is not None and item.get_closest_marker("latency_under"):
             recorder.add(self._benchmark_check(item, benchmark))
         if item.get_closest_marker("memory_under"):
-            recorder.add(self._memory_check(item))
+            recorder.add(self._scheduled(item, lambda: self._memory_check(item)))
         if item.get_closest_marker("cold_start_under"):
             request = budget_request(item, "cold_start_under", config)
-            recorder.add(self._cold_start_check(item, request))
+            recorder.add(self._scheduled(item, lambda: self._cold_start_check(item, request)))
 
     def _benchmark_check(self, item: pytest.Function, benchmark: Any) -> Check:
         request = budget_request(item, "latency_under", self.settings.config)
         stats = getattr(benchmark, "stats", None)
         samples = list(getattr(getattr(stats, "stats", None), "data", None) or [])
         if not samples:
-            return Check(
-                name=f"latency_under_{request.budget:g}",
-                metric=metrics.LATENCY,
-                value=None,
-                unit="ms",
-                budget=request.budget,
-                passed=None,
-                details="pytest-benchmark took no samples (is --benchmark-disable set?)",
-            )
+            return budgetchecks.unsampled_benchmark_check(request, xdist=_xdist_active(item))
+        # pytest-benchmark keeps how the fixture was called only in a private field.
+        mode = str(getattr(benchmark, "_mode", "") or "")
         return budgetchecks.benchmark_check(
             request,
             samples,
             default_percentile=self.settings.config.budgets.latency_percentile,
             device=self.target_device,
+            pedantic=mode.startswith("benchmark.pedantic"),
         )
 
     def _memory_check(self, item: pytest.Function) -> Check:
@@ -419,7 +438,8 @@ class DeploySession:
             args += ["--deploy-config", str(self.settings.config.source)]
         if self.settings.target:
             args += ["--deploy-target", self.settings.target]
-        return [*args, "--deploy-no-summary"]
+        # The parent holds the timing lock while its child measures: the child takes none.
+        return [*args, "--deploy-timing-lock", "off", "--deploy-no-summary"]
 
     def _cold_start_check(self, item: pytest.Function, request: BudgetRequest) -> Check:
         from .measure.coldstart import ColdStartError, measure_cold_start
@@ -736,12 +756,6 @@ def _is_model_error(error: BaseException) -> bool:
     return isinstance(error, errors)
 
 
-def _miss_line(check: Check) -> str:
-    if check.passed is None:
-        return f"{check.name}: inconclusive: {check.details or 'the evidence did not settle it'}"
-    return describe_failure(check)
-
-
 def _hang_text(stack: str, summary: str, nodeid: str) -> str:
     """The failure of a hung measurement: the stack where it hung, then the reason line."""
     return f"stack of the hung call (most recent call last):\n{stack}{summary} in {nodeid}"
@@ -755,6 +769,12 @@ def _say_on_terminal(config: pytest.Config, text: str) -> None:
             capture.suspend_global_capture(in_=True)
     sys.stderr.write(text)
     sys.stderr.flush()
+
+
+def _xdist_active(item: pytest.Item) -> bool:
+    """xdist as pytest-benchmark sees it, which then disables itself: -n/--dist or a worker."""
+    dist = item.config.getoption("dist", "no")
+    return dist not in (None, "no") or bool(os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 def _workload(item: pytest.Function) -> Callable[[], object]:

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .checks import metrics
 from .checks.record import Check
 from .config.escape import log_text
 from .config.units import format_value
@@ -113,12 +114,29 @@ def summary_parts(
     for group in outcome.fit_groups:
         head += _fit_lines(group, device_order)
     notes = list(dict.fromkeys(note for c in outcome.checks for note in c.notes))
-    head += [f"note: {note}" for note in notes]
+    scheduling = _scheduling_note(outcome.checks)
+    head += [f"note: {note}" for note in [*notes, *([scheduling] if scheduling else [])]]
     verdict_line = f"release_candidate: {outcome.verdict.release_candidate}"
     tail = [f"  - {reason}" for reason in outcome.verdict.reasons]
     tail += [f"  ! {caveat}" for caveat in outcome.verdict.caveats]
     tail += _written_lines(outcome)
     return [log_text(line) for line in head], verdict_line, [log_text(line) for line in tail]
+
+
+def _scheduling_note(checks: Sequence[Check]) -> str:
+    """How the timed checks shared the host, from what each recorded (hostlock)."""
+    from .measure.hostlock import scheduling_note
+
+    holds = [
+        (
+            str(c.extra[metrics.TIMING_LOCK_KEY]),
+            float(c.extra.get(metrics.LOCK_WAIT_KEY) or 0.0),
+            str(c.extra.get(metrics.TIMING_LOCK_NOTE_KEY) or ""),
+        )
+        for c in checks
+        if metrics.TIMING_LOCK_KEY in c.extra
+    ]
+    return scheduling_note(holds)
 
 
 def _written_lines(outcome: RunOutcome) -> list[str]:

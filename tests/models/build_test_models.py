@@ -147,6 +147,48 @@ def needs_even() -> ModelProto:
     )
 
 
+def reused_dims() -> ModelProto:
+    """Symbolic names as exporters write them: ``image`` [N, 3, N, N] reuses one name for
+    the batch, height and width, ``extra`` [?, unnamed] has a ``?`` and an unnamed dim.
+    onnxruntime runs any sizes there; the feed check must too."""
+    nodes = [
+        helper.make_node("Identity", ["image"], ["image_out"]),
+        helper.make_node("Identity", ["extra"], ["extra_out"]),
+    ]
+    return model(
+        "reused_dims",
+        nodes,
+        [
+            tensor("image", TensorProto.FLOAT, ["N", 3, "N", "N"]),
+            tensor("extra", TensorProto.FLOAT, ["?", None]),
+        ],
+        [
+            tensor("image_out", TensorProto.FLOAT, ["N", 3, "N", "N"]),
+            tensor("extra_out", TensorProto.FLOAT, ["?", None]),
+        ],
+    )
+
+
+def batch_mean() -> ModelProto:
+    """tiny_linear's scores minus their mean over the batch (ReduceMean over axis 0):
+    each row's output depends on the other rows, as a dynamically quantized model's do."""
+    weights = helper.make_tensor(
+        "W", TensorProto.FLOAT, [4, 2], [0.5, -1.0, 0.25, 2.0, -0.75, 1.5, 1.0, -0.5]
+    )
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["xw"]),
+        helper.make_node("ReduceMean", ["xw"], ["mean"], axes=[0], keepdims=1),
+        helper.make_node("Sub", ["xw", "mean"], ["y"]),
+    ]
+    return model(
+        "batch_mean",
+        nodes,
+        [tensor("x", TensorProto.FLOAT, ["batch", 4])],
+        [tensor("y", TensorProto.FLOAT, ["batch", 2])],
+        [weights],
+    )
+
+
 NOT_A_MODEL = b"This is a text file with an .onnx name: the corrupt-model test case.\n"
 
 
@@ -154,7 +196,17 @@ def build(out_dir: Path) -> list[Path]:
     """Write every test model into *out_dir*; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for build_one in (tiny_linear, two_inputs, many_types, shapes, fixed_only, needs_even):
+    builders = (
+        tiny_linear,
+        two_inputs,
+        many_types,
+        shapes,
+        fixed_only,
+        needs_even,
+        reused_dims,
+        batch_mean,
+    )
+    for build_one in builders:
         path = out_dir / f"{build_one.__name__}.onnx"
         path.write_bytes(build_one().SerializeToString(deterministic=True))
         written.append(path)

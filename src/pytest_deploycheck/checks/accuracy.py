@@ -19,6 +19,12 @@ is wider than the budget itself the evaluation set cannot resolve the budget; th
 result says so, with roughly how many items would, and ``require_resolution=True``
 (the strict mode) turns that into a failure.
 
+Why the deployed batch: a dynamically quantized model computes its activation scales
+per batch, so its outputs (and its accuracy) depend on what else is in the batch.  The
+figure is for the batch size the model is deployed with (the model's ``batch``, 1 by
+default); larger batches are used for speed only once a probe shows that the model's
+outputs at batch 1 and batched agree within float tolerance.
+
 numpy is imported at the top: the package exports :func:`assert_accuracy_drop`
 lazily, so this module is only loaded by a test that uses it.
 """
@@ -28,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -59,6 +65,12 @@ _MAX_WIDTH_RATIO = 1e6
 _KINDS: tuple[FailureKind, ...] = ("regression", "both wrong, disagree", "both wrong", "fixed")
 # Sort rank of each kind: regressions, then both wrong (either way), then fixed.
 _KIND_RANK = np.array([0, 1, 1, 2], dtype=np.int64)
+# The batch-independence probe: this many items run at the deployed batch and in one
+# batch must agree within the tolerance before larger batches are used for speed.
+PROBE_ITEMS = 32
+PROBE_RTOL, PROBE_ATOL = 1e-5, 1e-6
+# The batch size used for speed once the probe passed.
+SPEED_BATCH = 64
 
 
 def _hide_under_own_errors(excinfo: Any) -> bool:
@@ -111,6 +123,31 @@ class FailureCase:
         }
 
 
+@dataclass(frozen=True)
+class Batching:
+    """The batch sizes behind one model's figures: the one the figure is for (the
+    deployed batch, or ``batch_size=`` when given) and the one it was run at."""
+
+    model_name: str
+    batch: int
+    run_batch: int
+    batched_for_speed: bool
+    reason: str
+
+    def describe(self) -> str:
+        """``int8 at batch 1 (run at batch 64 for speed: ...)``."""
+        return f"{self.model_name} at batch {self.batch} ({self.reason})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "batch": self.batch,
+            "run_batch": self.run_batch,
+            "batched_for_speed": self.batched_for_speed,
+            "reason": self.reason,
+        }
+
+
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """One model's predictions on a labelled set, item by item in the data's order.
@@ -128,6 +165,7 @@ class Evaluation:
     confidences: FloatArray
     correct: BoolArray
     top_k: int = 1
+    batching: Batching | None = None
 
     @property
     def n(self) -> int:
@@ -164,6 +202,18 @@ class AccuracyComparison:
     failure_cases: tuple[FailureCase, ...]
     failure_cases_total: int
     resamples: int = 0
+    # How the figures were obtained, not what they are: two comparisons with the same
+    # figures are equal whatever batches were run.
+    batching: tuple[Batching, ...] = field(default=(), compare=False)
+
+    @property
+    def batch(self) -> int | None:
+        """The batch size the optimized model's figure is for (None: not known)."""
+        return self.batching[-1].batch if self.batching else None
+
+    def batch_note(self) -> str:
+        """One sentence per model: the batch its figure is for and the batch it was run at."""
+        return "; ".join(b.describe() for b in self.batching)
 
     def message(self) -> str:
         """One line of figures: why it failed, or what passed, and any resolution note."""
@@ -190,7 +240,15 @@ class AccuracyComparison:
         if self.agreement is not None:
             parts.append(f"agreement {format_value(self.agreement)}")
         parts.append(f"{_percent(self.confidence)} CI of the drop {self._interval()}")
+        if self.batching:
+            parts.append(self._batch_phrase())
         return ", ".join(parts)
+
+    def _batch_phrase(self) -> str:
+        """``at batch 1``, or each model's batch where they differ."""
+        if len({b.batch for b in self.batching}) == 1:
+            return f"at batch {self.batching[0].batch}"
+        return ", ".join(f"{b.model_name} at batch {b.batch}" for b in self.batching)
 
     def _interval(self) -> str:
         return f"{format_value(self.ci_low)} to {format_value(self.ci_high)}"
@@ -230,6 +288,9 @@ class AccuracyComparison:
             "passed": self.passed,
             FAILURE_CASES_KEY: [case.as_dict() for case in self.failure_cases],
             "failure_cases_total": self.failure_cases_total,
+            "batch": self.batch,
+            "batching": [b.as_dict() for b in self.batching],
+            "batch_note": self.batch_note(),
         }
 
 
@@ -531,14 +592,15 @@ def evaluate(
     data: Any,
     *,
     output: str | int | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     top_k: int = 1,
     max_items: int | None = DEFAULT_MAX_ITEMS,
 ) -> Evaluation:
     """Run *model* over the labelled *data* and return its per-item predictions.
 
     *data* may be any of the forms :func:`assert_accuracy_drop` takes; batching is done
-    here.  Raises ValueError with one line saying what is valid for bad data.
+    here, at the model's deployed batch unless *batch_size* is given (see
+    :class:`Batching`).  Raises ValueError with one line saying what is valid for bad data.
     """
     return _evaluate_all(
         [model], data, output=output, batch_size=batch_size, top_k=top_k, max_items=max_items
@@ -550,33 +612,120 @@ def _evaluate_all(
     data: Any,
     *,
     output: str | int | None,
-    batch_size: int,
+    batch_size: int | None,
     top_k: int,
     max_items: int | None = DEFAULT_MAX_ITEMS,
 ) -> list[Evaluation]:
     """Evaluate every model in one pass over the data.
 
     One pass makes the pairing hold by construction: a shuffling loader or a one-shot
-    iterator still gives every model the same items in the same order.
+    iterator still gives every model the same items in the same order.  The data is
+    read in chunks that every model's run batch divides; each model runs its chunks in
+    pieces of its own run batch.
     """
-    _check_positive_int("batch_size", batch_size)
+    if batch_size is not None:
+        _check_positive_int("batch_size", batch_size)
     _check_positive_int("top_k", top_k)
-    ios = [_ModelIO.of(model, output) for model in models]
+    runners = [_Runner.of(_ModelIO.of(model, output), batch_size) for model in models]
     labels: list[IntArray] = []
-    scores: list[list[FloatArray]] = [[] for _ in ios]
+    scores: list[list[FloatArray]] = [[] for _ in runners]
     if max_items is not None:
         _check_positive_int("max_items", max_items)
-    for features, batch_labels in _iter_batches(data, batch_size, max_items):
+    chunk = batch_size or math.lcm(SPEED_BATCH, *(r.batch for r in runners))
+    for features, batch_labels in _iter_batches(data, chunk, max_items):
         labels.append(batch_labels)
-        for io, collected in zip(ios, scores, strict=True):
-            collected.append(io.scores(features, len(batch_labels)))
+        for runner, collected in zip(runners, scores, strict=True):
+            collected.append(runner.scores(features, len(batch_labels)))
     if not labels or sum(len(batch) for batch in labels) == 0:
         raise ValueError(f"data is empty: it must hold at least one labelled item ({DATA_FORMS})")
     all_labels = np.concatenate(labels)
     return [
-        _evaluation(io, all_labels, _concatenated(io, collected), top_k)
-        for io, collected in zip(ios, scores, strict=True)
+        _evaluation(r.io, all_labels, _concatenated(r.io, collected), top_k, r.batching())
+        for r, collected in zip(runners, scores, strict=True)
     ]
+
+
+@dataclass(eq=False)
+class _Runner:
+    """One model's batching: at its deployed batch, or batched for speed once probed.
+
+    The probe runs on the first chunk: its first items at the deployed batch against
+    the same items in one batch.  Only if they agree within float tolerance does the
+    model run at :data:`SPEED_BATCH`; otherwise at its deployed batch, and the reason
+    is kept for the report.
+    """
+
+    io: _ModelIO
+    batch: int
+    given: bool
+    run_batch: int | None = None
+    reason: str = ""
+
+    @classmethod
+    def of(cls, io: _ModelIO, batch_size: int | None) -> _Runner:
+        if batch_size is not None:
+            return cls(io, batch_size, True, batch_size, f"batch_size={batch_size} given")
+        return cls(io, _deployed_batch(io.model), False)
+
+    def scores(self, features: Any, rows: int) -> FloatArray:
+        if self.run_batch is None:
+            self._probe(features, rows)
+        return self._run(features, rows, self.run_batch or self.batch)
+
+    def batching(self) -> Batching:
+        run_batch = self.run_batch or self.batch
+        speed = run_batch != self.batch and not self.given
+        return Batching(self.io.name, self.batch, run_batch, speed, self.reason)
+
+    def _run(self, features: Any, rows: int, size: int) -> FloatArray:
+        if rows <= size:
+            return self.io.scores(features, rows)
+        arrays = _feature_arrays(features)
+        parts = [
+            self.io.scores(_take(arrays, slice(start, start + size)), min(size, rows - start))
+            for start in range(0, rows, size)
+        ]
+        return np.concatenate(parts)
+
+    def _probe(self, features: Any, rows: int) -> None:
+        items = min(PROBE_ITEMS, rows)
+        self.run_batch = self.batch
+        if self.batch >= SPEED_BATCH or items <= self.batch:
+            self.reason = "run at that batch"
+            return
+        probe = _take(_feature_arrays(features), slice(0, items))
+        deployed = self._run(probe, items, self.batch)
+        try:
+            batched = self.io.scores(probe, items)
+        except (ValueError, RuntimeError) as exc:
+            self.reason = f"run at that batch: it cannot run batch {items} ({_first_line(exc)})"
+            return
+        self.reason = self._verdict(deployed, batched, items)
+        if not self.reason.startswith("run at that batch"):
+            self.run_batch = SPEED_BATCH
+
+    def _verdict(self, deployed: FloatArray, batched: FloatArray, items: int) -> str:
+        if np.allclose(batched, deployed, rtol=PROBE_RTOL, atol=PROBE_ATOL, equal_nan=True):
+            return (
+                f"run at batch {SPEED_BATCH} for speed: on {items} items its outputs at batch"
+                f" {items} equal those at batch {self.batch} within rtol {PROBE_RTOL:g},"
+                f" atol {PROBE_ATOL:g}"
+            )
+        with np.errstate(invalid="ignore"):
+            worst = float(np.nanmax(np.abs(batched - deployed)))
+        return (
+            f"run at that batch: its outputs depend on the batch (on {items} items, batch"
+            f" {items} differs from batch {self.batch} by up to {format_value(worst)}), as a"
+            " dynamically quantized model's do, so batching would change the figure"
+        )
+
+
+def _deployed_batch(model: Any) -> int:
+    """The model's deployed batch (DeployModel.batch, from the config), else 1."""
+    batch = getattr(model, "batch", 1)
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        return 1
+    return int(batch)
 
 
 def _concatenated(io: _ModelIO, batches: Sequence[FloatArray]) -> FloatArray:
@@ -586,7 +735,13 @@ def _concatenated(io: _ModelIO, batches: Sequence[FloatArray]) -> FloatArray:
     return np.concatenate(batches)
 
 
-def _evaluation(io: _ModelIO, labels: IntArray, scores: FloatArray, top_k: int) -> Evaluation:
+def _evaluation(
+    io: _ModelIO,
+    labels: IntArray,
+    scores: FloatArray,
+    top_k: int,
+    batching: Batching | None = None,
+) -> Evaluation:
     classes = scores.shape[1]
     _check_label_range(labels, classes, io.name)
     if top_k > classes:
@@ -602,6 +757,7 @@ def _evaluation(io: _ModelIO, labels: IntArray, scores: FloatArray, top_k: int) 
         confidences=top_confidence(scores),
         correct=topk_correct(scores, labels, top_k) & valid,
         top_k=top_k,
+        batching=batching,
     )
 
 
@@ -924,6 +1080,7 @@ def _assemble(
         failure_cases=cases,
         failure_cases_total=total,
         resamples=settings.resamples,
+        batching=tuple(e.batching for e in (baseline, optimized) if e.batching is not None),
     )
 
 
@@ -1006,7 +1163,7 @@ def assert_accuracy_drop(
     top_k: int | None = None,
     relative: bool = False,
     output: str | int | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     max_items: int | None = DEFAULT_MAX_ITEMS,
     confidence: float = 0.95,
     require_resolution: bool | None = None,
@@ -1021,8 +1178,11 @@ def assert_accuracy_drop(
     test and the failure cases are recorded as the ``accuracy_drop_ok`` check and
     returned.  *max_drop* defaults to ``budgets.accuracy_drop`` of the configuration.
     *require_resolution* (default False) also fails when the set is too small to
-    resolve the budget.  An iterable *data* may yield at most *max_items* items (None:
-    no cap).  Raises AssertionError with the figures when not passed.
+    resolve the budget.  Each model is evaluated at the batch size it is deployed with
+    (its config's ``batch``, default 1; batched for speed only where a probe shows its
+    outputs do not depend on the batch); *batch_size* overrides that for both.  An
+    iterable *data* may yield at most *max_items* items (None: no cap).  Raises
+    AssertionError with the figures when not passed.
     """
     budget = _checked_budget(_default_max_drop() if max_drop is None else max_drop)
     _check_arguments(baseline, optimized, relative, require_resolution, name, seed)

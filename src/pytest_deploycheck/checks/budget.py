@@ -8,6 +8,7 @@ labels every figure measured or estimated.  Heavy modules are imported per call.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..config.schema import Device
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..measure.coldstart import ColdStartResult
     from ..measure.latency import LatencyResult
     from ..measure.memory import MemoryResult
+    from ..measure.outputs import OutputCheck
     from ..measure.pinning import Pinning
 
 PASSED = {"pass": True, "fail": False, "inconclusive": None}
@@ -30,6 +32,11 @@ PASSED = {"pass": True, "fail": False, "inconclusive": None}
 THROUGHPUT_MIN_SAMPLES = 50
 # A measurement that has not settled after this long shows progress.
 LONG_MEASUREMENT_S = 2.0
+# How to take more pytest-benchmark samples, by how the test calls the fixture.
+BENCHMARK_RERUN = {
+    "benchmark": "rerun with --benchmark-min-rounds={n}",
+    "pedantic": "raise benchmark.pedantic(rounds=...) to {n}",
+}
 # Gets the failed check of a hung call that cannot be interrupted; the process ends then.
 StuckCheck = Callable[[Check], None]
 HungCheck = Callable[[HangReport], Check]
@@ -62,12 +69,15 @@ def latency_check(
         return hung_check(name, metric, "ms", request.budget, report)
 
     budget_ms = request.budget / factor
-    timed = _watched(name, workload, budget_ms, policy, progress, device, on_stuck, hung)
+    canary_before = _canary(device)
+    verify = output_check(request)
+    timed = _watched(name, workload, budget_ms, policy, progress, device, on_stuck, hung, verify)
     if isinstance(timed, Check):
         progress.finish(f"{timed.status} {timed.display}")
         return timed
     result, pinning = timed
     check = _latency_result_check(name, request.budget, result, factor, device, pinning)
+    check = with_host_canary(check, canary_before, device)
     progress.finish(f"{check.status} {check.display}")
     return check
 
@@ -86,6 +96,7 @@ def _watched(
     device: Device | None,
     on_stuck: StuckCheck | None,
     hung: HungCheck,
+    verify: OutputCheck | None = None,
 ) -> tuple[LatencyResult, Pinning] | Check:
     """Measure pinned to the target's cores under a watchdog; the hung check if it hung."""
     from ..measure.latency import measure_latency
@@ -99,13 +110,27 @@ def _watched(
             Watchdog(name, on_stuck=stuck_handler(on_stuck, hung)) as watchdog,
         ):
             result = measure_latency(
-                workload, budget_ms, policy, on_progress=_reporter(progress), on_phase=watchdog.arm
+                workload,
+                budget_ms,
+                policy,
+                on_progress=_reporter(progress),
+                on_phase=watchdog.arm,
+                verify=verify,
             )
     except MeasurementHung as interrupted:
         if interrupted.report is None:
             raise
         return hung(interrupted.report)
     return result, pinning
+
+
+def output_check(request: BudgetRequest) -> OutputCheck | None:
+    """The marker's verify_outputs (opt-in): timed calls' outputs against an untimed call's."""
+    if not request.options.get("verify_outputs"):
+        return None
+    from ..measure.outputs import OutputCheck, Tolerance
+
+    return OutputCheck(Tolerance(rtol=request["rtol"], atol=request["atol"]))
 
 
 def stuck_handler(
@@ -159,8 +184,15 @@ def benchmark_check(
     *,
     default_percentile: float,
     device: Device | None,
+    pedantic: bool = False,
 ) -> Check:
-    """Judge the samples pytest-benchmark already took, without running anything again."""
+    """Judge the samples pytest-benchmark already took, without running anything again.
+
+    An unsettled verdict names the pytest-benchmark setting, with the count, that would
+    settle it: ``--benchmark-min-rounds`` (its default takes about 1 s of rounds, some
+    25 of a 40 ms call, where a p95 pass needs 130), or the rounds of
+    ``benchmark.pedantic``, which ignores that option (*pedantic*).
+    """
     from ..measure.latency import judge_samples
 
     percentile = request["percentile"] or default_percentile
@@ -172,9 +204,39 @@ def benchmark_check(
         percentile,
         request["confidence"],
         source="pytest-benchmark",
+        rerun=BENCHMARK_RERUN["pedantic" if pedantic else "benchmark"],
     )
     name = f"latency_under_{request.budget:g}"
-    return _latency_result_check(name, request.budget, result, factor, device, None)
+    check = _latency_result_check(name, request.budget, result, factor, device, None)
+    if not request.options.get("verify_outputs"):
+        return check
+    # pytest-benchmark called the body; its return values never reached the plugin.
+    unverified = "verify_outputs does not apply to pytest-benchmark's samples: not verified"
+    return replace(check, notes=(*check.notes, unverified))
+
+
+def unsampled_benchmark_check(request: BudgetRequest, *, xdist: bool) -> Check:
+    """The inconclusive check of a benchmark without samples, saying why it has none.
+
+    pytest-benchmark disables itself while xdist is active (*xdist*), as with
+    ``--benchmark-disable``: the body then runs once, untimed.
+    """
+    why = (
+        "pytest-benchmark took no samples: it disables itself while xdist is active;"
+        " run this test with -p no:xdist (or -n 0), or drop the benchmark fixture and"
+        " let latency_under time the body"
+        if xdist
+        else "pytest-benchmark took no samples (is --benchmark-disable set?)"
+    )
+    return Check(
+        name=f"latency_under_{request.budget:g}",
+        metric=metrics.LATENCY,
+        value=None,
+        unit="ms",
+        budget=request.budget,
+        passed=None,
+        details=why,
+    )
 
 
 def throughput_check(
@@ -199,11 +261,16 @@ def throughput_check(
     def hung(report: HangReport) -> Check:
         return hung_check(name, metrics.THROUGHPUT, "items/s", request.budget, report)
 
-    timed = _watched(name, workload, budget_ms / factor, policy, progress, device, on_stuck, hung)
+    canary_before = _canary(device)
+    verify = output_check(request)
+    timed = _watched(
+        name, workload, budget_ms / factor, policy, progress, device, on_stuck, hung, verify
+    )
     if isinstance(timed, Check):
         progress.finish(f"{timed.status} {timed.display}")
         return timed
     result, pinning = timed
+    canary = _host_canary(canary_before, device)
     items_per_s = throughput_items_per_s(result, batch) / factor
     estimated = factor != 1.0
     extra = {
@@ -213,6 +280,7 @@ def throughput_check(
         "latency_ms_per_batch": result.p50_ms * factor,
         "latency_factor": factor if estimated else None,
         "pinning": pinning.note,
+        metrics.HOST_CANARY: canary,
     }
     display = (
         f"{format_value(items_per_s, 'items/s')} at batch {batch}"
@@ -231,7 +299,7 @@ def throughput_check(
         details=result.advice,
         extra=extra,
         display=display,
-        notes=tuple(_notes(pinning, result)),
+        notes=tuple(_notes(pinning, result, estimated)),
     )
 
 
@@ -283,10 +351,42 @@ def cold_start_check(
         passed=passed,
         provenance="measured",
         details="" if passed else f"median {result.p50_ms:.1f} ms over {request.budget:g} ms",
-        extra={**result.as_extra(), "device": device.name if device else None},
+        extra={
+            **result.as_extra(),
+            "device": device.name if device else None,
+            # Read once, right after the fresh processes: they ran before this check.
+            metrics.HOST_CANARY: _host_canary(None, device),
+        },
         display=result.display(),
         notes=result.notes(),
     )
+
+
+def _canary(device: Device | None) -> float:
+    """The host-speed canary's reading now, on the cores the check is pinned to.
+
+    See :mod:`..measure.canary`: the same cores as the measurement, so that the canary
+    sees the load the workload saw.
+    """
+    from ..measure.canary import canary_ns_per_op
+    from ..measure.pinning import pinned_to_cpus
+
+    with pinned_to_cpus(device.cpus if device else None):
+        return canary_ns_per_op()
+
+
+def _host_canary(before_ns: float | None, device: Device | None) -> dict[str, Any]:
+    """``extra["host_canary"]``: the canary read *before_ns* and now (now twice if None)."""
+    from ..measure.canary import HostCanary
+
+    after = _canary(device)
+    return HostCanary(after if before_ns is None else before_ns, after).as_extra()
+
+
+def with_host_canary(check: Check, before_ns: float, device: Device | None) -> Check:
+    """*check* with the host-speed reference read before it and now in its extra."""
+    canary = _host_canary(before_ns, device)
+    return replace(check, extra={**check.extra, metrics.HOST_CANARY: canary})
 
 
 def _policy(
@@ -325,7 +425,7 @@ def _latency_result_check(
             f"p{result.percentile:g} {format_value(value, 'ms')} estimated on {device.name}"
             f" (host {display}, factor {factor:g})"
         )
-    notes = _notes(pinning, result)
+    notes = _notes(pinning, result, estimated)
     details = "; ".join([result.advice, *notes]) if result.advice else "; ".join(notes)
     return Check(
         name=name,
@@ -347,12 +447,13 @@ def _latency_result_check(
     )
 
 
-def _notes(pinning: Pinning | None, result: LatencyResult) -> list[str]:
-    """Caveats a reader must see beside the figure: emulation gaps and tracing."""
-    shortfall = pinning.shortfall if pinning is not None else ""
+def _notes(pinning: Pinning | None, result: LatencyResult, estimated: bool) -> list[str]:
+    """Caveats a reader must see beside the figure: emulation gaps, tracing, unverified outputs."""
+    shortfall = pinning.caveat(estimated=estimated) if pinning is not None else ""
     notes = [shortfall] if shortfall else []
     tracing = _tracing_note(result)
-    return [*notes, tracing] if tracing else notes
+    outputs = result.outputs.note() if result.outputs is not None else ""
+    return [*notes, *(note for note in (tracing, outputs) if note)]
 
 
 def _tracing_note(result: LatencyResult) -> str:

@@ -56,7 +56,10 @@ memory measured in the run, ``rejudged``.
 ``confidence``, ``resamples``, ``mcnemar_p``, ``discordant`` ([regressions, fixed], None
 for a metric callable), ``resolved``, ``resolution_note``, ``passed`` -- then
 :data:`FAILURE_CASES_KEY` (rows of :data:`FAILURE_CASE_FIELDS`; a confidence that is
-NaN is None) and ``failure_cases_total``.  failure_cases.md is rendered from these.
+NaN is None) and ``failure_cases_total``, then ``batch`` (the batch size the figure
+is for), ``batching`` (per model: ``model``, ``batch``, ``run_batch``,
+``batched_for_speed``, ``reason``) and ``batch_note``.  failure_cases.md is rendered
+from these.
 
 ``runtime_settings`` (:data:`RUNTIME_SETTINGS`): how the runtime differs from the
 target, in ``notes``; nothing in ``extra``.  ``evidence_file`` (:data:`EVIDENCE_FILE`):
@@ -74,9 +77,25 @@ for ``config``, ``unused_overrides``.  ``regression_environment``
 ``rollback`` (:data:`ROLLBACK`): ``release``, ``release_created``,
 ``release_was_candidate``, ``changed``, ``added``, ``rollback_to``, ``candidate``.
 
+Every timed check (``latency_pNN`` measured by the plugin, ``throughput``,
+``cold_start``) also carries ``host_canary`` (:data:`HOST_CANARY`), the host-speed
+reference read right beside it (:mod:`..measure.canary`): ``ns_per_op`` (the host's
+speed during the check, nanoseconds per multiply-add of a fixed product),
+``before_ns_per_op``, ``after_ns_per_op`` (cold start: both read after its processes)
+and ``ops`` (multiply-adds per product).  A regression comparison of such a check adds
+``host_drift_pct``, ``host_canary_ms`` (baseline, this run), ``host_drift_mode`` and
+``host_normalization`` (the factor applied to this run's samples, 1.0 when none); its
+``kind`` may then be ``inconclusive``.
+
 A latency, throughput or soak check whose body hung (the watchdog stopped it) has no
 value and only ``hang`` in ``extra``: ``phase``, ``limit_s``, ``grace_s`` and the
 ``stack`` where the call hung (:func:`.budget.hung_check`).
+
+Every timed check (latency, throughput, soak, cold start, memory) says how it was
+scheduled on the host (:mod:`..measure.hostlock`): :data:`TIMING_LOCK_KEY` (``host``:
+it held the host-wide lock; ``off``; ``unavailable``), :data:`LOCK_WAIT_KEY` (seconds
+it waited for the lock before its timing started; None when it took none) and
+:data:`TIMING_LOCK_NOTE_KEY` (why there was no lock, else "").
 
 A check recorded with ``record_check`` under a metric of the user's own carries what
 the user put in ``extra``.
@@ -100,7 +119,11 @@ EVIDENCE_FILE = "evidence_file"
 BASELINE = "baseline"
 REGRESSION = "regression"
 REGRESSION_ENVIRONMENT = "regression_environment"
+HOST_CANARY = "host_canary"  # an extra key, not a metric: see the module docstring
 ROLLBACK = "rollback"
+TIMING_LOCK_KEY = "timing_lock"  # extra keys of timed checks: see the module docstring
+LOCK_WAIT_KEY = "lock_wait_s"
+TIMING_LOCK_NOTE_KEY = "timing_lock_note"
 
 # ``latency`` alone, or ``latency_p95``, ``latency_p99.9``: the percentile judged.
 LATENCY_METRIC = re.compile(r"latency(_p\d+(\.\d+)?)?")

@@ -6,7 +6,7 @@ model, so a test that touches one model never pays for loading the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,16 +29,23 @@ class ModelSet(Mapping[str, "DeployModel"]):
         self.settings: SessionSettings = SessionSettings.for_device(device)
         self._cache: ModelCache = ModelCache()
         self._reported: set[str] = set()
+        self._guesses_reported: set[str] = set()
 
     def __getitem__(self, name: str) -> DeployModel:
         try:
             spec = self.config.model(name)
         except ConfigError as exc:
             raise KeyError(str(exc)) from None
-        return self._noted(self._cache.get(spec.name, spec.path, self.settings, spec.input_shapes))
+        model = self._cache.get(
+            spec.name, spec.path, self.settings, spec.input_shapes, batch=spec.batch
+        )
+        return self._noted(model)
 
     def _noted(self, model: DeployModel) -> DeployModel:
-        """Report once how the runtime differs from the target (e.g. a provider fallback)."""
+        """Report once how the runtime differs from the target (e.g. a provider fallback),
+        and, once example inputs guess a dynamic dimension, which and how to set it."""
+        if model.note_listener is None:
+            model.note_listener = self._guess_recorder(model.name)
         if model.notes and model.name not in self._reported:
             self._reported.add(model.name)
             record_check(
@@ -51,6 +58,23 @@ class ModelSet(Mapping[str, "DeployModel"]):
                 notes=model.notes,
             )
         return model
+
+    def _guess_recorder(self, name: str) -> Callable[[str], None]:
+        def record(note: str) -> None:
+            if name in self._guesses_reported:
+                return
+            self._guesses_reported.add(name)
+            record_check(
+                f"input_shapes[{name}]",
+                metric=RUNTIME_SETTINGS,
+                value="guessed",
+                passed=True,
+                gating=False,
+                details=note,
+                notes=(note,),
+            )
+
+        return record
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.config.models)

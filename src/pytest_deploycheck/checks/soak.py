@@ -28,12 +28,13 @@ from ..measure.soak import (
     run_soak,
 )
 from ..measure.watchdog import HangReport, MeasurementHung, Watchdog
-from .budget import StuckCheck, hung_check, stuck_handler
+from .budget import StuckCheck, hung_check, output_check, stuck_handler
 from .metrics import SOAK_MEMORY_GROWTH, TIMESERIES_COLUMNS, TIMESERIES_KEY
 from .record import Check
 
 if TYPE_CHECKING:
     from ..measure.energy import EnergyMeter, EnergyReading
+    from ..measure.outputs import OutputCheck
     from ..measure.pinning import Pinning
 
 
@@ -103,8 +104,9 @@ def soak_check(
         return hung_check(name, SOAK_MEMORY_GROWTH, "MB/h", policy.growth_mb_per_h, report)
 
     on_interval = _progress_callback(progress, policy)
+    verify = output_check(request)
     soaked = _soak(
-        name, workload, policy, meter, on_interval, device, stuck_handler(on_stuck, hung)
+        name, workload, policy, meter, on_interval, device, stuck_handler(on_stuck, hung), verify
     )
     if isinstance(soaked, HangReport):
         check = hung(soaked)
@@ -125,6 +127,8 @@ def soak_check(
         caveats.append(caveat)
     if pinning.shortfall:
         notes.append(pinning.shortfall)
+    if run.outputs is not None and run.outputs.note():
+        notes.append(run.outputs.note())
     energy_extra = None
     if energy is not None and run.calls:
         energy_extra = energy.as_dict(run.calls)
@@ -154,6 +158,7 @@ def soak_check(
             "max_error_rate": policy.max_error_rate,
             "max_latency_drift_pct": policy.max_drift_pct,
             "error_examples": list(run.error_examples),
+            "outputs": run.outputs.as_extra() if run.outputs is not None else None,
             "energy": energy_extra,
             "pinning": pinning.note or None,
             "timeseries_columns": list(TIMESERIES_COLUMNS),
@@ -175,6 +180,7 @@ def _soak(
     on_interval: Callable[[SoakSeries, float], None],
     device: Device | None,
     on_stuck: Callable[[HangReport], None] | None,
+    verify: OutputCheck | None = None,
 ) -> _Soaked | HangReport:
     """The soak loop on the target's cores, under a watchdog; its report if it hung."""
     from ..measure.pinning import pinned_to_cpus
@@ -188,7 +194,7 @@ def _soak(
             watchdog.arm("soak", policy.duration_s)
             if meter.available:
                 meter.start()
-            run = run_soak(workload, policy, on_interval=on_interval)
+            run = run_soak(workload, policy, on_interval=on_interval, verify=verify)
             energy = meter.stop() if meter.available else None
     except MeasurementHung as hung:
         if hung.report is None:

@@ -21,9 +21,11 @@ from .escape import log_text
 from .files import is_inside
 from .regression import (
     CHECKS_KEY,
+    HOST_DRIFT_KEY,
     MODE_KEY,
     TOLERANCE_RULES,
     Tolerances,
+    host_drift_problem,
     mode_problem,
     tolerance_problem,
 )
@@ -87,6 +89,8 @@ class ModelSpec:
     requires_offline: bool = False
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     description: str = ""
+    # The batch size the model is deployed with: accuracy is evaluated at it.
+    batch: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +101,7 @@ class ModelSpec:
             "requires_offline": self.requires_offline,
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
             "description": self.description,
+            "batch": self.batch,
         }
 
 
@@ -151,6 +156,8 @@ class DeployConfig:
     enforce_requires_offline: bool = False
     # A run that leaves deploy tests out may still be judged (a caveat says so).
     allow_partial: bool = False
+    # How timed checks share the host: "host" (one at a time, a host-wide lock) or "off".
+    timing_lock: str = "host"
 
     @property
     def device_names(self) -> list[str]:
@@ -202,6 +209,7 @@ class DeployConfig:
             "soak_max_minutes": self.soak_max_minutes,
             "enforce_requires_offline": self.enforce_requires_offline,
             "allow_partial": self.allow_partial,
+            "timing_lock": self.timing_lock,
         }
 
     def _where(self) -> str:
@@ -380,6 +388,18 @@ def _boolean(value: Any) -> bool:
     return value
 
 
+TIMING_LOCK_MODES = ("host", "off")
+
+
+def _timing_lock(value: Any) -> str:
+    if value not in TIMING_LOCK_MODES:
+        raise _Invalid(
+            f"expected 'host' (timed checks run one at a time, a host-wide lock) or 'off',"
+            f" got {_describe(value)}"
+        )
+    return str(value)
+
+
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise _Invalid(f"expected a string, got {_describe(value)}")
@@ -460,6 +480,7 @@ _TOP_KEYS: dict[str, _Key] = {
     "soak_max_minutes": _Key(_number()),
     "enforce_requires_offline": _Key(_boolean),
     "allow_partial": _Key(_boolean),
+    "timing_lock": _Key(_timing_lock),
     "budgets": _Key(lambda v: v),
     "regression": _Key(lambda v: v),
     "models": _Key(lambda v: v),
@@ -499,6 +520,13 @@ def _tolerance(key: str) -> Converter:
     return convert
 
 
+def _host_drift_policy(value: Any) -> str:
+    problem = host_drift_problem(value)
+    if problem:
+        raise _Invalid(problem)
+    return str(value)
+
+
 def _mismatch_policy(value: Any) -> str:
     problem = mode_problem(value)
     if problem:
@@ -510,6 +538,7 @@ _TOLERANCE_KEYS: dict[str, _Key] = {key: _Key(_tolerance(key)) for key in TOLERA
 _REGRESSION_KEYS: dict[str, _Key] = {
     **_TOLERANCE_KEYS,
     MODE_KEY: _Key(_mismatch_policy),
+    HOST_DRIFT_KEY: _Key(_host_drift_policy),
     CHECKS_KEY: _Key(lambda v: v),
 }
 
@@ -520,6 +549,7 @@ _MODEL_KEYS: dict[str, _Key] = {
     "requires_offline": _Key(_boolean),
     "input_shapes": _Key(_shapes),
     "description": _Key(_string),
+    "batch": _Key(_positive_int),
 }
 
 _DEVICE_KEYS: dict[str, _Key] = {
@@ -622,6 +652,7 @@ def parse_config(
         soak_max_minutes=top.get("soak_max_minutes"),
         enforce_requires_offline=top.get("enforce_requires_offline", False),
         allow_partial=top.get("allow_partial", False),
+        timing_lock=top.get("timing_lock", "host"),
     )
     _check_references(config, errors)
     errors.raise_if_any()

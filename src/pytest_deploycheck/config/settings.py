@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .files import UnsafePathError, contained
-from .names import ENV_ALLOW_PARTIAL, ENV_CONFIG, ENV_SOAK_MINUTES, ENV_TARGET
+from .names import (
+    ENV_ALLOW_PARTIAL,
+    ENV_CONFIG,
+    ENV_LOCK_DIR,
+    ENV_SOAK_MINUTES,
+    ENV_TARGET,
+    ENV_TIMING_LOCK,
+)
+from .regression import parse_compare_fail
 from .schema import (
     PYPROJECT,
     STANDALONE,
+    TIMING_LOCK_MODES,
     ConfigError,
     DeployConfig,
     config_file_problem,
@@ -43,6 +52,10 @@ class Settings:
     soak_cap_source: str = ""
     allow_partial: bool = False
     allow_partial_source: str = ""
+    timing_lock: str = "host"
+    timing_lock_source: str = ""
+    lock_dir: Path | None = None
+    compare_fail: str = ""  # the --deploy-compare-fail text, when the tolerances came from it
 
 
 def resolve_settings(
@@ -56,11 +69,14 @@ def resolve_settings(
     cli_save: str | None = None,
     cli_soak_minutes: str | None = None,
     cli_allow_partial: bool = False,
+    cli_timing_lock: str | None = None,
+    cli_compare_fail: str | None = None,
     ini_config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings | None:
     """The run's settings, or None when the project does not use deploycheck at all."""
     env = environ or {}
+    cli_lock = _cli_timing_lock(cli_timing_lock)
     config_path = _config_path(rootdir, invocation_dir, cli_config, env, ini_config)
     target, target_source = _pick(
         ("--deploy-target", cli_target), (ENV_TARGET, env.get(ENV_TARGET) or None)
@@ -73,7 +89,7 @@ def resolve_settings(
                 " pass --deploy-config PATH"
             )
         return None
-    config = load_config(config_path)
+    config = _with_compare_fail(load_config(config_path), cli_compare_fail)
     if target is None and config.target is not None:
         target, target_source = config.target, f"target in {config_path.name}"
     if target is not None:
@@ -81,6 +97,7 @@ def resolve_settings(
     baseline, baseline_source = _baseline(config, invocation_dir, cli_baseline)
     soak_cap, soak_source = _soak_cap(config, cli_soak_minutes, env)
     allow_partial, partial_source = _allow_partial(config, cli_allow_partial, env)
+    timing_lock, lock_source = _timing_lock(config, cli_lock, env)
     return Settings(
         config=config,
         target=target,
@@ -94,6 +111,25 @@ def resolve_settings(
         soak_cap_source=soak_source,
         allow_partial=allow_partial,
         allow_partial_source=partial_source,
+        timing_lock=timing_lock,
+        timing_lock_source=lock_source,
+        lock_dir=_lock_dir(env),
+        compare_fail=cli_compare_fail or "",
+    )
+
+
+def _with_compare_fail(config: DeployConfig, cli_value: str | None) -> DeployConfig:
+    """*config* with the ``--deploy-compare-fail`` tolerances on top of its regression table."""
+    if not cli_value:
+        return config
+    try:
+        overrides = parse_compare_fail(cli_value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return replace(
+        config,
+        regression={**config.regression, **overrides},
+        tolerances=config.tolerances.with_overrides(overrides),
     )
 
 
@@ -124,6 +160,50 @@ def _allow_partial(
         where = config.source.name if config.source else "config"
         return True, f"allow_partial in {where}"
     return False, ""
+
+
+def _cli_timing_lock(value: str | None) -> str | None:
+    """The command line's mode, checked before any configuration is read."""
+    if value is not None and value not in TIMING_LOCK_MODES:
+        raise ConfigError(_lock_mode_problem("--deploy-timing-lock", value))
+    return value
+
+
+def _lock_mode_problem(source: str, value: str) -> str:
+    return (
+        f"{source} {value!r}: expected 'host' (timed checks run one at a time, a host-wide"
+        " lock) or 'off' (they may overlap under xdist)"
+    )
+
+
+def _timing_lock(
+    config: DeployConfig, cli_value: str | None, env: Mapping[str, str]
+) -> tuple[str, str]:
+    """How timed checks share the host, and who said so: ``host`` unless turned off."""
+    value, source = _pick(
+        ("--deploy-timing-lock", cli_value),
+        (ENV_TIMING_LOCK, env.get(ENV_TIMING_LOCK) or None),
+    )
+    if value is None:
+        where = config.source.name if config.source else "config"
+        return config.timing_lock, f"timing_lock in {where}"
+    if value not in TIMING_LOCK_MODES:
+        raise ConfigError(_lock_mode_problem(source, value))
+    return value, source
+
+
+def _lock_dir(env: Mapping[str, str]) -> Path | None:
+    """The directory of the host lock file when the environment moves it (else: temp dir)."""
+    value = env.get(ENV_LOCK_DIR) or None
+    if value is None:
+        return None
+    path = _expand(value, ENV_LOCK_DIR)
+    if not path.is_dir():
+        raise ConfigError(
+            f"{ENV_LOCK_DIR}={value!r}: not a directory; name an existing directory that"
+            " every run to be serialized can reach (default: the system temp directory)"
+        )
+    return path
 
 
 def _soak_cap(

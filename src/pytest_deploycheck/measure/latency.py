@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .outputs import OutputCheck, OutputsVerified
 from .stats import (
     decide,
     min_samples_to_pass,
@@ -51,7 +52,7 @@ from .stats import (
 )
 
 Verdict = Literal["pass", "fail", "inconclusive"]
-StopReason = Literal["settled", "max_samples", "max_time", "fixed_samples"]
+StopReason = Literal["settled", "max_samples", "max_time", "fixed_samples", "outputs_differ"]
 Clock = Callable[[], int]
 PhaseCallback = Callable[[str, float], None]
 
@@ -167,6 +168,7 @@ class LatencyResult:
     tracing_active: str | None
     source: str
     samples_ns: npt.NDArray[np.int64] = field(repr=False, compare=False)
+    outputs: OutputsVerified | None = None  # verify_outputs: what the comparison found
 
     @property
     def label(self) -> str:
@@ -208,6 +210,7 @@ class LatencyResult:
             "advice": self.advice,
             "tracing_active": self.tracing_active,
             "source": self.source,
+            "outputs": self.outputs.as_extra() if self.outputs is not None else None,
         }
         if include_samples:
             extra["samples_ns"] = [int(s) for s in self.samples_ns]
@@ -222,6 +225,7 @@ def measure_latency(
     clock: Clock = time.perf_counter_ns,
     on_progress: Callable[[int, float], None] | None = None,
     on_phase: PhaseCallback | None = None,
+    verify: OutputCheck | None = None,
 ) -> LatencyResult:
     """Time *workload* until its percentile is settled under or over *budget_ms*.
 
@@ -233,16 +237,18 @@ def measure_latency(
     each phase's name and time bound as it starts (``"warm-up"``, ``warmup_max_s``,
     then ``"timing"``, ``max_time_s``): a watchdog arms on it, since the bounds are
     checked here only between calls.  An exception from the workload propagates
-    unchanged.
+    unchanged.  With *verify*, the first untimed call's return value is the reference
+    and sampled timed calls must return the same (see :mod:`.outputs`): a mismatch
+    stops the run at once as a fail, stop reason ``"outputs_differ"``.
     """
     _check_budget(budget_ms)
     tracing = detect_tracing()
     if on_phase is not None:
         on_phase("warm-up", policy.warmup_max_s)
-    warmup_calls = _warm_up(workload, policy, clock)
+    warmup_calls = _warm_up(workload, policy, clock, verify)
     if on_phase is not None:
         on_phase("timing", policy.max_time_s)
-    run = _timed_phase(workload, budget_ms, policy, clock, on_progress)
+    run = _timed_phase(workload, budget_ms, policy, clock, on_progress, verify)
     return _result(
         run.samples_ns,
         budget_ms,
@@ -255,6 +261,7 @@ def measure_latency(
         looks=run.looks,
         tracing_active=tracing,
         source="measured",
+        outputs=verify.result() if verify is not None else None,
     )
 
 
@@ -266,13 +273,16 @@ def judge_samples(
     *,
     source: str,
     detect: bool = True,
+    rerun: str | None = None,
 ) -> LatencyResult:
     """Judge a fixed sample set (e.g. pytest-benchmark's) with the same rule, in one look.
 
     Nothing is run: an unsettled verdict is ``"inconclusive"`` with advice on how many
     more samples would settle it.  *detect* records the tracing active in this process
     now, which is right for samples just taken here; pass False for samples from
-    elsewhere.
+    elsewhere.  *rerun* says how to take more of *source*'s samples, a template with
+    ``{n}`` (e.g. ``"rerun with --benchmark-min-rounds={n}"``): the advice fills in
+    :func:`samples_to_settle`, so it names the setting that would settle the verdict.
     """
     _check_budget(budget_ms)
     samples = np.asarray(samples_ns, dtype=np.int64)
@@ -292,7 +302,22 @@ def judge_samples(
         looks=1,
         tracing_active=detect_tracing() if detect else None,
         source=source,
+        rerun=rerun,
     )
+
+
+def samples_to_settle(n: int, over: int, percentile: float, confidence: float) -> int | None:
+    """The total sample count that would settle the verdict the estimate leans to.
+
+    Assumes the over-budget rate so far (``over / n``) holds: with none over, the count
+    at which a pass settles (:func:`..stats.samples_needed_to_pass`); otherwise the
+    count at which that rate settles a pass or a fail.  None where that is beyond any
+    useful count, i.e. the percentile sits about on the budget.
+    """
+    if over == 0:
+        return samples_needed_to_pass(0, percentile, confidence)
+    leans_pass = over <= n - nearest_rank(n, percentile)
+    return _samples_at_rate(n, over, percentile, confidence, "pass" if leans_pass else "fail")
 
 
 def budget_for_throughput(items_per_s: float, batch: int) -> float:
@@ -316,6 +341,75 @@ def throughput_items_per_s(result: LatencyResult, batch: int) -> float:
     """
     median_ms = max(result.p50_ms, 1 / _NS_PER_MS)
     return batch * 1000.0 / median_ms
+
+
+# Timing one input repeated and the input pool may differ this much before a note.
+CACHE_FLATTERY = 0.10
+
+
+@dataclass(frozen=True)
+class CacheCheck:
+    """Median call latency over an input pool against one input repeated, in ms."""
+
+    pool_median_ms: float
+    repeated_median_ms: float
+    calls: int  # timed calls of each kind
+
+    @property
+    def difference(self) -> float:
+        """How much the repeated input differs from the pool, relative: -0.25 is 25% faster."""
+        return self.repeated_median_ms / max(self.pool_median_ms, 1 / _NS_PER_MS) - 1
+
+    def note(self) -> str:
+        """A caveat where the two differ by more than :data:`CACHE_FLATTERY`, else ""."""
+        if abs(self.difference) <= CACHE_FLATTERY:
+            return ""
+        return (
+            f"one input repeated took {_fmt_ms(self.repeated_median_ms)} ms at the median"
+            f" against {_fmt_ms(self.pool_median_ms)} ms over the input pool"
+            f" ({self.difference:+.0%}): a cache may flatter a figure timed on one input;"
+            " time with varied inputs (deploy_model.example_inputs() cycles a pool)"
+        )
+
+
+def cache_check(
+    run: Callable[[Any], object],
+    pool: Sequence[Any],
+    *,
+    calls: int = 200,
+    blocks: int = 10,
+    clock: Clock = time.perf_counter_ns,
+) -> CacheCheck:
+    """Time *run* over the input *pool* and on the pool's first input repeated.
+
+    A documented helper rather than part of ``latency_under``, since only the body
+    knows its inputs.  The two kinds alternate in *blocks* of back-to-back calls, so a
+    drift of the host falls on both alike; each kind gets about *calls* timed calls
+    (a whole number per block) after one untimed call.
+    """
+    if len(pool) < 2:
+        raise ValueError(f"cache_check: the input pool needs at least 2 inputs, got {len(pool)}")
+    if not _is_whole(calls, blocks) or not _is_whole(blocks, 1):
+        raise ValueError(f"cache_check: need calls >= blocks >= 1, got {calls} and {blocks}")
+    run(pool[0])
+    pooled: list[int] = []
+    repeated: list[int] = []
+    per_block = calls // blocks
+    for block in range(blocks):  # back to back within a block, as a cache would see them
+        start = block * per_block
+        pooled += [_time_call(run, pool[(start + i) % len(pool)], clock) for i in range(per_block)]
+        repeated += [_time_call(run, pool[0], clock) for _ in range(per_block)]
+    return CacheCheck(
+        pool_median_ms=float(np.median(pooled)) / _NS_PER_MS,
+        repeated_median_ms=float(np.median(repeated)) / _NS_PER_MS,
+        calls=len(pooled),
+    )
+
+
+def _time_call(run: Callable[[Any], object], feed: Any, clock: Clock) -> int:
+    before = clock()
+    run(feed)
+    return clock() - before
 
 
 def detect_tracing() -> str | None:
@@ -353,11 +447,24 @@ def _monitoring_tools() -> list[str]:
     return found
 
 
-def _warm_up(workload: Callable[[], object], policy: SamplingPolicy, clock: Clock) -> int:
-    """Run the untimed warm-up calls; the number made (fewer if warmup_max_s ran out)."""
+def _warm_up(
+    workload: Callable[[], object],
+    policy: SamplingPolicy,
+    clock: Clock,
+    verify: OutputCheck | None = None,
+) -> int:
+    """Run the untimed warm-up calls; the number made (fewer if warmup_max_s ran out).
+
+    The first call's return value is *verify*'s reference; without warm-up, one extra
+    untimed call gives it.
+    """
     deadline = clock() + policy.warmup_max_s * _NS_PER_S
+    if verify is not None and policy.warmup == 0:
+        verify.set_reference(workload())
     for done in range(1, policy.warmup + 1):
-        workload()
+        output = workload()
+        if done == 1 and verify is not None:
+            verify.set_reference(output)
         if clock() > deadline:
             return done
     return policy.warmup
@@ -378,6 +485,7 @@ def _timed_phase(
     policy: SamplingPolicy,
     clock: Clock,
     on_progress: Callable[[int, float], None] | None,
+    verify: OutputCheck | None = None,
 ) -> _Run:
     """Collect the samples with garbage collection off, so no pause lands in a call."""
     # The young generations only: enough to start without a pending collection, and a
@@ -386,7 +494,7 @@ def _timed_phase(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _sample(workload, budget_ms, policy, clock, on_progress)
+        return _sample(workload, budget_ms, policy, clock, on_progress, verify)
     finally:
         if was_enabled:
             gc.enable()
@@ -398,8 +506,12 @@ def _sample(
     policy: SamplingPolicy,
     clock: Clock,
     on_progress: Callable[[int, float], None] | None,
+    verify: OutputCheck | None = None,
 ) -> _Run:
-    """The timing loop: one sample per call, a decision only at the scheduled looks."""
+    """The timing loop: one sample per call, a decision only at the scheduled looks.
+
+    Sampled outputs are compared after the call's clock stopped, never inside it.
+    """
     budget_ns = budget_ms * _NS_PER_MS
     max_time_ns = policy.max_time_s * _NS_PER_S
     schedule = iter(policy.looks)
@@ -409,12 +521,15 @@ def _sample(
     started = clock()
     while True:
         before = clock()
-        workload()
+        output = workload()
         after = clock()
         latency_ns = after - before
         samples.append(latency_ns)
         over += latency_ns > budget_ns
         n, elapsed_s = len(samples), (after - started) / _NS_PER_S
+        if verify is not None and verify.wants(n) and not verify.compare(n, output):
+            array = np.array(samples, dtype=np.int64)
+            return _Run(array, "fail", elapsed_s, "outputs_differ", looks)
         timed_out = after - started > max_time_ns
         if n != next_look and not timed_out:
             continue
@@ -452,6 +567,8 @@ def _result(
     looks: int,
     tracing_active: str | None,
     source: str,
+    rerun: str | None = None,
+    outputs: OutputsVerified | None = None,
 ) -> LatencyResult:
     """Summarise the samples; the judged figures are nearest-rank, in ms."""
     samples_ns = samples_ns.copy()
@@ -462,8 +579,14 @@ def _result(
     ci_low, ci_high = percentile_ci(samples_ms, percentile, CI_CONFIDENCE)
     value_ms = percentile_nearest_rank(samples_ms, percentile)
     advice = _advice(
-        verdict, value_ms, budget_ms, percentile, confidence, n, over, elapsed_s, source
+        verdict, value_ms, budget_ms, percentile, confidence, n, over, elapsed_s, source, rerun
     )
+    if outputs is not None and outputs.mismatch is not None:
+        advice = (
+            f"outputs differ from the untimed reference call's, at {outputs.mismatch}"
+            " (verify_outputs needs the same inputs on every call: build them once,"
+            " outside the body)"
+        )
     return LatencyResult(
         verdict=verdict,
         budget_ms=float(budget_ms),
@@ -489,6 +612,7 @@ def _result(
         tracing_active=tracing_active,
         source=source,
         samples_ns=samples_ns,
+        outputs=outputs,
     )
 
 
@@ -502,6 +626,7 @@ def _advice(
     over: int,
     elapsed_s: float,
     source: str,
+    rerun: str | None = None,
 ) -> str:
     """What the verdict means and, when unsettled, what would settle it."""
     label = f"p{percentile:g} {_fmt_ms(value_ms)} ms"
@@ -518,11 +643,12 @@ def _advice(
         if source == "measured"
         else f"from {n} {source} samples"
     )
-    remedy = (
-        "raise max_time_s or max_samples"
-        if source == "measured"
-        else f"take more samples ({source} rounds)"
-    )
+    if source == "measured":
+        remedy = "raise max_time_s or max_samples"
+    elif rerun is not None:
+        remedy = _rerun_remedy(rerun, samples_to_settle(n, over, percentile, confidence))
+    else:
+        remedy = f"take more samples ({source} rounds)"
     return (
         f"inconclusive: {label} vs budget {budget_ms:g} ms {taken};"
         f" {_settle_hint(n, over, percentile, confidence)}"
@@ -536,7 +662,7 @@ def _settle_hint(n: int, over: int, percentile: float, confidence: float) -> str
         more = samples_needed_to_pass(over, percentile, confidence) - n
         return f"{more} more samples with none over budget would settle a pass"
     rate = over / n
-    needed = _samples_to_fail_at_rate(n, rate, percentile, confidence)
+    needed = _samples_at_rate(n, over, percentile, confidence, "fail")
     if needed is None:
         return f"at the current over-budget rate ({rate:.1%}) a fail would need far more samples"
     return (
@@ -545,22 +671,34 @@ def _settle_hint(n: int, over: int, percentile: float, confidence: float) -> str
     )
 
 
-def _samples_to_fail_at_rate(
-    n: int, rate: float, percentile: float, confidence: float
-) -> int | None:
-    """The sample count at which this over-budget rate would fail (None: beyond the cap)."""
+def _rerun_remedy(rerun: str, needed: int | None) -> str:
+    """The way to take more samples, with the count that would settle the verdict."""
+    if needed is None:
+        return "no practical number of samples would settle it at the current rate"
+    return rerun.format(n=needed)
 
-    def fails(count: int) -> bool:
-        return decide(count, math.floor(rate * count), percentile, confidence) == "fail"
+
+def _samples_at_rate(
+    n: int, over: int, percentile: float, confidence: float, verdict: str
+) -> int | None:
+    """The sample count at which the rate *over*/*n* settles *verdict* (None: beyond the cap).
+
+    The count over budget is rounded against the verdict (down for a fail, up for a
+    pass), in whole numbers so that the current count gives exactly *over*.
+    """
+
+    def settles(count: int) -> bool:
+        exceed = over * count // n if verdict == "fail" else -(-over * count // n)
+        return decide(count, exceed, percentile, confidence) == verdict
 
     low, high = n, 2 * n
-    while not fails(high):
+    while not settles(high):
         if high > _FAIL_ADVICE_CAP:
             return None
         low, high = high, high * 2
-    while low + 1 < high:  # fails(high) holds; the rate makes fails roughly monotone
+    while low + 1 < high:  # settles(high) holds; the rate makes it roughly monotone
         middle = (low + high) // 2
-        low, high = (low, middle) if fails(middle) else (middle, high)
+        low, high = (low, middle) if settles(middle) else (middle, high)
     return high
 
 

@@ -4,7 +4,8 @@ The host is not the device.  What can be emulated is emulated -- the device's CP
 count, by pinning the process to that many of the host's CPUs -- and every gap is
 said in a note that travels with the figure: fewer host CPUs than the target has, a
 platform without CPU affinity.  Device latency is only ever *estimated* from the
-host's with a calibration factor.
+host's with a calibration factor.  A session gets as many intra-op threads as the
+cores a measurement is pinned to (:func:`cores_used`), never more threads than cores.
 
 Pinning covers every thread of the process, not only the calling one: onnxruntime's
 thread pool is created when a model is loaded, usually before the measurement pins
@@ -42,6 +43,21 @@ class Pinning:
             return ""
         short = self.applied is None or len(self.applied) < self.requested
         return self.note if short else ""
+
+    def caveat(self, *, estimated: bool) -> str:
+        """The shortfall said for a latency figure: a bound when measured, else scaled.
+
+        Fewer cores than the target has can only make a call slower, so a measured
+        figure is an upper bound; an estimated one was scaled by the latency_factor.
+        """
+        if self.requested is None or self.applied is None:
+            return self.shortfall
+        if len(self.applied) >= self.requested:
+            return ""
+        if not estimated:
+            return self.note
+        cores = _cores_text(len(self.applied), self.requested)
+        return f"{cores}, then scaled by the latency_factor: an estimate"
 
 
 @contextmanager
@@ -116,7 +132,7 @@ class _LinuxThreads(_PinContext):
     """Sets the affinity of each thread (task) of the process, and restores each."""
 
     def usable(self) -> Sequence[int]:
-        return sorted(os.sched_getaffinity(0))
+        return usable_cpus()
 
     def pin(self, cpus: CpuSet) -> None:
         main = os.sched_getaffinity(0)
@@ -167,6 +183,32 @@ def _psutil_affinity(cpus: list[int] | None = None) -> list[int]:
     return current
 
 
+def usable_cpus() -> list[int]:
+    """The CPU ids this process may run on (its affinity), lowest first.
+
+    The one place the host's cores are read, so that a test can fake the host.
+    Without affinity support, all CPUs the OS counts.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    try:
+        return sorted(_psutil_affinity())
+    except (OSError, ImportError, AttributeError):
+        return list(range(os.cpu_count() or 1))
+
+
+def cores_used(target_cpus: int | None, host_cpus: int | None = None) -> int | None:
+    """The cores a measurement for *target_cpus* runs on: the target's, at most the host's.
+
+    The session's intra-op threads are this number too: more threads than cores would
+    queue on the cores and measure the contention, not the model.  None: no target.
+    """
+    if target_cpus is None:
+        return None
+    host = len(usable_cpus()) if host_cpus is None else host_cpus
+    return max(1, min(target_cpus, host))
+
+
 def _thread_ids() -> list[int]:
     try:
         return [int(tid) for tid in os.listdir("/proc/self/task")]
@@ -176,14 +218,14 @@ def _thread_ids() -> list[int]:
 
 def _note(count: int, usable: Sequence[int], chosen: Sequence[int]) -> str:
     if len(usable) < count:
-        plural = "CPU" if len(usable) == 1 else "CPUs"
-        return (
-            f"host has {len(usable)} usable {plural}, target has {count}:"
-            f" measured with {len(usable)}"
-        )
+        return f"{_cores_text(len(usable), count)}: an upper bound for its latency"
     listing = ", ".join(str(cpu) for cpu in chosen)
     plural = "CPU" if count == 1 else "CPUs"
     return f"pinned to {count} {plural} ({listing}) of {len(usable)} usable, as on the target"
+
+
+def _cores_text(used: int, target: int) -> str:
+    return f"measured on {used} of the target's {target} cores"
 
 
 def latency_estimate_ms(host_ms: float, factor: float | None) -> float | None:

@@ -5,7 +5,10 @@ target's thread count, execution providers and optimization level, so a latency
 figure measured through it describes the deployment rather than onnxruntime's
 defaults.  Feeds are checked before they reach onnxruntime: a wrong dtype or shape
 becomes one line naming the model, the input and what would be valid, instead of an
-``[ONNXRuntimeError] : 2 : INVALID_ARGUMENT`` from deep inside the runtime.
+``[ONNXRuntimeError] : 2 : INVALID_ARGUMENT`` from deep inside the runtime.  The check
+refuses only what onnxruntime refuses (an unknown or missing input, the dtype, the rank,
+a fixed dimension): exporters reuse one symbolic name, or ``?``, for dimensions that are
+unrelated, so a symbolic dimension's name is a hint, never a contract.
 
 numpy and onnxruntime are imported at the top of this module on purpose: nothing
 that pytest imports at start-up imports this module (the plugin, ``modelset`` and the
@@ -20,7 +23,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,6 +169,11 @@ def format_shape(shape: Sequence[Dim]) -> str:
     return "[" + ", ".join("?" if dim is None else str(dim) for dim in shape) + "]"
 
 
+def _describe_fed(value: Any) -> str:
+    """An array as ``float32 [2, 3]``; a sequence or map fed to a non-tensor input by type."""
+    return _describe_array(value) if isinstance(value, np.ndarray) else type(value).__name__
+
+
 def _describe_array(value: Array) -> str:
     dtype = "object" if value.dtype.kind in "OUS" else value.dtype.name
     return f"{dtype} {format_shape(value.shape)}"
@@ -197,12 +205,18 @@ class SessionSettings:
             )
 
     @classmethod
-    def for_device(cls, device: Device | None) -> SessionSettings:
-        """Settings that run a model as *device* would: its cpus as intra-op threads,
-        its execution providers; onnxruntime's defaults when there is no target."""
+    def for_device(cls, device: Device | None, host_cpus: int | None = None) -> SessionSettings:
+        """Settings that run a model as *device* would: as many intra-op threads as the
+        cores a measurement is pinned to (its cpus, at most the host's usable cores:
+        *host_cpus*, read from the host when None), its execution providers;
+        onnxruntime's defaults when there is no target."""
         if device is None:
             return cls()
-        return cls(intra_op_threads=device.cpus, providers=tuple(device.execution_providers))
+        # Imported here: the cold-start child loads this file alone, without the package.
+        from .pinning import cores_used
+
+        threads = cores_used(device.cpus, host_cpus)
+        return cls(intra_op_threads=threads, providers=tuple(device.execution_providers))
 
     def session_options(self) -> Any:
         """An ``onnxruntime.SessionOptions`` with these settings.
@@ -210,6 +224,11 @@ class SessionSettings:
         Execution is sequential so that inter-op threads do not add parallelism the
         target would not have; warnings are silenced because provider fallback is
         reported through :attr:`DeployModel.notes` instead of stderr noise.
+
+        No ``session.intra_op_thread_affinities``: with an explicit thread count
+        onnxruntime pins none of its threads, and the measurement pins every thread
+        of the process (its pool included) to the cores it chose, which it may choose
+        afresh per measurement while this session is built once and cached.
         """
         options = ort.SessionOptions()
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -291,8 +310,13 @@ class DeployModel:
         session: Any,
         notes: Sequence[str] = (),
         input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+        batch: int = 1,
     ) -> None:
+        _check_batch(batch)
         self.name = name
+        # The batch size the model is deployed with (the config's ``batch``): accuracy
+        # is evaluated at it, since a dynamically quantized model's outputs depend on it.
+        self.batch = batch
         self.path = path
         self.settings = settings
         self.session = session
@@ -304,6 +328,10 @@ class DeployModel:
         self._plans = tuple(_InputPlan.for_spec(spec) for spec in self.inputs)
         self.input_shapes: dict[str, tuple[int, ...]] = self._checked_shapes(input_shapes or {})
         self._pools: dict[int | None, _FeedCycle] = {}
+        # Called once with a note when example inputs first guess a dynamic dimension
+        # (ModelSet records it as a check); None: nobody listens.
+        self.note_listener: Callable[[str], None] | None = None
+        self._guess_noted = False
 
     # ----------------------------------------------------------------- running
 
@@ -321,9 +349,14 @@ class DeployModel:
             outputs: list[Any] = self.session.run(names, dict(feeds))
         except _ORT_ERRORS as exc:
             message = f"{self._label()}: onnxruntime failed: {_run_message(exc)}"
+            fed = f" (fed {self._feeds_listing(feeds)})"
             # from None: the message holds onnxruntime's, which would print twice.
-            raise ModelRunError(message + self._shapes_hint()) from None
+            raise ModelRunError(message + fed + self._shapes_hint()) from None
         return outputs
+
+    def _feeds_listing(self, feeds: Mapping[str, Any]) -> str:
+        """``a float32 [2, 3], b int64 [3, 3]``: what onnxruntime was given, by input."""
+        return ", ".join(f"{name} {_describe_fed(feeds[name])}" for name in self._by_name)
 
     def _shapes_hint(self) -> str:
         """Point at input_shapes when example shapes may have guessed a symbolic dim."""
@@ -348,10 +381,9 @@ class DeployModel:
                 f" got {type(feeds).__name__}; inputs: {self._inputs_listing()}"
             )
         self._check_names(feeds)
-        symbols: dict[str, tuple[int, str]] = {}
         for plan in self._plans:
             if plan.is_tensor:
-                self._check_value(plan, feeds[plan.spec.name], symbols)
+                self._check_value(plan, feeds[plan.spec.name])
 
     def _check_names(self, feeds: Mapping[str, Any]) -> None:
         for name in feeds:
@@ -368,9 +400,7 @@ class DeployModel:
                 f" inputs: {self._inputs_listing()}"
             )
 
-    def _check_value(
-        self, plan: _InputPlan, value: Any, symbols: dict[str, tuple[int, str]]
-    ) -> None:
+    def _check_value(self, plan: _InputPlan, value: Any) -> None:
         spec = plan.spec
         if not isinstance(value, np.ndarray):
             raise ModelInputError(
@@ -378,7 +408,7 @@ class DeployModel:
                 f" {spec.describe()}, got {type(value).__name__}"
                 " (build one with np.asarray(value, dtype=...))"
             )
-        problem = plan.problem(value, symbols)
+        problem = plan.problem(value)
         if problem is not None:
             raise ModelInputError(
                 f"model {self.name!r}, input {spec.name!r}: expected {spec.describe()}{problem}"
@@ -471,11 +501,53 @@ class DeployModel:
         self._check_batchable(batch)
         shapes = {spec.name: self.concrete_shape(spec, batch) for spec in self.inputs}
         self._check_pool_fits(shapes, size)
+        self._note_guesses(shapes)
         rng = np.random.default_rng(seed)
         return [
             {spec.name: self._random_array(spec, shapes[spec.name], rng) for spec in self.inputs}
             for _ in range(size)
         ]
+
+    def guessed_dims(self) -> tuple[tuple[str, int, Dim], ...]:
+        """``(input, axis, dim)`` of every dynamic dimension example inputs set to 1.
+
+        The first dimension is the batch and is not a guess; an input with an
+        ``input_shapes`` entry has none.
+        """
+        return tuple(
+            (spec.name, axis, dim)
+            for spec in self.inputs
+            if spec.name not in self.input_shapes
+            for axis, dim in enumerate(spec.shape)
+            if axis > 0 and not (isinstance(dim, int) and dim >= 0)
+        )
+
+    def guess_note(self, shapes: Mapping[str, tuple[int, ...]] | None = None) -> str:
+        """One line saying which dimensions example inputs guessed, and how to set them."""
+        guessed = self.guessed_dims()
+        if not guessed:
+            return ""
+        if shapes is None:
+            shapes = {spec.name: self.concrete_shape(spec) for spec in self.inputs}
+        dims = "; ".join(
+            f"input {name!r} dimension {axis} ({_dim_label(dim)}) = {shapes[name][axis]}"
+            for name, axis, dim in guessed
+        )
+        names = dict.fromkeys(name for name, _, _ in guessed)
+        table = ", ".join(f"{name} = {list(shapes[name])}" for name in names)
+        return (
+            f"model {self.name!r}: example inputs guessed dynamic dimensions the model does"
+            f" not size: {dims}; if it needs other sizes, set them in"
+            f" [tool.deploycheck.models.{self.name}] as input_shapes = {{ {table} }}"
+        )
+
+    def _note_guesses(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        if self._guess_noted or self.note_listener is None:
+            return
+        note = self.guess_note(shapes)
+        if note:
+            self._guess_noted = True
+            self.note_listener(note)
 
     def _frozen_pool(self, size: int, batch: int | None) -> list[dict[str, Array]]:
         pool = self.input_pool(size, batch)
@@ -586,7 +658,6 @@ class _InputPlan:
     is_tensor: bool
     dtype: np.dtype[Any] | None  # None where numpy cannot check the type
     fixed: tuple[tuple[int, int], ...]  # (axis, size)
-    named: tuple[tuple[int, str], ...]  # (axis, symbol)
 
     @classmethod
     def for_spec(cls, spec: TensorSpec) -> _InputPlan:
@@ -596,14 +667,14 @@ class _InputPlan:
             is_tensor=spec.is_tensor,
             dtype=np.dtype(spec.dtype) if checkable else None,
             fixed=tuple((a, d) for a, d in enumerate(spec.shape) if isinstance(d, int) and d >= 0),
-            named=tuple((a, d) for a, d in enumerate(spec.shape) if isinstance(d, str) and d),
         )
 
-    def problem(self, value: Array, symbols: dict[str, tuple[int, str]]) -> str | None:
+    def problem(self, value: Array) -> str | None:
         """What is wrong with *value*, as the end of the error message; else None.
 
-        The message is formatted only once a check fails.  *symbols* collects the
-        sizes of named dimensions so that, say, ``batch`` agrees across inputs.
+        The message is formatted only once a check fails.  Symbolic dimensions are not
+        compared across inputs or axes: onnxruntime does not, and exporters name
+        unrelated dimensions alike (``?``, or one name for height and width).
         """
         dtype, shape = self.dtype, value.shape
         if dtype is not None and value.dtype != dtype and not _both_strings(dtype, value.dtype):
@@ -614,14 +685,12 @@ class _InputPlan:
         for axis, size in self.fixed:
             if shape[axis] != size:
                 return f", got {_describe_array(value)} (dimension {axis} must be {size})"
-        for axis, symbol in self.named:
-            first = symbols.setdefault(symbol, (shape[axis], self.spec.name))
-            if first[0] != shape[axis]:
-                return (
-                    f" with {symbol} = {first[0]} as in input {first[1]!r},"
-                    f" got {_describe_array(value)}"
-                )
         return None
+
+
+def _dim_label(dim: Dim) -> str:
+    """``'seq'``, or ``unnamed`` for a dimension the exporter gave no name."""
+    return repr(dim) if isinstance(dim, str) and dim else "unnamed"
 
 
 def _both_strings(expected: np.dtype[Any], actual: np.dtype[Any]) -> bool:
@@ -732,6 +801,7 @@ def load_model(
     path: Path,
     settings: SessionSettings,
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    batch: int = 1,
 ) -> DeployModel:
     """Load the model at *path* with *settings*; :class:`ModelLoadError` when it cannot be.
 
@@ -739,7 +809,7 @@ def load_model(
     last) and the fallback is recorded in :attr:`DeployModel.notes`.
     """
     session, notes = open_session(name, Path(path), settings)
-    return DeployModel(name, Path(path), settings, session, notes, input_shapes)
+    return DeployModel(name, Path(path), settings, session, notes, input_shapes, batch)
 
 
 def open_session(name: str, path: Path, settings: SessionSettings) -> tuple[Any, tuple[str, ...]]:
@@ -829,12 +899,13 @@ class ModelCache:
         path: Path,
         settings: SessionSettings,
         input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+        batch: int = 1,
     ) -> DeployModel:
         """The model at *path* loaded with *settings*, from the cache when unchanged."""
         file_key = _file_key(name, Path(path))
         session_key = (*file_key, settings)
         shapes_key = tuple(sorted((k, tuple(v)) for k, v in (input_shapes or {}).items()))
-        model_key = (*session_key, name, shapes_key)
+        model_key = (*session_key, name, shapes_key, batch)
         model = self._models.get(model_key)
         if model is not None:
             return model
@@ -842,7 +913,7 @@ class ModelCache:
         if session_key not in self._sessions:
             self._sessions[session_key] = open_session(name, Path(path), settings)
         session, notes = self._sessions[session_key]
-        model = DeployModel(name, Path(path), settings, session, notes, input_shapes)
+        model = DeployModel(name, Path(path), settings, session, notes, input_shapes, batch)
         self._models[model_key] = model
         return model
 

@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .memory import MB, current_rss_bytes, heap_in_use_bytes
+from .outputs import OutputCheck, OutputsVerified
 from .stats import SlopeFit, block_medians, mann_whitney_greater, theil_sen
 
 FloatArray = npt.NDArray[np.float64]
@@ -222,6 +223,7 @@ class SoakRun:
     elapsed_s: float
     error_examples: tuple[str, ...]
     aborted: str = ""
+    outputs: OutputsVerified | None = None  # verify_outputs: what the comparison found
 
 
 Clock = Callable[[], int]
@@ -236,6 +238,7 @@ def run_soak(
     rss_bytes: Callable[[], int] = current_rss_bytes,
     heap_bytes: Callable[[], int | None] = heap_in_use_bytes,
     on_interval: IntervalCallback | None = None,
+    verify: OutputCheck | None = None,
 ) -> SoakRun:
     """Call *workload* back to back for ``policy.duration_s``; sample every interval.
 
@@ -244,7 +247,9 @@ def run_soak(
     early, since a broken workload would otherwise spin for the whole soak.
     Garbage collection stays on: a service runs with it, and a cycle the collector
     frees is not a leak.  *on_interval* gets the series and the elapsed seconds after
-    each interval (progress reporting); it must be quick.
+    each interval (progress reporting); it must be quick.  With *verify*, one untimed
+    call before the loop gives the reference outputs and sampled calls must return the
+    same (see :mod:`.outputs`); a mismatch stops the soak as failed.
     """
     interval_ns = int(policy.interval_s * 1e9)
     duration_ns = int(policy.duration_s * 1e9)
@@ -253,14 +258,17 @@ def run_soak(
     examples: list[str] = []
     calls = errors = in_interval = interval_errors = 0
     aborted = ""
+    if verify is not None:
+        verify.set_reference(workload())
     gc.collect(1)
     started = clock()
     next_sample = started + interval_ns
     now = started
     while now - started < duration_ns:
         before = clock()
+        output: object = _RAISED
         try:
-            workload()
+            output = workload()
         except Exception as exc:  # every failure of the workload counts
             errors += 1
             interval_errors += 1
@@ -273,6 +281,8 @@ def run_soak(
         calls += 1
         if errors == calls == ABORT_AFTER_FAILURES:
             aborted = f"stopped after the first {calls} calls all raised"
+        if verify is not None and output is not _RAISED:
+            aborted = aborted or _outputs_differ(verify, calls, output)
         if now >= next_sample or aborted or now - started >= duration_ns:
             _close_interval(
                 series,
@@ -296,7 +306,18 @@ def run_soak(
         elapsed_s=(now - started) / 1e9,
         error_examples=tuple(examples),
         aborted=aborted,
+        outputs=verify.result() if verify is not None else None,
     )
+
+
+_RAISED = object()  # the output of a call that raised: nothing to compare
+
+
+def _outputs_differ(verify: OutputCheck, call: int, output: object) -> str:
+    """Why the soak stops when a sampled call's outputs differ from the reference, or ""."""
+    if not verify.wants(call) or verify.compare(call, output):
+        return ""
+    return f"outputs differ from the untimed reference call's, at {verify.mismatch}"
 
 
 def _close_interval(

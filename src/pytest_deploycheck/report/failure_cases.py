@@ -83,6 +83,8 @@ def _summary_lines(c: Mapping[str, Any]) -> list[str]:
         f"- {_percent(c['confidence'])} CI of the drop (paired bootstrap, {c['resamples']}"
         f" resamples): {interval}; {c['resolution_note']}",
     ]
+    if c.get("batch_note"):
+        lines.append(f"- Batch size: {markdown_text(c['batch_note'])}")
     if c["agreement"] is not None:
         lines.append(f"- Agreement (same top-1 prediction): {format_value(c['agreement'])}")
     if c["discordant"] is not None and c["mcnemar_p"] is not None:

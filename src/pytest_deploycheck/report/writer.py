@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..checks.environment import environment
 from ..checks.metrics import TIMESERIES_KEY
@@ -33,6 +33,9 @@ from ..verdict.required import is_inherited
 from ..verdict.run import RunOutcome, RunRecord
 from .evidence import timeseries_csv, write_evidence
 from .failure_cases import failure_cases_document, has_failure_cases
+
+if TYPE_CHECKING:
+    from ..verdict.baseline import Baseline
 
 
 def write_run_files(outcome: RunOutcome) -> RunOutcome:
@@ -282,7 +285,7 @@ def _reported(check: Check, series_file: str | None) -> dict[str, Any]:
 
 def _save_baseline(outcome: RunOutcome, path: Path) -> str:
     """The line the summary prints: where the baseline went, or why it did not."""
-    from ..verdict.baseline import build_baseline, save_baseline
+    from ..verdict.baseline import build_baseline, save_baseline, with_history
 
     if outcome.status == STATUS_INTERRUPTED:
         return (
@@ -296,8 +299,27 @@ def _save_baseline(outcome: RunOutcome, path: Path) -> str:
         models=outcome.models,
         release_candidate=outcome.verdict.release_candidate,
     )
+    document = with_history(document, _previous_baseline(path))
     try:
         save_baseline(path, document)
     except OSError as exc:
         return f"baseline not saved: {path}: {exc.strerror or exc}"
-    return f"baseline saved: {path} ({len(document['checks'])} checks)"
+    kept = len(document.get("history", ()))
+    runs = f"; {kept + 1} runs kept" if kept else ""
+    return f"baseline saved: {path} ({len(document['checks'])} checks{runs})"
+
+
+def _previous_baseline(path: Path) -> Baseline | None:
+    """The baseline *path* holds now, whose runs become history; None if none is usable.
+
+    An unreadable or foreign file is replaced, as before history existed: saving must
+    not fail because of what was there.
+    """
+    from ..verdict.baseline import BaselineError, load_baseline
+
+    if not path.is_file():
+        return None
+    try:
+        return load_baseline(path)
+    except BaselineError:
+        return None

@@ -17,7 +17,19 @@ and loading it must not run code).  It holds:
   (:data:`KEPT_FAMILIES`): latency (``latency`` and ``latency_pNN``), ``throughput``,
   ``peak_memory``, ``accuracy_drop`` and ``cold_start``.  Latency and throughput keep
   their raw per-call samples (``samples_ns``), because a regression gate that must not
-  fire on noise needs the distribution, not only its percentile.
+  fire on noise needs the distribution, not only its percentile; timed checks keep
+  their host-speed canary (``extra.host_canary``), so a later run can tell a slower
+  host from a slower model.
+
+* ``history`` (optional): the runs saved before this one to the same file, newest
+  first, at most :data:`HISTORY_LIMIT` - 1 of them, each with ``created``, ``target``,
+  ``environment``, ``models``, ``release_candidate`` and ``checks`` as above.
+  ``--deploy-save`` onto an existing baseline moves its run into the history
+  (:func:`with_history`), and the gates compare with the pooled samples of the runs
+  whose environment matches the newest one (:func:`pooled_baseline`): one saved run is
+  one draw of a shared machine's drift, ten are its spread.  History lives in the one
+  file, not a directory: a CI cache or an artifact is one path, the write stays atomic,
+  and a reader of version 1 without history support still reads the newest run.
 
 Not kept: non-gating checks (the fit of other devices, notes), device fit and evidence
 files (they are re-judged from the configuration every run, there is nothing to drift),
@@ -33,8 +45,9 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -65,13 +78,20 @@ _EXACT_METRICS = {
 # What the gates need beside the value, by family; the rest of a check's extra (failure
 # cases, advice) and its display text stay in report.json.  A memory record keeps its
 # check's models in its extra, as version 1 of the file has them.
+# The host-speed canary (``host_canary``) is kept by the timed families; a baseline
+# saved before it existed simply lacks it, and its comparisons report no host drift.
 _KEPT_EXTRA = {
-    LATENCY: ("n", "latency_factor", "ci_low_ms", "ci_high_ms", "source"),
-    THROUGHPUT: ("n", "batch", "latency_factor", "p50_ms"),
+    LATENCY: ("n", "latency_factor", "ci_low_ms", "ci_high_ms", "source", metrics.HOST_CANARY),
+    THROUGHPUT: ("n", "batch", "latency_factor", "p50_ms", metrics.HOST_CANARY),
     MEMORY: ("repeat",),
     ACCURACY: ("baseline", "optimized", "n", "metric", "relative"),
-    COLD_START: ("n", "runs_ms", "p50_ms"),
+    COLD_START: ("n", "runs_ms", "p50_ms", metrics.HOST_CANARY),
 }
+
+
+HISTORY_LIMIT = 10  # runs a baseline file keeps, the newest included
+# What pooled runs must share, besides the environment, for their samples to be one set.
+_POOLED_EXTRA = ("latency_factor", "batch")
 
 
 class BaselineError(ValueError):
@@ -140,11 +160,14 @@ class Baseline:
     source: Path | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     release_candidate: bool | None = None
+    history: tuple[Baseline, ...] = ()  # earlier runs, newest first (see the module docstring)
+    pooled_runs: int = 1  # runs whose samples the checks hold (see pooled_baseline)
 
     def describe(self) -> str:
         """``baseline.json (edge-c, 2024-06-01T12:00:00+00:00)`` for report lines."""
         where = self.source.name if self.source is not None else "baseline"
-        return f"{where} ({self.target or 'no target'}, {self.created})"
+        pooled = f", {self.pooled_runs} runs pooled" if self.pooled_runs > 1 else ""
+        return f"{where} ({self.target or 'no target'}, {self.created}{pooled})"
 
 
 def build_baseline(
@@ -201,6 +224,121 @@ def _plain(value: Any) -> Any:
         return value
     tolist = getattr(value, "tolist", None)
     return _plain(tolist()) if callable(tolist) else str(value)
+
+
+_RUN_FIELDS = ("created", "target", "release_candidate", "environment", "models", "checks")
+
+
+def with_history(document: Mapping[str, Any], previous: Baseline | None) -> dict[str, Any]:
+    """*document* with *previous* (the file it replaces) and its history as its history.
+
+    At most :data:`HISTORY_LIMIT` runs in all; a previous file of another target keeps
+    its runs too (pooling picks matching ones), so one file can serve a branch's runs.
+    """
+    if previous is None:
+        return dict(document)
+    runs = [_run_document(previous), *(_run_document(run) for run in previous.history)]
+    return {**document, "history": runs[: HISTORY_LIMIT - 1]}
+
+
+def _run_document(run: Baseline) -> dict[str, Any]:
+    """One run of a loaded baseline as its JSON object again (the history's entries)."""
+    return {
+        "created": run.created,
+        "target": run.target,
+        "release_candidate": run.release_candidate,
+        "environment": run.environment,
+        "models": run.models,
+        "checks": [_record_document(record) for record in run.checks.values()],
+    }
+
+
+def _record_document(record: BaselineCheck) -> dict[str, Any]:
+    return {
+        "key": record.key,
+        "name": record.name,
+        "nodeid": record.nodeid,
+        "metric": record.metric,
+        "value": record.value,
+        "unit": record.unit,
+        "budget": record.budget,
+        "provenance": record.provenance,
+        "samples_ns": None if record.samples_ns is None else list(record.samples_ns),
+        "percentile": record.percentile,
+        "extra": record.extra,
+    }
+
+
+def pooled_baseline(baseline: Baseline) -> Baseline:
+    """*baseline* whose latency and throughput records pool the matching history runs.
+
+    A history run joins the pool when its environment and target match the newest run's
+    (:func:`environment_differences` finds nothing) and its record of the same key has
+    the same metric, unit, provenance, percentile and scaling.  When the newest run has
+    a host-speed canary, every pooled run's samples are scaled to it (runs without one
+    are left out), so the pool is the newest host speed's; the pooled figure is the
+    median of the runs' figures, scaled alike.
+    """
+    matching = [
+        run
+        for run in baseline.history
+        if not environment_differences(
+            run.environment,
+            baseline.environment,
+            baseline_target=run.target,
+            current_target=baseline.target,
+        )
+    ]
+    if not matching:
+        return baseline
+    checks = {key: _pooled(record, matching) for key, record in baseline.checks.items()}
+    runs = max((int(r.extra.get("pooled_runs", 1)) for r in checks.values()), default=1)
+    return replace(baseline, checks=checks, pooled_runs=runs)
+
+
+def _pooled(record: BaselineCheck, runs: Sequence[Baseline]) -> BaselineCheck:
+    if record.family not in SAMPLED_FAMILIES or record.samples_ns is None or record.value is None:
+        return record
+    reference = _canary_of(record)
+    samples, values = list(record.samples_ns), [record.value]
+    for run in runs[: HISTORY_LIMIT - 1]:
+        other = run.checks.get(record.key)
+        scale = _pool_scale(record, other, reference)
+        if other is None or scale is None or other.samples_ns is None or other.value is None:
+            continue
+        samples += [round(sample * scale) for sample in other.samples_ns]
+        values.append(other.value * scale if record.family == LATENCY else other.value / scale)
+    if len(values) == 1:
+        return record
+    extra = {**record.extra, "pooled_runs": len(values)}
+    value = float(statistics.median(values))
+    return replace(record, samples_ns=tuple(samples), value=value, extra=extra)
+
+
+def _pool_scale(
+    record: BaselineCheck, other: BaselineCheck | None, reference: float | None
+) -> float | None:
+    """The factor that puts *other*'s samples at *record*'s host speed; None: not poolable."""
+    if other is None or other.samples_ns is None:
+        return None
+    same = (other.metric, other.unit, other.provenance, other.percentile) == (
+        record.metric,
+        record.unit,
+        record.provenance,
+        record.percentile,
+    )
+    if not same or any(other.extra.get(k) != record.extra.get(k) for k in _POOLED_EXTRA):
+        return None
+    if reference is None:
+        return 1.0
+    canary = _canary_of(other)
+    return None if canary is None else reference / canary
+
+
+def _canary_of(record: BaselineCheck) -> float | None:
+    canary = record.extra.get(metrics.HOST_CANARY)
+    value = canary.get("ns_per_op") if isinstance(canary, Mapping) else None
+    return float(value) if _is_number(value) and value > 0 else None
 
 
 def save_baseline(path: Path, document: Mapping[str, Any]) -> None:
@@ -270,6 +408,24 @@ def _parse(document: Any, source: Path | None) -> Baseline:
             f"written by a newer pytest-deploycheck (version {version});"
             f" this one reads version {BASELINE_VERSION}"
         )
+    run = _parse_run(document, version, source)
+    raw_history = document.get("history")
+    raw_history = [] if raw_history is None else raw_history
+    if not isinstance(raw_history, list):
+        raise _Invalid(f"'history' must be a list of runs, got {_json_type(raw_history)}")
+    history = []
+    for index, entry in enumerate(raw_history):
+        if not isinstance(entry, dict):
+            raise _Invalid(f"history[{index}]: expected an object, got {_json_type(entry)}")
+        try:
+            history.append(_parse_run(entry, version, source))
+        except _Invalid as problem:
+            raise _Invalid(f"history[{index}]: {problem}") from None
+    return replace(run, history=tuple(history))
+
+
+def _parse_run(document: Mapping[str, Any], version: int, source: Path | None) -> Baseline:
+    """One run's fields: the top level of the file, or one entry of its history."""
     created = _field(document, "created", str, "a string")
     target = _field(document, "target", (str, type(None)), "a string or null")
     environment = _field(document, "environment", dict, "an object")

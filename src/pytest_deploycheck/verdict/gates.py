@@ -2,7 +2,21 @@
 
 One comparison check per check that both runs have, named ``regression[NAME]``: it
 fails on a regression beyond the tolerance, passes otherwise, and says which way the
-figure moved (``extra["kind"]``: regression, improvement, unchanged, not comparable).
+figure moved (``extra["kind"]``: regression, improvement, unchanged, not comparable,
+inconclusive).
+
+**Host drift.**  Every timed check carries a host-speed canary read beside it (see
+:mod:`pytest_deploycheck.measure.canary`), and the baseline keeps it.  A comparison says
+how the host moved ("host ran 24% slower than when the baseline was saved (canary
+1.31 ms vs 1.06 ms)").  ``host_drift = "normalize"`` (the default) scales this run's
+latency samples by baseline_canary / this_canary before the tests below when the host
+ran slower by more than ``host_drift_pct`` (never up, for a host that seemed faster: the
+canary's noise must not fail a merge), so a host that got slower does not read as
+slower code; ``"inconclusive"`` leaves the figures as
+measured and reports a regression (or improvement) the canary moved the same way by
+more than ``host_drift_pct`` as inconclusive: not gating, with that reason.  Cold starts
+are never normalized (they are mostly imports and file reads).  A baseline saved before
+the canary existed compares as before.
 
 **Latency** (and throughput, which is judged on the median call latency) is judged on
 the **median call** and fires only when all three hold:
@@ -37,6 +51,11 @@ test's normal approximation needs about 20 each), only the percentile values are
 compared: a change beyond :data:`UNTESTED_FACTOR` times the tolerance is still a
 regression, labelled untested (a 30% jump in p95 should not pass silently because a
 baseline predates raw samples), anything smaller is "not comparable" and not gating.
+
+**History.**  A baseline file keeps the last runs saved to it; latency and throughput
+are compared with the pooled samples of those whose environment matches the newest
+(:func:`pytest_deploycheck.verdict.baseline.pooled_baseline`), so one lucky or unlucky
+saved run does not decide every later comparison.
 
 **Memory** (one measurement per run, in a fresh child process, so nearly
 deterministic) fails when the peak grows by more than ``memory_mb`` MB when that is
@@ -83,9 +102,10 @@ from .baseline import (
     environment_notes,
     kept_checks,
     metric_family,
+    pooled_baseline,
 )
 
-Kind = Literal["regression", "improvement", "unchanged", "not comparable"]
+Kind = Literal["regression", "improvement", "unchanged", "not comparable", "inconclusive"]
 FloatArray = npt.NDArray[np.float64]
 
 ENVIRONMENT_CHECK = "baseline_environment"
@@ -237,6 +257,7 @@ def compare_to_baseline(
     """
     result: list[Check] = []
     environment_check = None
+    baseline = pooled_baseline(baseline)
     if environment is not None:
         environment_check = _environment_check(baseline, environment, target, tolerances)
         if environment_check is not None and environment_check.gating:
@@ -254,6 +275,10 @@ def compare_to_baseline(
         if record.samples_ns is not None and judgement.kind != "not comparable":
             # Raw host timings, for reports that draw both distributions.
             judgement.extra["baseline_samples_ns"] = list(record.samples_ns)
+        pooled = record.extra.get("pooled_runs")
+        if pooled and judgement.kind != "not comparable":
+            judgement.extra["pooled_runs"] = pooled
+            judgement.evidence += f"; baseline: {pooled} saved runs pooled"
         result.append(
             _comparison_check(
                 check, key, judgement, tolerances, baseline, environment_check is not None
@@ -281,7 +306,11 @@ def _judge(record: BaselineCheck, check: Check, tolerances: Tolerances) -> _Judg
     if family == ACCURACY:
         return _judge_accuracy(record, check, tolerances)
     if family == COLD_START:
-        return _judge_cold_start(record, check, tolerances)
+        # Reported, never normalized: a cold start is mostly imports and file reads,
+        # which the CPU canary does not measure.
+        drift = host_drift(record.extra, check.extra)
+        judged = _judge_cold_start(record, check, tolerances)
+        return _with_host_drift(judged, drift, tolerances, 1.0)
     raise ValueError(f"no regression gate for metric {check.metric!r}")
 
 
@@ -354,8 +383,41 @@ def _scaled(samples: Sequence[int], extra: Mapping[str, Any]) -> FloatArray:
 def _judge_sampled(
     record: BaselineCheck, check: Check, tolerances: Tolerances, *, higher_is_worse: bool
 ) -> _Judgement:
-    """Latency (higher is worse) or throughput (lower is worse), tested on the samples."""
+    """Latency or throughput, on samples normalized for the host's drift when asked to."""
+    drift = host_drift(record.extra, check.extra)
+    factor = _normalization(drift, tolerances)
+    judgement = _judge_timed(record, check, tolerances, higher_is_worse, factor)
+    return _with_host_drift(judgement, drift, tolerances, factor)
+
+
+def _normalization(drift: HostDrift | None, tolerances: Tolerances) -> float:
+    """The factor for this run's latencies under ``host_drift = "normalize"``, else 1.0.
+
+    Only a host that ran slower by more than ``host_drift_pct`` is corrected for, and
+    only downwards: the canary's own noise is several percent, and scaling this run's
+    figures up for a host that seemed faster would turn that noise into failed merges.
+    """
+    if drift is None or tolerances.host_drift != "normalize":
+        return 1.0
+    if drift.pct <= tolerances.host_drift_pct:
+        return 1.0
+    return 1.0 / drift.ratio
+
+
+def _judge_timed(
+    record: BaselineCheck,
+    check: Check,
+    tolerances: Tolerances,
+    higher_is_worse: bool,
+    factor: float,
+) -> _Judgement:
+    """Latency (higher is worse) or throughput (lower is worse), tested on the samples.
+
+    *factor* scales this run's latencies (and so divides its throughput): the host-drift
+    normalization, 1.0 when there is none.
+    """
     old, new = _figures(record, check)
+    new = new * factor if higher_is_worse else new / factor
     change = (new / old - 1.0) * 100.0
     tolerance = tolerances.latency_pct if higher_is_worse else tolerances.throughput_pct
     sign = 1.0 if higher_is_worse else -1.0
@@ -383,7 +445,7 @@ def _judge_sampled(
     if not (_usable_samples(record.samples_ns) and _usable_samples(new_samples)):
         return _untested(base, worse, better, tolerance, record.samples_ns, new_samples)
     assert record.samples_ns is not None and new_samples is not None
-    new_scaled = _scaled(new_samples, check.extra)
+    new_scaled = _scaled(new_samples, check.extra) * factor
     old_scaled = _scaled(record.samples_ns, record.extra)
     if higher_is_worse:
         # Judged on the median call: see LATENCY_GATE_PERCENTILE.
@@ -412,6 +474,81 @@ def _judge_sampled(
     base.display = f"{change:+.1f}% vs baseline ({_p_text(p_value)})"
     base.ci = (ci[0] * 100.0, ci[1] * 100.0)
     base.extra = {"n_old": tested.n_old, "n_new": tested.n_new, "ci_confidence": tested.confidence}
+    return base
+
+
+@dataclass(frozen=True)
+class HostDrift:
+    """How the host-speed canary moved between the baseline and this run.
+
+    ``old_ns``/``new_ns``: nanoseconds per multiply-add of the fixed product (see
+    :mod:`pytest_deploycheck.measure.canary`); ``ops``: multiply-adds per product.
+    """
+
+    old_ns: float
+    new_ns: float
+    ops: int
+
+    @property
+    def ratio(self) -> float:
+        """How much slower the host ran now (1.24 = 24% slower)."""
+        return self.new_ns / self.old_ns
+
+    @property
+    def pct(self) -> float:
+        return (self.ratio - 1.0) * 100.0
+
+    def sentence(self) -> str:
+        """``host ran 24% slower than when the baseline was saved (canary 1.31 ms vs 1.06 ms)``."""
+        way = "slower" if self.pct >= 0 else "faster"
+        old_ms, new_ms = self.old_ns * self.ops / 1e6, self.new_ns * self.ops / 1e6
+        return (
+            f"host ran {abs(self.pct):.0f}% {way} than when the baseline was saved"
+            f" (canary {format_value(new_ms, 'ms')} vs {format_value(old_ms, 'ms')})"
+        )
+
+
+def host_drift(old_extra: Mapping[str, Any], new_extra: Mapping[str, Any]) -> HostDrift | None:
+    """The host's drift between two checks' canaries; None when either side has none."""
+    old, new = old_extra.get(metrics.HOST_CANARY), new_extra.get(metrics.HOST_CANARY)
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return None
+    old_ns, new_ns, ops = old.get("ns_per_op"), new.get("ns_per_op"), new.get("ops")
+    if not (_is_number(old_ns) and _is_number(new_ns) and old_ns > 0 and new_ns > 0):
+        return None
+    if ops != old.get("ops") or not _is_number(ops):
+        return None  # another canary: its figures are not comparable
+    return HostDrift(float(old_ns), float(new_ns), int(ops))
+
+
+def _with_host_drift(
+    base: _Judgement, drift: HostDrift | None, tolerances: Tolerances, factor: float
+) -> _Judgement:
+    """Say how the host moved; under ``host_drift = "inconclusive"`` a change it explains is."""
+    if drift is None or base.kind == "not comparable":
+        return base
+    base.extra.update(
+        host_drift_pct=drift.pct,
+        host_canary_ms=[drift.old_ns * drift.ops / 1e6, drift.new_ns * drift.ops / 1e6],
+        host_drift_mode=tolerances.host_drift,
+        host_normalization=factor,
+    )
+    said = drift.sentence()
+    if factor != 1.0:
+        said += f": this run's figures scaled by {factor:.3g} (host_drift = 'normalize')"
+    base.evidence = f"{base.evidence}; {said}" if base.evidence else said
+    same_way = (base.kind == "regression" and drift.pct > 0) or (
+        base.kind == "improvement" and drift.pct < 0
+    )
+    beyond = abs(drift.pct) > tolerances.host_drift_pct
+    if tolerances.host_drift == "inconclusive" and same_way and beyond:
+        base.kind = "inconclusive"
+        base.outcome = (
+            f"inconclusive: the {drift.sentence()}, beyond host_drift_pct"
+            f" {tolerances.host_drift_pct:g}%: rerun on a quiet host"
+        )
+        base.advisory = base.noteworthy = True
+        base.display = f"{base.display} inconclusive (host {drift.pct:+.0f}%)"
     return base
 
 
@@ -760,7 +897,15 @@ def _environment_check(
 def comparison_summary(checks: Sequence[Check], baseline: Baseline) -> str:
     """One line for the terminal: ``vs baseline b.json (edge-c, ...): 1 regression, ...``."""
     kinds = [str(c.extra.get("kind")) for c in checks if c.metric == metrics.REGRESSION]
-    order = ("regression", "improvement", "unchanged", "not comparable", "new", "missing")
+    order = (
+        "regression",
+        "improvement",
+        "unchanged",
+        "inconclusive",
+        "not comparable",
+        "new",
+        "missing",
+    )
     counts = [f"{kinds.count(kind)} {kind}" for kind in order if kind in kinds]
     return f"vs baseline {baseline.describe()}: {', '.join(counts) or 'nothing compared'}"
 
