@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config.schema import Budgets, Device
 from ..markers import BudgetRequest
@@ -92,7 +92,7 @@ def soak_check(
     plus the grace also inside a call that hangs, and the check then fails as hung
     (*on_stuck* gets that check when the call cannot be interrupted).
     """
-    from ..measure.energy import host_meter, judge_power, unavailable_note
+    from ..measure.energy import host_meter
 
     policy = soak_policy(request, budgets, cap)
     name = f"soak_{request.budget:g}min"
@@ -112,35 +112,33 @@ def soak_check(
         check = hung(soaked)
         progress.finish(f"{check.status} {check.display}")
         return check
+    check = _judged(name, request, soaked, policy, cap, device, meter.reason)
+    progress.finish(f"{check.status} {check.display}")
+    return check
+
+
+def _judged(
+    name: str,
+    request: BudgetRequest,
+    soaked: _Soaked,
+    policy: SoakPolicy,
+    cap: SoakCap,
+    device: Device | None,
+    meter_reason: str | None,
+) -> Check:
+    """The soak's check: growth judged on the faster-growing memory series."""
     run, energy, pinning = soaked.run, soaked.energy, soaked.pinning
     verdict = judge_soak(run, policy)
-    display = verdict.display(policy.configured_s)
     notes = list(verdict.notes)
-    caveats = []
-    if policy.shortened:
-        asked = minutes_text(policy.configured_s or 0)
-        caveat = (
-            f"{name} ran {minutes_text(verdict.elapsed_s)} of the {asked}"
-            f" its marker asks for ({cap.source}); run it in full before calling the device"
-            " ready (--deploy-soak-minutes=full)"
-        )
-        caveats.append(caveat)
     if pinning.shortfall:
         notes.append(pinning.shortfall)
     if run.outputs is not None and run.outputs.note():
         notes.append(run.outputs.note())
-    energy_extra = None
-    if energy is not None and run.calls:
-        energy_extra = energy.as_dict(run.calls)
-        display += f"; {energy.describe(run.calls)}"
-        if device is not None and device.power_w is not None:
-            notes.append(judge_power(energy.watts, None, device.power_w)[1])
-    else:
-        notes.append(unavailable_note(meter.reason or "no energy counters"))
+    energy_extra, energy_text = _energy(energy, run.calls, device, meter_reason, notes)
     # The figure judged against the budget: the faster-growing of the two memory series.
     slopes = [f.slope for f in (verdict.growth, verdict.heap_growth) if f is not None]
     value = max(slopes) if slopes and math.isfinite(max(slopes)) else None
-    check = Check(
+    return Check(
         name=name,
         metric=SOAK_MEMORY_GROWTH,
         value=value,
@@ -164,12 +162,42 @@ def soak_check(
             "timeseries_columns": list(TIMESERIES_COLUMNS),
             TIMESERIES_KEY: run.series.as_rows(verdict.warmup_s),
         },
-        display=display,
+        display=verdict.display(policy.configured_s) + energy_text,
         notes=tuple(notes),
-        caveats=tuple(caveats),
+        caveats=_shortened_caveat(name, policy, cap, verdict.elapsed_s),
     )
-    progress.finish(f"{check.status} {display}")
-    return check
+
+
+def _shortened_caveat(
+    name: str, policy: SoakPolicy, cap: SoakCap, elapsed_s: float
+) -> tuple[str, ...]:
+    """What the verdict must say of a soak the cap cut short."""
+    if not policy.shortened:
+        return ()
+    asked = minutes_text(policy.configured_s or 0)
+    return (
+        f"{name} ran {minutes_text(elapsed_s)} of the {asked}"
+        f" its marker asks for ({cap.source}); run it in full before calling the device"
+        " ready (--deploy-soak-minutes=full)",
+    )
+
+
+def _energy(
+    energy: EnergyReading | None,
+    calls: int,
+    device: Device | None,
+    meter_reason: str | None,
+    notes: list[str],
+) -> tuple[dict[str, Any] | None, str]:
+    """The soak's energy figures and display text, or a note saying why there are none."""
+    from ..measure.energy import judge_power, unavailable_note
+
+    if energy is None or not calls:
+        notes.append(unavailable_note(meter_reason or "no energy counters"))
+        return None, ""
+    if device is not None and device.power_w is not None:
+        notes.append(judge_power(energy.watts, None, device.power_w)[1])
+    return energy.as_dict(calls), f"; {energy.describe(calls)}"
 
 
 def _soak(
