@@ -473,24 +473,9 @@ def judge_soak(run: SoakRun, policy: SoakPolicy) -> SoakVerdict:
             [],
         )
     error_rate = run.errors / run.calls if run.calls else 0.0
-    if run.aborted:
-        problems.append(run.aborted)
-    if run.calls == 0:
-        problems.append("the workload was never called")
-    elif error_rate > policy.max_error_rate:
-        first = f"; first: {run.error_examples[0]}" if run.error_examples else ""
-        problems.append(
-            f"{run.errors} of {run.calls} calls raised ({error_rate:.2%}, allowed"
-            f" {policy.max_error_rate:.2%}){first}"
-        )
+    problems += _call_problems(run, policy, error_rate)
     drift, drift_p95, p_value = latency_drift(series, judged)
-    if drift is not None and policy.max_drift_pct is not None:
-        significant = p_value is not None and p_value < DRIFT_SIGNIFICANCE
-        if drift > policy.max_drift_pct and significant:
-            problems.append(
-                f"latency drifted {drift:+.0f}% at the median from the first to the last"
-                f" fifth of the run (budget {policy.max_drift_pct:g}%)"
-            )
+    problems += _drift_problems(drift, p_value, policy)
     if drift is None:
         notes.append("latency drift not judged: too few intervals in the first and last fifth")
     passed: bool | None = False if problems else (None if inconclusive else True)
@@ -511,6 +496,33 @@ def judge_soak(run: SoakRun, policy: SoakPolicy) -> SoakVerdict:
         elapsed_s=run.elapsed_s,
         warmup_s=warmup_s,
     )
+
+
+def _call_problems(run: SoakRun, policy: SoakPolicy, error_rate: float) -> list[str]:
+    """A soak stopped early, never calling the workload, or raising too often."""
+    problems = [run.aborted] if run.aborted else []
+    if run.calls == 0:
+        problems.append("the workload was never called")
+    elif error_rate > policy.max_error_rate:
+        first = f"; first: {run.error_examples[0]}" if run.error_examples else ""
+        problems.append(
+            f"{run.errors} of {run.calls} calls raised ({error_rate:.2%}, allowed"
+            f" {policy.max_error_rate:.2%}){first}"
+        )
+    return problems
+
+
+def _drift_problems(drift: float | None, p_value: float | None, policy: SoakPolicy) -> list[str]:
+    """Latency drift gates only with max_latency_drift_pct, and only when significant."""
+    if drift is None or policy.max_drift_pct is None:
+        return []
+    significant = p_value is not None and p_value < DRIFT_SIGNIFICANCE
+    if drift > policy.max_drift_pct and significant:
+        return [
+            f"latency drifted {drift:+.0f}% at the median from the first to the last"
+            f" fifth of the run (budget {policy.max_drift_pct:g}%)"
+        ]
+    return []
 
 
 def _judge_growth(
