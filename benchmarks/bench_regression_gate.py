@@ -73,6 +73,7 @@ Run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -81,7 +82,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -431,6 +432,19 @@ def judged(candidate: Candidate, base: Path, design: str) -> str:
     return "regression" if kind == "regression" and gate.passed is False else kind
 
 
+@contextlib.contextmanager
+def prepared_project() -> Iterator[tuple[Path, Path, dict[str, str]]]:
+    """A temporary project, its environment (no slowdown) and one discarded warm-up run."""
+    with tempfile.TemporaryDirectory(prefix="bench_regression_gate_") as tmp:
+        root = Path(tmp)
+        project = root / "project"
+        write_project(project)
+        env = subprocess_env(write_bytecode=True, pycache=root / "pycache")
+        env.pop("SLOWDOWN", None)
+        run_pytest(project, env, "warm-up")
+        yield root, project, env
+
+
 def host_drift_main(reps: int) -> int:
     print_header("regression gate under host drift: three designs")
     print(
@@ -438,14 +452,8 @@ def host_drift_main(reps: int) -> int:
         f" a run; {reps} rounds of A/A, x1.25, x2; {BUSY_LOOPS} busy loops on every other round"
     )
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench_regression_gate_") as tmp:
-        root = Path(tmp)
-        project = root / "project"
-        write_project(project)
-        env = subprocess_env(write_bytecode=True, pycache=root / "pycache")
-        env.pop("SLOWDOWN", None)
+    with prepared_project() as (root, project, env):
         base = root / "base.json"
-        run_pytest(project, env, "warm-up")
         run_pytest(project, env, "baseline", f"--deploy-save={base}")
         candidates: list[Candidate] = []
         for index in range(reps):
@@ -500,15 +508,9 @@ def main() -> int:
         f" a run; slowdown x{SLOWDOWN}; {reps} A/A and {reps} A/B runs, one baseline"
     )
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench_regression_gate_") as tmp:
-        root = Path(tmp)
-        project = root / "project"
-        write_project(project)
-        env = subprocess_env(write_bytecode=True, pycache=root / "pycache")
-        env.pop("SLOWDOWN", None)
+    with prepared_project() as (root, project, env):
         slow_env = {**env, "SLOWDOWN": str(SLOWDOWN)}
         base = root / "base.json"
-        run_pytest(project, env, "warm-up")
         saved = run_pytest(project, env, "baseline", f"--deploy-save={base}")
         if baseline_samples_of(base) != saved.samples_ns:
             raise RuntimeError("base.json does not hold the saving run's samples")
