@@ -665,3 +665,87 @@ def throughput_like(samples: Samples, **extra: Any) -> Check:
         nodeid=NODE,
         extra={"samples_ns": [int(s) for s in samples], "batch": 1, **extra},
     )
+
+
+# --------------------------------------------------------------------------- paired A/B
+# A "duet" as checks.duet records it: rounds of (release, candidate) median call ns.
+
+
+def duet(ratio_per_round: list[float], base_ns: float = 50e6) -> dict[str, Any]:
+    from pytest_deploycheck.measure.duet import DuetResult
+
+    rounds = tuple((base_ns, base_ns * r) for r in ratio_per_round)
+    extra = DuetResult(rounds=rounds, block_calls=5, models=("optimized",)).as_extra()
+    return {"duet": extra}
+
+
+def test_a_paired_slowdown_fails_even_when_the_host_seems_to_explain_it() -> None:
+    rng = np.random.default_rng(21)
+    old = latency_check(latencies(rng, 400), **canary(4.0))
+    # The saved-run comparison would normalize this away (host 30% slower, run 30% slower)...
+    new = latency_check(
+        latencies(rng, 400, slowdown=1.3),
+        **canary(5.2),
+        **duet([1.25 + 0.001 * i for i in range(16)]),
+    )
+    comparison = compare_one(old, new)
+    # ...but the pair, timed in this run, says the candidate's model is 25% slower.
+    assert fires(comparison)
+    assert comparison.extra["kind"] == "regression"
+    assert comparison.extra["paired"] is True
+    assert comparison.value == pytest.approx(25.75)  # the median round of 1.250 .. 1.265
+    assert "paired with the release's optimized" in comparison.details
+    assert "16 interleaved rounds of 5 calls per model" in comparison.details
+    assert "host_drift_pct" not in comparison.extra  # the pair needs no correction
+
+
+def test_a_paired_tie_passes_whatever_the_saved_run_says() -> None:
+    rng = np.random.default_rng(22)
+    old = latency_check(latencies(rng, 400))
+    # Four times the saved run's latency (busy host), yet the same model speed in the pair.
+    ratios = [1.0 + (0.01 if i % 2 else -0.01) for i in range(16)]
+    new = latency_check(latencies(rng, 400, slowdown=4.0), **duet(ratios))
+    comparison = compare_one(old, new)
+    assert comparison.passed is True and comparison.extra["kind"] == "unchanged"
+    assert comparison.extra["paired"] is True
+    assert "within tolerance" in comparison.details
+
+
+def test_paired_rounds_that_disagree_do_not_confirm_a_change() -> None:
+    rng = np.random.default_rng(23)
+    old = latency_check(latencies(rng, 400))
+    ratios = [1.6 if i % 2 else 0.95 for i in range(16)]  # median 1.275, half the rounds faster
+    comparison = compare_one(old, latency_check(latencies(rng, 400), **duet(ratios)))
+    assert comparison.passed is True and comparison.extra["kind"] == "unchanged"
+    assert comparison.details.endswith("not confirmed: the rounds do not agree (p=0.6)")
+
+
+def test_a_paired_speed_up_is_an_improvement_and_throughput_inverts_the_ratio() -> None:
+    rng = np.random.default_rng(24)
+    samples = latencies(rng, 400)
+    faster = duet([0.5] * 16)
+    latency = compare_one(latency_check(samples), latency_check(samples, **faster))
+    assert latency.extra["kind"] == "improvement"
+    assert latency.value == pytest.approx(-50.0)
+    old, new = throughput_check(samples), throughput_check(samples)
+    new = Check(**{**new.__dict__, "extra": {**new.extra, **faster}})
+    through = compare_one(old, new)
+    assert through.extra["kind"] == "improvement"
+    assert through.value == pytest.approx(100.0)  # half the time per call: twice the items/s
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"duet": {"skipped": "optimized: the release's file is not on disk"}},
+        {"duet": {"error": "RuntimeError: boom"}},
+        {"duet": {**duet([1.5] * 4)["duet"]}},  # too few rounds for the sign test
+        {"duet": {**duet([1.5] * 16)["duet"], "ratio_ci": None}},
+    ],
+)
+def test_a_duet_that_cannot_be_judged_leaves_the_saved_run_gate(broken: dict[str, Any]) -> None:
+    rng = np.random.default_rng(25)
+    samples = latencies(rng, 400)
+    comparison = compare_one(latency_check(samples), latency_check(samples, **broken))
+    assert "paired" not in comparison.extra
+    assert comparison.extra["kind"] == "unchanged"

@@ -747,3 +747,26 @@ def test_feeds(deploy_models):
     )
     (check,) = project.checks(name="input_shapes[cls]").values()
     assert check["gating"] is False
+
+
+# --------------------------------------------------------------- standing in (paired A/B)
+
+
+def test_a_model_of_the_same_signature_stands_in_for_the_time_of_a_block() -> None:
+    candidate, release = load("batch_mean.onnx"), load("tiny_linear.onnx", name="release")
+    feeds = candidate.example_inputs()
+    own = candidate.run(feeds)[0]
+    with candidate.standing_in(release):
+        stood_in = candidate.run(feeds)[0]
+    np.testing.assert_array_equal(stood_in, release.run(feeds)[0])
+    np.testing.assert_array_equal(candidate.run(feeds)[0], own)
+    assert not np.array_equal(own, stood_in)
+
+
+def test_a_model_of_another_signature_cannot_stand_in() -> None:
+    candidate, other = load("tiny_linear.onnx"), load("two_inputs.onnx", name="other")
+    assert candidate.signature_difference(other) is not None
+    with pytest.raises(ModelInputError, match="cannot stand in for it: inputs differ"):
+        with candidate.standing_in(other):
+            pass
+    assert candidate.session is not other.session

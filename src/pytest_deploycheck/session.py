@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .markers import OfflineRequest
     from .measure.netguard import AttemptLog
     from .report.evidence_set import EvidenceStart
+    from .verdict.release_models import ReleaseModels
 
 DEPLOY_FIXTURES = frozenset(
     {
@@ -111,6 +112,7 @@ class DeploySession:
         self.evidence_start: EvidenceStart | None = None
         self.signals = InterruptSignals()
         self.interrupted_by: str | None = None
+        self._release: ReleaseModels | Literal[False] | None = None  # see _release_models
         self.timing = TimingLock(settings.timing_lock, lock_path(settings.lock_dir))
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistHooks(self), "deploycheck-xdist")
@@ -279,7 +281,7 @@ class DeploySession:
                 on_stuck=on_stuck,
             )
         if name == "latency_under":
-            return budgetchecks.latency_check(
+            check = budgetchecks.latency_check(
                 request,
                 workload,
                 default_percentile=config.budgets.latency_percentile,
@@ -288,8 +290,9 @@ class DeploySession:
                 label=item.name,
                 on_stuck=on_stuck,
             )
+            return self._paired(item, workload, check)
         batch: int = item.funcargs.get("deploy_batch", request["batch"][0])  # type: ignore[assignment]
-        return budgetchecks.throughput_check(
+        check = budgetchecks.throughput_check(
             request,
             workload,
             batch=batch,
@@ -298,6 +301,42 @@ class DeploySession:
             label=item.name,
             on_stuck=on_stuck,
         )
+        return self._paired(item, workload, check)
+
+    def _paired(self, item: pytest.Function, workload: Callable[[], object], check: Check) -> Check:
+        """*check* with the paired A/B timing against the release's model, where one exists.
+
+        Still inside the timing lock: the pair is timed right after the check, on the
+        same cores (see :mod:`.checks.duet`).
+        """
+        from .checks.duet import with_duet
+        from .checks.models import ModelSet
+
+        release = self._release_models()
+        models = item.funcargs.get("deploy_models")
+        if release is None or not isinstance(models, ModelSet):
+            return check
+        plan = release.plan(models, _models_run_by(item, self.settings.config))
+        return with_duet(check, workload, plan, self.target_device)
+
+    def _release_models(self) -> ReleaseModels | None:
+        """The saved baseline's model files, loaded once; None without a readable one.
+
+        A baseline that cannot be read is reported by the verdict (``baseline`` check);
+        here it only means there is nothing to pair with.
+        """
+        if self._release is False:
+            return None
+        if self._release is None:
+            self._release = False
+            path = self.settings.baseline
+            if path is not None and path.is_file():
+                from .verdict.baseline import BaselineError, load_baseline
+                from .verdict.release_models import ReleaseModels
+
+                with contextlib.suppress(BaselineError, OSError):
+                    self._release = ReleaseModels(load_baseline(path), self.settings.project_dir)
+        return self._release or None
 
     def _scheduled(self, item: pytest.Item, measure: Callable[[], Check]) -> Check:
         """*measure* holding the host's timing lock: one timed check at a time per host.

@@ -97,6 +97,14 @@ it held the host-wide lock; ``off``; ``unavailable``), :data:`LOCK_WAIT_KEY` (se
 it waited for the lock before its timing started; None when it took none) and
 :data:`TIMING_LOCK_NOTE_KEY` (why there was no lock, else "").
 
+A latency or throughput check whose test runs a model that changed since the saved
+baseline, while the release's file is still on disk, carries ``duet``
+(:data:`DUET_KEY`, :mod:`.duet`): the paired A/B timing of the release's model and the
+candidate's in this run -- ``rounds`` ([baseline, candidate] median call ns per round),
+``block_calls``, ``ratio`` (median round's candidate / baseline), ``ratio_ci``,
+``ci_confidence``, ``p_slower``, ``p_faster``, ``models`` and ``release_files``; or only
+``skipped`` (why no pair could be timed) or ``error`` (why the pairing failed).
+
 A check recorded with ``record_check`` under a metric of the user's own carries what
 the user put in ``extra``.
 """
@@ -124,6 +132,7 @@ ROLLBACK = "rollback"
 TIMING_LOCK_KEY = "timing_lock"  # extra keys of timed checks: see the module docstring
 LOCK_WAIT_KEY = "lock_wait_s"
 TIMING_LOCK_NOTE_KEY = "timing_lock_note"
+DUET_KEY = "duet"
 
 # ``latency`` alone, or ``latency_p95``, ``latency_p99.9``: the percentile judged.
 LATENCY_METRIC = re.compile(r"latency(_p\d+(\.\d+)?)?")

@@ -19,11 +19,12 @@ own, without the package, which is why it has no runtime imports from the packag
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -332,6 +333,39 @@ class DeployModel:
         # (ModelSet records it as a check); None: nobody listens.
         self.note_listener: Callable[[str], None] | None = None
         self._guess_noted = False
+
+    # ----------------------------------------------------------------- stand-in
+
+    def signature_difference(self, other: DeployModel) -> str | None:
+        """How *other*'s inputs and outputs differ from this model's, or None.
+
+        Names, element types and ranks: what a feed built for one must also fit.
+        """
+        mine = [(s.name, s.dtype, len(s.shape)) for s in self.inputs]
+        theirs = [(s.name, s.dtype, len(s.shape)) for s in other.inputs]
+        if mine != theirs:
+            return f"inputs differ: {_signature(self.inputs)} vs {_signature(other.inputs)}"
+        if self._output_names != other._output_names:
+            return f"outputs differ: {self._output_names} vs {other._output_names}"
+        return None
+
+    @contextlib.contextmanager
+    def standing_in(self, other: DeployModel) -> Iterator[None]:
+        """Run *other*'s session in this model's place for a while.
+
+        The paired A/B comparison (``measure.duet``) times the same test body on the
+        release's model and the candidate's: swapping the session under the object the
+        test holds is what makes the body run the other model, unchanged.
+        """
+        problem = self.signature_difference(other)
+        if problem is not None:
+            raise ModelInputError(f"{self._label()}: cannot stand in for it: {problem}")
+        saved = self.session
+        self.session = other.session
+        try:
+            yield
+        finally:
+            self.session = saved
 
     # ----------------------------------------------------------------- running
 
@@ -878,6 +912,10 @@ def _first_line(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- cache
+
+
+def _signature(specs: Sequence[TensorSpec]) -> str:
+    return ", ".join(f"{spec.name} {spec.describe()}" for spec in specs)
 
 
 class ModelCache:

@@ -112,6 +112,8 @@ ENVIRONMENT_CHECK = "baseline_environment"
 MIN_SAMPLES_FOR_TEST = 20
 UNTESTED_FACTOR = 3.0
 THROUGHPUT_PERCENTILE = 50.0
+# Fewer paired rounds than this cannot reach the gate's significance with a sign test.
+MIN_DUET_ROUNDS = 8
 # --------------------------------------------------------------------------- sample tests
 
 
@@ -276,7 +278,8 @@ def compare_to_baseline(
             # Raw host timings, for reports that draw both distributions.
             judgement.extra["baseline_samples_ns"] = list(record.samples_ns)
         pooled = record.extra.get("pooled_runs")
-        if pooled and judgement.kind != "not comparable":
+        paired = judgement.extra.get("paired")
+        if pooled and judgement.kind != "not comparable" and not paired:
             judgement.extra["pooled_runs"] = pooled
             judgement.evidence += f"; baseline: {pooled} saved runs pooled"
         result.append(
@@ -383,11 +386,105 @@ def _scaled(samples: Sequence[int], extra: Mapping[str, Any]) -> FloatArray:
 def _judge_sampled(
     record: BaselineCheck, check: Check, tolerances: Tolerances, *, higher_is_worse: bool
 ) -> _Judgement:
-    """Latency or throughput, on samples normalized for the host's drift when asked to."""
+    """Latency or throughput, on samples normalized for the host's drift when asked to.
+
+    A check that timed the release's model beside its own in this run (``duet``) is
+    judged on that pair instead: the host's drift is in both arms and cancels.
+    """
+    duet = check.extra.get(metrics.DUET_KEY)
+    if isinstance(duet, Mapping) and _usable_duet(duet):
+        return _judge_duet(check, duet, tolerances, higher_is_worse)
     drift = host_drift(record.extra, check.extra)
     factor = _normalization(drift, tolerances)
     judgement = _judge_timed(record, check, tolerances, higher_is_worse, factor)
     return _with_host_drift(judgement, drift, tolerances, factor)
+
+
+def _usable_duet(duet: Mapping[str, Any]) -> bool:
+    rounds = duet.get("rounds")
+    return (
+        isinstance(rounds, list)
+        and len(rounds) >= MIN_DUET_ROUNDS
+        and _is_number(duet.get("ratio"))
+        and isinstance(duet.get("ratio_ci"), list)
+        and len(duet["ratio_ci"]) == 2
+        and all(_is_number(p) for p in (duet.get("p_slower"), duet.get("p_faster")))
+    )
+
+
+def _judge_duet(
+    check: Check, duet: Mapping[str, Any], tolerances: Tolerances, higher_is_worse: bool
+) -> _Judgement:
+    """The paired A/B rounds of this run: candidate / release median call, sign-tested.
+
+    Latency: the change is the median round's ratio - 1; throughput (items per call
+    being the same on both arms) its inverse.  A regression needs the change beyond the
+    tolerance, the sign test below the significance and the ratio's interval beyond 1,
+    as the saved-run gate asks of its own test and interval.
+    """
+    ratio = float(duet["ratio"])
+    low, high = (float(v) if _is_number(v) else math.nan for v in duet.get("ratio_ci") or ())
+    rounds = len(duet["rounds"])
+    if higher_is_worse:
+        change, ci = (ratio - 1.0) * 100.0, ((low - 1.0) * 100.0, (high - 1.0) * 100.0)
+        tolerance, label = tolerances.latency_pct, "median call"
+    else:
+        change, ci = (
+            (1.0 / ratio - 1.0) * 100.0,
+            ((1.0 / high - 1.0) * 100, (1.0 / low - 1.0) * 100),
+        )
+        tolerance, label = tolerances.throughput_pct, "throughput"
+    slower = float(duet["p_slower"]) < tolerances.significance and low > 1.0
+    faster = float(duet["p_faster"]) < tolerances.significance and high < 1.0
+    worse = (change > tolerance) if higher_is_worse else (change < -tolerance)
+    better = (change < -tolerance) if higher_is_worse else (change > tolerance)
+    p_value = float(duet["p_slower"] if ratio >= 1.0 else duet["p_faster"])
+    kind: Kind = (
+        "regression" if worse and slower else "improvement" if better and faster else "unchanged"
+    )
+    outcome = kind if kind != "unchanged" else _duet_unconfirmed(worse or better, p_value)
+    old_ms, new_ms = _duet_medians(duet)
+    models = ", ".join(str(m) for m in duet.get("models") or ())
+    confidence = float(duet.get("ci_confidence") or 0.98)
+    return _Judgement(
+        kind=kind,
+        headline=(
+            f"{label} paired with the release's {models}: median call"
+            f" {format_value(old_ms, 'ms')} (release) -> {format_value(new_ms, 'ms')} (candidate)"
+        ),
+        terms=f"{change:+.1f}%, tolerance {tolerance:g}%",
+        evidence=(
+            f"{rounds} interleaved rounds of {duet.get('block_calls')} calls per model in this"
+            f" run, sign test {_p_text(p_value)}, {confidence:.0%} CI of the change"
+            f" {ci[0]:+.1f}% to {ci[1]:+.1f}%: the host's drift cancels within the pair"
+        ),
+        outcome=outcome,
+        display=f"{change:+.1f}% vs the release's model, paired ({_p_text(p_value)})",
+        value=change,
+        unit="%",
+        budget=tolerance,
+        old=old_ms,
+        new=new_ms,
+        change=change,
+        p_value=p_value,
+        ci=ci,
+        noteworthy=outcome.startswith("not confirmed"),
+        extra={"paired": True, "duet_rounds": rounds, "ci_confidence": confidence},
+    )
+
+
+def _duet_medians(duet: Mapping[str, Any]) -> tuple[float, float]:
+    """The median of each arm's block medians, in ms, for the headline."""
+    rounds = duet["rounds"]
+    release = float(np.median([float(pair[0]) for pair in rounds])) / 1e6
+    candidate = float(np.median([float(pair[1]) for pair in rounds])) / 1e6
+    return release, candidate
+
+
+def _duet_unconfirmed(beyond: bool, p_value: float) -> str:
+    if not beyond:
+        return "within tolerance"
+    return f"not confirmed: the rounds do not agree ({_p_text(p_value)})"
 
 
 def _normalization(drift: HostDrift | None, tolerances: Tolerances) -> float:
