@@ -766,7 +766,9 @@ def test_a_model_of_the_same_signature_stands_in_for_the_time_of_a_block() -> No
 def test_a_model_of_another_signature_cannot_stand_in() -> None:
     candidate, other = load("tiny_linear.onnx"), load("two_inputs.onnx", name="other")
     assert candidate.signature_difference(other) is not None
-    with pytest.raises(ModelInputError, match="cannot stand in for it: inputs differ"):
-        with candidate.standing_in(other):
-            pass
+    with (
+        pytest.raises(ModelInputError, match="cannot stand in for it: inputs differ"),
+        candidate.standing_in(other),
+    ):
+        pass
     assert candidate.session is not other.session

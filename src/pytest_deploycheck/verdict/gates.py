@@ -427,13 +427,13 @@ def _judge_duet(
     rounds = len(duet["rounds"])
     if higher_is_worse:
         change, ci = (ratio - 1.0) * 100.0, ((low - 1.0) * 100.0, (high - 1.0) * 100.0)
-        tolerance, label = tolerances.latency_pct, "median call"
+        tolerance = tolerances.latency_pct
     else:
         change, ci = (
             (1.0 / ratio - 1.0) * 100.0,
             ((1.0 / high - 1.0) * 100, (1.0 / low - 1.0) * 100),
         )
-        tolerance, label = tolerances.throughput_pct, "throughput"
+        tolerance = tolerances.throughput_pct
     slower = float(duet["p_slower"]) < tolerances.significance and low > 1.0
     faster = float(duet["p_faster"]) < tolerances.significance and high < 1.0
     worse = (change > tolerance) if higher_is_worse else (change < -tolerance)
@@ -449,7 +449,7 @@ def _judge_duet(
     return _Judgement(
         kind=kind,
         headline=(
-            f"{label} paired with the release's {models}: median call"
+            f"paired with the release's {models}: median call"
             f" {format_value(old_ms, 'ms')} (release) -> {format_value(new_ms, 'ms')} (candidate)"
         ),
         terms=f"{change:+.1f}%, tolerance {tolerance:g}%",
