@@ -250,6 +250,32 @@ def test_a_small_oversleep_within_tolerance_keeps_the_run_valid() -> None:
     assert result.generator_valid and result.invalid_reason is None
 
 
+class LateFirstSleeps(VirtualClock):
+    """Oversleeps 5 ms on its first *late* sleeps only: a hiccup, not a slow generator."""
+
+    def __init__(self, late: int) -> None:
+        super().__init__()
+        self.late = late
+
+    def sleep_until(self, target_ns: int) -> None:
+        if target_ns > self.now:
+            self.now = target_ns + (5 * MS if self.late > 0 else 0)
+            self.late -= 1
+
+
+@pytest.mark.parametrize(("late", "valid"), [(1, True), (2, False)])
+def test_one_late_request_never_makes_a_short_run_invalid(late: int, valid: bool) -> None:
+    # 50 requests: the 1% rule alone would allow none late; one is allowed, two are not.
+    clock = LateFirstSleeps(late)
+    body = service_body(clock, [1 * MS] * 50)
+    plan = LoadPlan(qps=50, duration_s=1.0, concurrency=1, seed=0)
+    arrivals = [k * 20 * MS for k in range(50)]
+    result = run_open_loop(
+        body, plan, clock=clock, sleep_until=clock.sleep_until, arrivals_ns=arrivals
+    )
+    assert result.generator_valid is valid
+
+
 def test_errors_are_counted_and_sampled_not_raised() -> None:
     clock = VirtualClock()
     calls = 0

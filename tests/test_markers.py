@@ -34,7 +34,8 @@ def test_signatures_are_generated_from_the_options() -> None:
     assert LATENCY.signature == (
         "latency_under(ms=None, *, percentile=None, confidence=0.99, warmup=10,"
         " min_samples=None, max_samples=20000, max_time_s=30.0, verify_outputs=False,"
-        " rtol=1e-05, atol=1e-06)"
+        " rtol=1e-05, atol=1e-06, qps=None, concurrency=None, duration_s=10.0, warmup_s=1.0,"
+        " seed=None, clients=None)"
     )
     assert MEMORY.help.startswith(
         "memory_under(mb=None, *, repeat=5, timeout_s=300.0, model=None): "
@@ -45,6 +46,8 @@ def test_signatures_are_generated_from_the_options() -> None:
         "throughput_over",
         "cold_start_under",
         "soak",
+        "capacity_over",
+        "batching_window",
     }
 
 

@@ -19,12 +19,17 @@ EXPECTED_HELP_LINES = (
     (
         "latency_under(ms=None, *, percentile=None, confidence=0.99, warmup=10, "
         "min_samples=None, max_samples=20000, max_time_s=30.0, verify_outputs=False, "
-        "rtol=1e-05, atol=1e-06): the test body is one "
+        "rtol=1e-05, atol=1e-06, qps=None, concurrency=None, duration_s=10.0, warmup_s=1.0, "
+        "seed=None, clients=None): the test body is one "
         "request; it is timed after a warm-up until a confidence bound on the percentile "
         "(default budgets.latency_percentile, 95) settles pass or fail against the budget "
         "in ms (default budgets.latency_ms); unsettled is inconclusive; verify_outputs=True "
         "fails it when a timed call returns other outputs than the first untimed call "
-        "(within rtol, atol)"
+        "(within rtol, atol). qps=R calls it open-loop instead: Poisson arrivals at R req/s "
+        "for duration_s after warmup_s, on concurrency workers (default: enough to keep up), "
+        "latency from each scheduled arrival; fails when the service saturates. clients=N "
+        "runs N closed-loop clients at once for duration_s, judged on the aggregate "
+        "percentile"
     ),
     (
         "throughput_over(items_per_s=None, *, batch=1, confidence=0.99, warmup=10, "
@@ -37,16 +42,20 @@ EXPECTED_HELP_LINES = (
         "memory_under(mb=None, *, repeat=5, timeout_s=300.0, model=None): the test runs "
         "alone in a fresh child process (its body repeat times); fails unless the peak "
         "resident memory of the workload is at most mb (MB = 10^6 bytes; default "
-        "budgets.memory_mb) and fits the target's memory_mb"
+        "budgets.memory_mb) and fits the target's memory_mb. A test that takes "
+        "deploy_service or deploy_services is judged on the peak RSS of the services' "
+        "process trees while its body runs repeat times"
     ),
     (
         "cold_start_under(ms=None, *, runs=5, timeout_s=120.0, model=None, "
-        "drop_cache=True): starts a fresh process runs times that imports the runtime, "
+        "drop_cache=True, service=None): starts a fresh process runs times that imports "
+        "the runtime, "
         "loads the model with the target's settings and returns its first result (cold "
         "boot: the model file's page cache is dropped first where the OS allows, unless "
         "drop_cache=False); fails unless the median time is at most ms (default "
         "budgets.cold_start_ms); reports the distribution and the memory at the first "
-        "result"
+        "result. service=NAME instead starts that configured service runs times: process "
+        "start to its first ready answer"
     ),
     (
         "soak(minutes=None, *, growth_mb_per_hour=None, max_error_rate=None, "
@@ -58,6 +67,25 @@ EXPECTED_HELP_LINES = (
         "fraction; default budgets.soak_growth_mb_per_hour, 10) or more calls raise than "
         "max_error_rate (default 0); reports latency drift, gated only with "
         "max_latency_drift_pct"
+    ),
+    (
+        "capacity_over(qps=None, *, latency_ms=None, percentile=99.0, concurrency=None, "
+        "max_qps=None, start_qps=None, warmup_s=0.0, seed=None, confidence=0.99, "
+        "min_tail_samples=10, min_step_s=1.0, max_time_s=60.0): the test body is one "
+        "request; finds the highest Poisson arrival rate (bracket from start_qps, default "
+        "qps, then bisect; up to max_qps) at which the percentile of the latency from each "
+        "scheduled arrival stays within latency_ms (default budgets.latency_ms), unsaturated "
+        "and error-free; fails unless that capacity is at least qps req/s; inconclusive when "
+        "the search could not tell within max_time_s"
+    ),
+    (
+        "batching_window(latency_ms=None, *, qps=None, max_batch=[1, 8, 32], "
+        "max_wait_ms=[0, 5], percentile=99.0, duration_s=10.0, warmup_s=1.0, seed=None, "
+        "model=None): runs the model's example inputs (model, default: the default model) "
+        "behind a dynamic batcher at Poisson arrivals of qps req/s, once per setting of "
+        "max_batch x max_wait_ms, for duration_s after warmup_s; reports latency and "
+        "throughput per setting and the best setting whose percentile is within latency_ms "
+        "(default budgets.latency_ms); fails when no setting meets it"
     ),
     (
         "offline(allow_loopback=False, *, strict=True): run the test (setup, body and the "

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import psutil
 import pytest
@@ -252,3 +253,51 @@ def test_a_service_killed_by_a_signal_says_which(tmp_path: Path) -> None:
     message = failure(spec, tmp_path)
     assert "was killed by SIGKILL (exit code -9) before GET /health" in message
     assert message.endswith("stderr: dying")
+
+
+# --------------------------------------------------------------------------- ServiceSet
+
+
+def test_service_set_starts_each_service_once_and_stops_all(tmp_path: Path) -> None:
+    from pytest_deploycheck.measure.service import ServiceSet
+
+    services = ServiceSet({"echo": echo_spec()}, project_dir=tmp_path)
+    try:
+        first = services["echo"]
+        assert services["echo"] is first
+        assert list(services) == ["echo"] and len(services) == 1 and "echo" in services
+        assert services.touched == {"echo": None}
+        assert services.running() == {"echo": first}
+    finally:
+        services.stop_all()
+    assert gone(first.pid)
+    assert services.running() == {}
+
+
+def test_service_set_remembers_a_failed_start(tmp_path: Path) -> None:
+    from pytest_deploycheck.measure.service import ServiceSet
+
+    starts: list[str] = []
+
+    def fail(message: str) -> NoReturn:
+        starts.append(message)
+        raise ServiceError(message)
+
+    services = ServiceSet({"echo": echo_spec("--exit-code", "5")}, project_dir=tmp_path, fail=fail)
+    for _ in range(2):
+        with pytest.raises(ServiceError, match="exited with code 5"):
+            services["echo"]
+    assert starts[0] == starts[1]  # the same line, the service started only once
+
+
+@pytest.mark.parametrize(
+    ("specs", "expected"),
+    [
+        ({}, "deploy_services['api']: no service is configured: add a [tool.deploycheck."),
+        ({"apo": None}, "deploy_services['api']: no such service (did you mean 'apo'?); "),
+    ],
+)
+def test_unknown_service_names_the_configured_ones(specs: dict[str, Any], expected: str) -> None:
+    from pytest_deploycheck.measure.service import unknown_service
+
+    assert unknown_service("api", specs).startswith(expected)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .checks.record import Check, CheckError, record_check
     from .config.schema import ConfigError, DeployConfig, Device, ModelSpec
     from .markers import (
+        capacity_over,
         cold_start_under,
         latency_under,
         memory_under,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         throughput_over,
     )
     from .measure.runtime import DeployModel
+    from .measure.service import RunningService, ServiceSet
 
 _PUBLIC = {
     "Check": "checks.record",
@@ -31,11 +33,15 @@ _PUBLIC = {
     # The types the deploy_model and deploy_models fixtures give, for type hints.
     "DeployModel": "measure.runtime",
     "ModelSet": "checks.models",
+    # ...and the deploy_service and deploy_services fixtures.
+    "RunningService": "measure.service",
+    "ServiceSet": "measure.service",
     "ConfigError": "config.schema",
     "DeployConfig": "config.schema",
     "Device": "config.schema",
     "ModelSpec": "config.schema",
     "assert_accuracy_drop": "checks.accuracy",
+    "capacity_over": "markers",
     "cold_start_under": "markers",
     "latency_under": "markers",
     "memory_under": "markers",
@@ -53,7 +59,10 @@ __all__ = [
     "Device",
     "ModelSet",
     "ModelSpec",
+    "RunningService",
+    "ServiceSet",
     "assert_accuracy_drop",
+    "capacity_over",
     "cold_start_under",
     "latency_under",
     "memory_under",

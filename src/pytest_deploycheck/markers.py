@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .config.units import (
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .config.schema import Budgets, DeployConfig
 
 Validator = Callable[[Any, str], Any]
+Rule = Callable[["Marker", Mapping[str, Any], Mapping[str, Any]], list[str]]
 MAX_PORT = 65535
 MIN_SAMPLE_INTERVAL_S = 0.01  # the soak's shortest sampling interval
 
@@ -92,6 +93,12 @@ def _model_name(value: Any, what: str) -> str | None:
     if value is None or (isinstance(value, str) and value):
         return value
     raise UnitError(f"{what}: expected a configured model name, got {value!r}")
+
+
+def _service_name(value: Any, what: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise UnitError(f"{what}: expected a configured service name, got {value!r}")
 
 
 def _optional(validate: Validator) -> Validator:
@@ -156,6 +163,39 @@ def _batches(value: Any, what: str) -> tuple[int, ...]:
     return tuple(_whole(1)(v, what) for v in values)
 
 
+def _non_negative(value: Any, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_FIGURE
+    ):
+        raise UnitError(f"{what}: expected a number of seconds >= 0, got {shown(value)}")
+    return float(value)
+
+
+def _seed(value: Any, what: str) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise UnitError(f"{what}: expected a whole number (the schedule's seed) or None, got {value!r}")
+
+
+def _waits(value: Any, what: str) -> tuple[float, ...]:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise UnitError(f"{what}: expected a wait in ms or a list of waits, got {value!r}")
+    return tuple(_non_negative_ms(v, what) for v in values)
+
+
+def _non_negative_ms(value: Any, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_FIGURE
+    ):
+        raise UnitError(f"{what}: expected a wait in ms >= 0, e.g. 5, got {shown(value)}")
+    return float(value)
+
+
 def _is_port(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PORT
 
@@ -217,6 +257,8 @@ class Marker:
     where: str = ""  # default: @pytest.mark.<name>
     noun: str = ""  # default: the argument's name
     separator: str = ": "
+    # Rules between options (qps with clients): each gives its problem lines.
+    rules: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "where", self.where or f"@pytest.mark.{self.name}")
@@ -255,6 +297,8 @@ class Marker:
                 problems += _problems(exc)
         if not problems:
             problems += self._sample_bound_problems(options)
+            for rule in self.rules:
+                problems += rule(self, kwargs, options)
         if problems:
             raise MarkerError(*problems)
         return self.first(args, kwargs), options
@@ -305,7 +349,7 @@ class BudgetMarker(Marker):
         super().__post_init__()
 
     def default_budget(self, budgets: Budgets) -> float | None:
-        value = getattr(budgets, self.config_key)
+        value = getattr(budgets, self.config_key) if self.config_key else None
         return self.fallback if value is None else float(value)
 
     def parse(
@@ -318,7 +362,43 @@ class BudgetMarker(Marker):
                 config.model(model)
             except ValueError as exc:
                 raise MarkerError(f"{self.label('model')}: {exc}") from None
+        _check_service(self, request, config)
         return request
+
+
+def _check_service(marker: BudgetMarker, request: BudgetRequest, config: DeployConfig) -> None:
+    """``service=``: a configured service, and not together with ``model=``."""
+    service = request.options.get("service")
+    if service is None:
+        return
+    if request.options.get("model") is not None:
+        raise MarkerError(
+            f"{marker.where}: give model= or service=, not both: a cold start is of a model"
+            " loaded in a fresh process or of a service started fresh"
+        )
+    if service not in config.services:
+        names = ", ".join(sorted(config.services)) or "none: add a [services.NAME] table"
+        raise MarkerError(
+            f"{marker.label('service')}: unknown service {service!r}; configured services: {names}"
+        )
+
+
+class CapacityMarker(BudgetMarker):
+    """``capacity_over``: the latency bound defaults to the configured latency budget."""
+
+    def parse(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], config: DeployConfig
+    ) -> BudgetRequest:
+        request = super().parse(args, kwargs, config)
+        if request.options["latency_ms"] is not None:
+            return request
+        default = config.budgets.latency_ms
+        if default is None:
+            raise MarkerError(
+                f"{self.label('latency_ms')}: no latency bound: give latency_ms or set"
+                " latency_ms in the [budgets] table of the deploycheck configuration"
+            )
+        return replace(request, options={**request.options, "latency_ms": float(default)})
 
 
 class FitMarker(Marker):
@@ -366,19 +446,65 @@ DEVICE_FIT = FitMarker(
         " deploy target and is reported for the other devices, unless all_devices=True"
     ),
 )
+# Open-loop load (qps) and concurrent closed-loop clients on latency_under: the same
+# question (the body's latency percentile against a budget), asked under load.
+LOAD_OPTIONS: dict[str, Option] = {
+    "qps": Option(_optional(_positive_number), None),
+    "concurrency": Option(_optional(_whole(1)), None),
+    "duration_s": Option(_positive_number, 10.0),
+    "warmup_s": Option(_non_negative, 1.0),
+    "seed": Option(_seed, None),
+    "clients": Option(_optional(_whole(1)), None),
+}
+LOAD_ONLY = ("concurrency", "duration_s", "warmup_s", "seed")
+OPEN_LOOP_ONLY = ("concurrency", "seed")
+CLOSED_LOOP_ONLY = ("warmup", "min_samples", "max_samples", "max_time_s", *VERIFY_OPTIONS)
+
+
+def _load_rule(marker: Marker, given: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
+    """qps or clients, not both; the load options only with one of them."""
+    qps, clients = options.get("qps"), options.get("clients")
+    if qps is not None and clients is not None:
+        return [
+            f"{marker.label('qps')}: give qps (open-loop arrivals) or clients (closed-loop"
+            " clients at once), not both"
+        ]
+    mode = "qps" if qps is not None else "clients" if clients is not None else None
+    if mode is None:
+        wrong = [key for key in LOAD_ONLY if key in given]
+        why = "apply only with qps= or clients="
+    elif mode == "clients":
+        wrong = [key for key in (*OPEN_LOOP_ONLY, *CLOSED_LOOP_ONLY) if key in given]
+        why = "do not apply with clients= (N closed-loop clients for duration_s)"
+    else:
+        wrong = [key for key in CLOSED_LOOP_ONLY if key in given]
+        why = "do not apply with qps= (an open-loop run of duration_s)"
+    return [f"{marker.label(key)}: {why}" for key in wrong]
+
+
 LATENCY = BudgetMarker(
     name="latency_under",
     argument="ms",
     budget_unit="ms",
     parse_budget=parse_duration_ms,
     config_key="latency_ms",
-    options={"percentile": Option(_percentile, None), **MEASUREMENT_OPTIONS, **VERIFY_OPTIONS},
+    options={
+        "percentile": Option(_percentile, None),
+        **MEASUREMENT_OPTIONS,
+        **VERIFY_OPTIONS,
+        **LOAD_OPTIONS,
+    },
+    rules=(_load_rule,),
     summary=(
         "the test body is one request; it is timed after a warm-up until a confidence bound"
         " on the percentile (default budgets.latency_percentile, 95) settles pass or fail"
         " against the budget in ms (default budgets.latency_ms); unsettled is inconclusive;"
         " verify_outputs=True fails it when a timed call returns other outputs than the"
-        " first untimed call (within rtol, atol)"
+        " first untimed call (within rtol, atol). qps=R calls it open-loop instead: Poisson"
+        " arrivals at R req/s for duration_s after warmup_s, on concurrency workers"
+        " (default: enough to keep up), latency from each scheduled arrival; fails when"
+        " the service saturates. clients=N runs N closed-loop clients at once for"
+        " duration_s, judged on the aggregate percentile"
     ),
 )
 THROUGHPUT = BudgetMarker(
@@ -412,7 +538,9 @@ MEMORY = BudgetMarker(
     summary=(
         "the test runs alone in a fresh child process (its body repeat times); fails unless"
         " the peak resident memory of the workload is at most mb (MB = 10^6 bytes; default"
-        " budgets.memory_mb) and fits the target's memory_mb"
+        " budgets.memory_mb) and fits the target's memory_mb. A test that takes deploy_service"
+        " or deploy_services is judged on the peak RSS of the services' process trees while"
+        " its body runs repeat times"
     ),
 )
 COLD_START = BudgetMarker(
@@ -426,13 +554,15 @@ COLD_START = BudgetMarker(
         "timeout_s": Option(_positive_number, 120.0),
         "model": Option(_model_name, None),
         "drop_cache": Option(_flag, True),
+        "service": Option(_service_name, None),
     },
     summary=(
         "starts a fresh process runs times that imports the runtime, loads the model with"
         " the target's settings and returns its first result (cold boot: the model file's"
         " page cache is dropped first where the OS allows, unless drop_cache=False); fails"
         " unless the median time is at most ms (default budgets.cold_start_ms); reports the"
-        " distribution and the memory at the first result"
+        " distribution and the memory at the first result. service=NAME instead starts that"
+        " configured service runs times: process start to its first ready answer"
     ),
 )
 SOAK = BudgetMarker(
@@ -473,8 +603,92 @@ OFFLINE = OfflineMarker(
     ),
 )
 
+CAPACITY = CapacityMarker(
+    name="capacity_over",
+    argument="qps",
+    budget_unit="req/s",
+    parse_budget=parse_positive,
+    config_key="",  # no configured default: the rate is the test's own claim
+    options={
+        "latency_ms": Option(_optional(_positive_number), None),
+        "percentile": Option(_percentile, 99.0),
+        "concurrency": Option(_optional(_whole(1)), None),
+        "max_qps": Option(_optional(_positive_number), None),
+        "start_qps": Option(_optional(_positive_number), None),
+        "warmup_s": Option(_non_negative, 0.0),
+        "seed": Option(_seed, None),
+        "confidence": Option(_confidence, 0.99),
+        "min_tail_samples": Option(_whole(1), 10),
+        "min_step_s": Option(_positive_number, 1.0),
+        "max_time_s": Option(_positive_number, 60.0),
+    },
+    rules=(lambda marker, given, options: _capacity_rule(marker, options),),
+    summary=(
+        "the test body is one request; finds the highest Poisson arrival rate (bracket from"
+        " start_qps, default qps, then bisect; up to max_qps) at which the percentile of"
+        " the latency from each scheduled arrival stays within latency_ms (default"
+        " budgets.latency_ms), unsaturated and error-free; fails unless that capacity is at"
+        " least qps req/s; inconclusive when the search could not tell within max_time_s"
+    ),
+)
+BATCHING = BudgetMarker(
+    name="batching_window",
+    argument="latency_ms",
+    where="@pytest.mark.batching_window",
+    separator=": ",
+    budget_unit="ms",
+    parse_budget=parse_duration_ms,
+    config_key="latency_ms",
+    options={
+        "qps": Option(_optional(_positive_number), None),
+        "max_batch": Option(_batches, (1, 8, 32), shown="[1, 8, 32]"),
+        "max_wait_ms": Option(_waits, (0.0, 5.0), shown="[0, 5]"),
+        "percentile": Option(_percentile, 99.0),
+        "duration_s": Option(_positive_number, 10.0),
+        "warmup_s": Option(_non_negative, 1.0),
+        "seed": Option(_seed, None),
+        "model": Option(_model_name, None),
+    },
+    rules=(lambda marker, given, options: _batching_rule(marker, options),),
+    summary=(
+        "runs the model's example inputs (model, default: the default model) behind a"
+        " dynamic batcher at Poisson arrivals of qps req/s, once per setting of max_batch"
+        " x max_wait_ms, for duration_s after warmup_s; reports latency and throughput per"
+        " setting and the best setting whose percentile is within latency_ms (default"
+        " budgets.latency_ms); fails when no setting meets it"
+    ),
+)
+
+
+def _capacity_rule(marker: Marker, options: Mapping[str, Any]) -> list[str]:
+    start, cap = options.get("start_qps"), options.get("max_qps")
+    if start is not None and cap is not None and start > cap:
+        return [
+            f"{marker.label('start_qps')}: {start:g} is more than max_qps ({cap:g});"
+            " give start_qps <= max_qps"
+        ]
+    return []
+
+
+def _batching_rule(marker: Marker, options: Mapping[str, Any]) -> list[str]:
+    if options.get("qps") is None:
+        return [f"{marker.label('qps')}: give the arrival rate in req/s, e.g. qps=50"]
+    return []
+
+
 MARKERS: dict[str, Marker] = {
-    m.name: m for m in (DEVICE_FIT, LATENCY, THROUGHPUT, MEMORY, COLD_START, SOAK, OFFLINE)
+    m.name: m
+    for m in (
+        DEVICE_FIT,
+        LATENCY,
+        THROUGHPUT,
+        MEMORY,
+        COLD_START,
+        SOAK,
+        CAPACITY,
+        BATCHING,
+        OFFLINE,
+    )
 }
 BUDGET_MARKERS: dict[str, BudgetMarker] = {
     m.name: m for m in MARKERS.values() if isinstance(m, BudgetMarker)
@@ -547,6 +761,8 @@ def _budget(marker: BudgetMarker, raw: Any, budgets: Budgets | None) -> float:
     if raw is not None:
         return marker.parse_budget(raw, what=marker.label(marker.argument))
     default = None if budgets is None else marker.default_budget(budgets)
+    if default is None and budgets is not None and not marker.config_key:
+        raise MarkerError(f"{marker.where}: no budget: give {marker.argument}")
     if default is None and budgets is not None:
         raise MarkerError(
             f"{marker.where}: no budget: give {marker.argument} or set {marker.config_key} in"
@@ -688,7 +904,8 @@ def _mark(marker: Marker, first: Any, options: dict[str, Any]) -> pytest.MarkDec
 def latency_under(ms: float | str | None = None, **options: Any) -> pytest.MarkDecorator:
     """Fail unless the test body's latency percentile (default p95) is within ``ms``.
 
-    Options: percentile, confidence, warmup, min_samples, max_samples, max_time_s.
+    Options: percentile, confidence, warmup, min_samples, max_samples, max_time_s;
+    under load: qps (open-loop), concurrency, duration_s, warmup_s, seed, or clients.
     """
     return _mark(LATENCY, ms, options)
 
@@ -713,9 +930,18 @@ def throughput_over(items_per_s: float | None = None, **options: Any) -> pytest.
 def cold_start_under(ms: float | str | None = None, **options: Any) -> pytest.MarkDecorator:
     """Fail unless a fresh process gets the model's first result within ``ms`` (median).
 
-    Options: runs, timeout_s, model, drop_cache.
+    Options: runs, timeout_s, model, drop_cache, service.
     """
     return _mark(COLD_START, ms, options)
+
+
+def capacity_over(qps: float | None = None, **options: Any) -> pytest.MarkDecorator:
+    """Fail unless the highest arrival rate holding the latency bound is at least ``qps``.
+
+    Options: latency_ms, percentile, concurrency, max_qps, start_qps, warmup_s, seed,
+    confidence, min_tail_samples, min_step_s, max_time_s.
+    """
+    return _mark(CAPACITY, qps, options)
 
 
 def soak(minutes: float | str | None = None, **options: Any) -> pytest.MarkDecorator:

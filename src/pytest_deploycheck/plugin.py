@@ -8,7 +8,7 @@ that do not use it nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -67,6 +67,7 @@ NO_SUMMARY_HELP = "Do not print the deploy readiness section (evidence files are
 if TYPE_CHECKING:
     from .checks.models import ModelSet
     from .measure.runtime import DeployModel
+    from .measure.service import RunningService, ServiceSet
 
 STATE_KEY = pytest.StashKey["DeploySession | None"]()
 # The markers read for each test function, until its items are collected: keyed by
@@ -352,6 +353,38 @@ def deploy_batch(request: pytest.FixtureRequest) -> int:
 
     throughput = item_markers(request.node, session.settings.config).budget("throughput_over")
     return 1 if throughput is None else int(throughput["batch"][0])
+
+
+@pytest.fixture(scope="session")
+def deploy_services(pytestconfig: pytest.Config) -> Generator[ServiceSet, None, None]:
+    """The configured services by name: ``deploy_services["api"]`` starts it on first use.
+
+    Each runs on 127.0.0.1 and a free port until the session ends (per xdist worker),
+    then is stopped with its whole process group.  An unknown name or a service that
+    cannot start fails the test in one line.
+    """
+    from .measure.service import ServiceSet
+
+    settings = _session(pytestconfig).settings
+    services = ServiceSet(
+        settings.config.services, project_dir=settings.project_dir, fail=_fail_alone
+    )
+    try:
+        yield services
+    finally:
+        services.stop_all()
+
+
+@pytest.fixture(scope="session")
+def deploy_service(deploy_services: ServiceSet, deploy_config: DeployConfig) -> RunningService:
+    """The default service (``default_service``, else the only one), started and ready."""
+    from .config.schema import ConfigError
+
+    try:
+        name = deploy_config.resolve_default_service()
+    except ConfigError as exc:
+        _fail_alone(str(exc))
+    return deploy_services[name]
 
 
 def _fail_alone(message: str) -> NoReturn:

@@ -39,6 +39,7 @@ from .verdict.run import ReadinessRun, RunOutcome
 if TYPE_CHECKING:
     from types import FrameType
 
+    from .checks.services import ServiceRss
     from .markers import OfflineRequest
     from .measure.netguard import AttemptLog
     from .report.evidence_set import EvidenceStart
@@ -53,9 +54,11 @@ DEPLOY_FIXTURES = frozenset(
         "deploy_models",
         "deploy_model_loader",
         "deploy_batch",
+        "deploy_service",
+        "deploy_services",
     }
 )
-TIMED_MARKERS = ("latency_under", "throughput_over", "soak")
+TIMED_MARKERS = ("latency_under", "throughput_over", "soak", "capacity_over")
 
 
 RECORDER_KEY = pytest.StashKey[CheckRecorder]()
@@ -248,7 +251,9 @@ class DeploySession:
         if not timed:
             # memory_under alone: the body runs only in the measuring child, under its
             # timeout, and never here as well (twice the time, its memory in this process).
-            return True if pyfuncitem.get_closest_marker("memory_under") else None
+            # A service test runs here: its memory is the service's, sampled from here.
+            memory_alone = pyfuncitem.get_closest_marker("memory_under") is not None
+            return True if memory_alone and not _uses_services(pyfuncitem) else None
         workload = _workload(pyfuncitem)
         recorder = pyfuncitem.stash[RECORDER_KEY]
         for name in timed:
@@ -279,7 +284,12 @@ class DeploySession:
                 sink=sink,
                 label=item.name,
                 on_stuck=on_stuck,
+                memory=self._service_rss(item),
             )
+        if name == "capacity_over" or (
+            name == "latency_under" and (request["qps"] or request["clients"])
+        ):
+            return self._load_check(item, request, workload, sink)
         if name == "latency_under":
             check = budgetchecks.latency_check(
                 request,
@@ -302,6 +312,25 @@ class DeploySession:
             on_stuck=on_stuck,
         )
         return self._paired(item, workload, check)
+
+    def _load_check(
+        self,
+        item: pytest.Function,
+        request: BudgetRequest,
+        workload: Callable[[], object],
+        sink: ProgressSink,
+    ) -> Check:
+        """latency_under under load (qps= open-loop, clients=) or capacity_over."""
+        from .checks import load
+
+        device, label = self.target_device, item.name
+        if request.marker.name == "capacity_over":
+            return load.capacity_check(request, workload, device=device, sink=sink, label=label)
+        judge = load.open_loop_check if request["qps"] else load.clients_check
+        percentile = self.settings.config.budgets.latency_percentile
+        return judge(
+            request, workload, default_percentile=percentile, device=device, sink=sink, label=label
+        )
 
     def _paired(self, item: pytest.Function, workload: Callable[[], object], check: Check) -> Check:
         """*check* with the paired A/B timing against the release's model, where one exists.
@@ -428,6 +457,9 @@ class DeploySession:
         if item.get_closest_marker("cold_start_under"):
             request = budget_request(item, "cold_start_under", config)
             recorder.add(self._scheduled(item, lambda: self._cold_start_check(item, request)))
+        if item.get_closest_marker("batching_window"):
+            batching = budget_request(item, "batching_window", config)
+            recorder.add(self._scheduled(item, lambda: self._batching_check(item, batching)))
 
     def _benchmark_check(self, item: pytest.Function, benchmark: Any) -> Check:
         request = budget_request(item, "latency_under", self.settings.config)
@@ -448,6 +480,8 @@ class DeploySession:
     def _memory_check(self, item: pytest.Function) -> Check:
         config = self.settings.config
         request = budget_request(item, "memory_under", config)
+        if _uses_services(item):
+            return self._service_memory_check(item, request)
         try:
             result = memory.measure_in_child(
                 item.nodeid,
@@ -480,10 +514,54 @@ class DeploySession:
         # The parent holds the timing lock while its child measures: the child takes none.
         return [*args, "--deploy-timing-lock", "off", "--deploy-no-summary"]
 
+    def _service_memory_check(self, item: pytest.Function, request: BudgetRequest) -> Check:
+        """memory_under on a service test: the services' tree RSS while the body runs here."""
+        from .checks.services import NoServiceRunning, service_memory_check
+
+        services = item.funcargs["deploy_services"]
+        default = None
+        if "deploy_service" in item.fixturenames:
+            default = self.settings.config.resolve_default_service()
+        try:
+            return service_memory_check(
+                request,
+                _workload(item),
+                services,  # type: ignore[arg-type]
+                default=default,
+                device=self.target_device,
+            )
+        except NoServiceRunning as exc:
+            raise pytest.fail.Exception(str(exc), pytrace=False) from None
+
+    def _service_rss(self, item: pytest.Function) -> ServiceRss | None:
+        """A soak on a service test follows the services' memory, not this process's."""
+        if not _uses_services(item):
+            return None
+        from .checks.services import ServiceRss
+
+        default = None
+        if "deploy_service" in item.fixturenames:
+            default = self.settings.config.resolve_default_service()
+        return ServiceRss(item.funcargs["deploy_services"], default)  # type: ignore[arg-type]
+
+    def _service_cold_start_check(self, request: BudgetRequest) -> Check:
+        from .checks.services import service_cold_start_check
+        from .measure.service import ServiceError
+
+        spec = self.settings.config.services[request["service"]]
+        try:
+            return service_cold_start_check(
+                request, spec, project_dir=self.settings.project_dir, device=self.target_device
+            )
+        except ServiceError as exc:
+            raise pytest.fail.Exception(f"cold_start_under: {exc}", pytrace=False) from None
+
     def _cold_start_check(self, item: pytest.Function, request: BudgetRequest) -> Check:
         from .measure.coldstart import ColdStartError, measure_cold_start
         from .measure.runtime import SessionSettings
 
+        if request.options.get("service"):
+            return self._service_cold_start_check(request)
         config = self.settings.config
         spec = config.model(request["model"] or config.resolve_default_model())
         try:
@@ -501,6 +579,36 @@ class DeploySession:
         else:
             return budgetchecks.cold_start_check(request, result, device=self.target_device)
         pytest.fail(message, pytrace=False)
+
+    def _batching_check(self, item: pytest.Function, request: BudgetRequest) -> Check:
+        """The model's example inputs at batch n behind the batcher, per setting."""
+        from .checks import load
+        from .checks.models import ModelSet
+
+        config = self.settings.config
+        name = request["model"] or config.resolve_default_model()
+        models = item.funcargs.get("deploy_models")
+        if not isinstance(models, ModelSet):
+            models = ModelSet(config, self.target_device)
+        model = models[name]
+        largest = max(request["max_batch"])
+        try:
+            for size in range(1, largest + 1):  # every feed pool built before the clock runs
+                model.run(model.example_inputs(batch=size))
+        except Exception as exc:
+            pytest.fail(f"batching_window: model {name!r} at batch {size}: {exc}", pytrace=False)
+
+        def run_batch(size: int) -> object:
+            return model.run(model.example_inputs(batch=size))
+
+        return load.batching_check(
+            request,
+            run_batch,
+            model=name,
+            device=self.target_device,
+            sink=self.progress_sink(item.config, item.nodeid),
+            label=item.name,
+        )
 
     def _judge_fit(self, item: pytest.Item) -> Check | None:
         callspec = getattr(item, "callspec", None)
@@ -701,7 +809,9 @@ def _models_run_by(item: pytest.Item, config: DeployConfig) -> list[str]:
     if _requests_every_model(item):
         models += list(config.models)
     cold_start = item.get_closest_marker("cold_start_under")
-    default_cold_start = cold_start is not None and not cold_start.kwargs.get("model")
+    default_cold_start = cold_start is not None and not (
+        cold_start.kwargs.get("model") or cold_start.kwargs.get("service")
+    )
     if "deploy_model" in names or default_cold_start:
         with contextlib.suppress(ConfigError):
             models.append(config.resolve_default_model())
@@ -831,6 +941,12 @@ def _models_used(item: pytest.Function, request: BudgetRequest, config: DeployCo
     if "deploy_model" in item.fixturenames and config.models:
         return [config.resolve_default_model()]
     return []
+
+
+def _uses_services(item: pytest.Item) -> bool:
+    """Whether the test takes deploy_service or deploy_services (its closure counts)."""
+    names = getattr(item, "fixturenames", ())
+    return "deploy_service" in names or "deploy_services" in names
 
 
 def _is_deploy_test(item: pytest.Item) -> bool:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..measure.memory import MemoryResult
     from ..measure.outputs import OutputCheck
     from ..measure.pinning import Pinning
+    from ..measure.service_figures import ServiceMemory
 
 PASSED = {"pass": True, "fail": False, "inconclusive": None}
 # The median settles after about a dozen calls, but a throughput figure (and a later
@@ -311,15 +312,7 @@ def memory_check(
     models: Sequence[str],
 ) -> Check:
     """The workload's footprint against the budget and against the target's memory."""
-    problems = []
-    if result.footprint_mb > request.budget:
-        problems.append(f"over the budget of {request.budget:g} MB")
-    if (
-        device is not None
-        and device.memory_mb is not None
-        and result.footprint_mb > device.memory_mb
-    ):
-        problems.append(f"more than {device.name}'s {device.memory_mb:g} MB")
+    problems = _memory_problems(request, result.footprint_mb, device)
     return Check(
         name=f"memory_under_{request.budget:g}",
         metric=metrics.PEAK_MEMORY,
@@ -335,6 +328,55 @@ def memory_check(
         display=result.display(),
         models=tuple(models),
     )
+
+
+def _memory_problems(
+    request: BudgetRequest, footprint_mb: float, device: Device | None
+) -> list[str]:
+    problems = []
+    if footprint_mb > request.budget:
+        problems.append(f"over the budget of {request.budget:g} MB")
+    if device is not None and device.memory_mb is not None and footprint_mb > device.memory_mb:
+        problems.append(f"more than {device.name}'s {device.memory_mb:g} MB")
+    return problems
+
+
+def service_memory_check(
+    request: BudgetRequest, result: ServiceMemory, *, device: Device | None
+) -> Check:
+    """A service's peak tree RSS, judged as memory_under judges a workload's footprint.
+
+    Same name, metric and unit as :func:`memory_check`, so reports, baselines and gates
+    treat both alike; the details say whose memory it is.
+    """
+    problems = _memory_problems(request, result.footprint_mb, device)
+    details = result.label
+    if problems:
+        details = f"peak {result.footprint_mb:.1f} MB is {' and '.join(problems)} ({details})"
+    return Check(
+        name=f"memory_under_{request.budget:g}",
+        metric=metrics.PEAK_MEMORY,
+        value=result.footprint_mb,
+        unit="MB",
+        budget=request.budget,
+        passed=not problems,
+        provenance="measured",
+        details=details,
+        extra=result.as_extra(),
+        display=result.display(),
+    )
+
+
+def service_cold_start_check(
+    request: BudgetRequest, result: ColdStartResult, *, device: Device | None, display: str
+) -> Check:
+    """A service's cold start, judged as :func:`cold_start_check` judges a model's."""
+    check = cold_start_check(request, result, device=device)
+    # A service has no import, session or first-inference phases, nor a model file.
+    model_only = ("mean_phases_ms", "uncached_runs")
+    extra = {k: v for k, v in check.extra.items() if k not in model_only}
+    extra["service"] = request["service"]
+    return replace(check, display=display, extra=extra)
 
 
 def cold_start_check(

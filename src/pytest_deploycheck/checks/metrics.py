@@ -61,6 +61,34 @@ is for), ``batching`` (per model: ``model``, ``batch``, ``run_batch``,
 ``batched_for_speed``, ``reason``) and ``batch_note``.  failure_cases.md is rendered
 from these.
 
+A ``latency_under`` check under load keeps the latency metric (``latency_pNN``) and
+carries ``mode``: ``open_loop`` (``qps=``) with the open-loop run's figures --
+``offered_qps``, ``scheduled_qps``, ``achieved_qps``, ``requests``, ``errors``,
+``error_samples``, ``dropped``, ``percentile``, ``percentile_ms``, ``p50_ms`` ...
+``max_ms``, ``queue_p50_ms``, ``queue_p99_ms``, ``queue_max_ms``, ``late_p99_ms``,
+``generator_valid``, ``invalid_reason``, ``saturated``, ``saturation_reason``,
+``stopped_early``, ``duration_s``, ``warmup_s``, ``concurrency``, ``seed`` -- or
+``clients`` (``clients=``) with ``clients``, ``throughput_qps``, ``hung_clients`` and
+``per_client`` (one object per client: ``client``, ``requests``, ``errors``,
+``p50_ms``, ``p99_ms``); both add the raw ``samples_ns`` (latency from the scheduled
+arrival, or per call), ``budget_ms``, ``value_ms``, ``host_value_ms``,
+``latency_factor`` and ``pinning``.
+
+``capacity`` (:data:`CAPACITY`, ``capacity_over``; value in req/s): ``capacity_qps``,
+``upper_qps`` (the lowest rate that did not hold, None when none), ``latency_ms``,
+``percentile``, ``rel_tolerance``, ``conclusive``, ``reason``, ``budget_qps``,
+``pinning``, ``latency_factor`` and ``curve``: one object per step in the order tried
+(``rate``, ``percentile_ms``, ``achieved_qps``, ``errors``, ``saturated``, ``valid``,
+``reason``, ``holds``).
+
+``batching`` (:data:`BATCHING`, ``batching_window``; value: the best setting's
+throughput in items/s, None when no setting meets the budget): ``model``, ``qps``,
+``latency_ms``, ``percentile``, ``seed`` (the one schedule every setting saw),
+``settings`` (one object per (max_batch, max_wait_ms): its latency percentiles,
+achieved rate, ``throughput_items_per_s``, ``batches``, ``mean_batch``,
+``full_batches``, ``busy_fraction``, validity and saturation), ``best`` (the chosen
+setting's object, None when none), ``reason``, ``eligible`` and ``pinning``.
+
 ``runtime_settings`` (:data:`RUNTIME_SETTINGS`): how the runtime differs from the
 target, in ``notes``; nothing in ``extra``.  ``evidence_file`` (:data:`EVIDENCE_FILE`):
 ``path`` (None when missing).  ``baseline`` (:data:`BASELINE`): nothing in ``extra``.
@@ -78,14 +106,14 @@ for ``config``, ``unused_overrides``.  ``regression_environment``
 ``release_was_candidate``, ``changed``, ``added``, ``rollback_to``, ``candidate``.
 
 Every timed check (``latency_pNN`` measured by the plugin, ``throughput``,
-``cold_start``) also carries ``host_canary`` (:data:`HOST_CANARY`), the host-speed
-reference read right beside it (:mod:`..measure.canary`): ``ns_per_op`` (the host's
-speed during the check, nanoseconds per multiply-add of a fixed product),
-``before_ns_per_op``, ``after_ns_per_op`` (cold start: both read after its processes)
-and ``ops`` (multiply-adds per product).  A regression comparison of such a check adds
-``host_drift_pct``, ``host_canary_ms`` (baseline, this run), ``host_drift_mode`` and
-``host_normalization`` (the factor applied to this run's samples, 1.0 when none); its
-``kind`` may then be ``inconclusive``.
+``cold_start``, ``capacity``, ``batching``) also carries ``host_canary``
+(:data:`HOST_CANARY`), the host-speed reference read right beside it
+(:mod:`..measure.canary`): ``ns_per_op`` (the host's speed during the check, nanoseconds
+per multiply-add of a fixed product), ``before_ns_per_op``, ``after_ns_per_op`` (cold
+start: both read after its processes) and ``ops`` (multiply-adds per product). A
+regression comparison of such a check adds ``host_drift_pct``, ``host_canary_ms``
+(baseline, this run), ``host_drift_mode`` and ``host_normalization`` (the factor applied
+to this run's samples, 1.0 when none); its ``kind`` may then be ``inconclusive``.
 
 A latency, throughput or soak check whose body hung (the watchdog stopped it) has no
 value and only ``hang`` in ``extra``: ``phase``, ``limit_s``, ``grace_s`` and the
@@ -129,6 +157,8 @@ REGRESSION = "regression"
 REGRESSION_ENVIRONMENT = "regression_environment"
 HOST_CANARY = "host_canary"  # an extra key, not a metric: see the module docstring
 ROLLBACK = "rollback"
+CAPACITY = "capacity"
+BATCHING = "batching"
 TIMING_LOCK_KEY = "timing_lock"  # extra keys of timed checks: see the module docstring
 LOCK_WAIT_KEY = "lock_wait_s"
 TIMING_LOCK_NOTE_KEY = "timing_lock_note"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config.schema import Budgets, Device
 from ..markers import BudgetRequest
@@ -36,6 +36,17 @@ if TYPE_CHECKING:
     from ..measure.energy import EnergyMeter, EnergyReading
     from ..measure.outputs import OutputCheck
     from ..measure.pinning import Pinning
+
+
+class MemoryReader(Protocol):
+    """Whose resident memory a soak follows, when not the test process's (a service's)."""
+
+    def __call__(self) -> int: ...
+
+    def label(self) -> str: ...
+
+
+TEST_PROCESS_MEMORY = "RSS and heap in use of the test process"
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,12 @@ def soak_check(
     sink: ProgressSink | None = None,
     label: str = "soak",
     on_stuck: StuckCheck | None = None,
+    memory: MemoryReader | None = None,
 ) -> Check:
     """Soak *workload* on the target's cores and judge growth, errors and drift.
+
+    *memory* reads the resident bytes whose growth is judged (a service's process tree);
+    by default the test process's RSS and heap in use.
 
     The soak's duration is checked between calls; a watchdog holds it to the duration
     plus the grace also inside a call that hangs, and the check then fails as hung
@@ -106,13 +121,23 @@ def soak_check(
     on_interval = _progress_callback(progress, policy)
     verify = output_check(request)
     soaked = _soak(
-        name, workload, policy, meter, on_interval, device, stuck_handler(on_stuck, hung), verify
+        name,
+        workload,
+        policy,
+        meter,
+        on_interval,
+        device,
+        stuck_handler(on_stuck, hung),
+        verify,
+        memory,
     )
     if isinstance(soaked, HangReport):
         check = hung(soaked)
         progress.finish(f"{check.status} {check.display}")
         return check
     check = _judged(name, request, soaked, policy, cap, device, meter.reason)
+    memory_of = memory.label() if memory is not None else TEST_PROCESS_MEMORY
+    check = replace(check, extra={**check.extra, "memory_of": memory_of})
     progress.finish(f"{check.status} {check.display}")
     return check
 
@@ -209,10 +234,15 @@ def _soak(
     device: Device | None,
     on_stuck: Callable[[HangReport], None] | None,
     verify: OutputCheck | None = None,
+    memory: MemoryReader | None = None,
 ) -> _Soaked | HangReport:
     """The soak loop on the target's cores, under a watchdog; its report if it hung."""
     from ..measure.pinning import pinned_to_cpus
 
+    # A service's heap is not this process's: its RSS alone is judged.
+    readers: dict[str, Any] = (
+        {} if memory is None else {"rss_bytes": memory, "heap_bytes": _no_heap}
+    )
     try:
         # The watchdog starts inside the pinning: its thread is not pinned with the work.
         with (
@@ -222,13 +252,17 @@ def _soak(
             watchdog.arm("soak", policy.duration_s)
             if meter.available:
                 meter.start()
-            run = run_soak(workload, policy, on_interval=on_interval, verify=verify)
+            run = run_soak(workload, policy, on_interval=on_interval, verify=verify, **readers)
             energy = meter.stop() if meter.available else None
     except MeasurementHung as hung:
         if hung.report is None:
             raise
         return hung.report
     return _Soaked(run, energy, pinning)
+
+
+def _no_heap() -> int | None:
+    return None
 
 
 def _start_text(policy: SoakPolicy, cap: SoakCap) -> str:

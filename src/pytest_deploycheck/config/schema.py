@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError as ConfigError
 from .escape import log_text
 from .files import is_inside
 from .regression import (
@@ -29,6 +30,7 @@ from .regression import (
     mode_problem,
     tolerance_problem,
 )
+from .services import ServiceSpec, default_service, parse_services
 from .units import MAX_FIGURE, as_float, figure_problem, shown
 
 if sys.version_info >= (3, 11):
@@ -44,10 +46,6 @@ MAX_CPUS = 1024  # a device's cores; the runtime's thread pool is sized from it
 # A device name becomes the evidence directory's name: nothing that could leave it.
 DEVICE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 DEVICE_NAME_RULE = "letters, digits, '.', '_' or '-', at most 64 characters, not '.' or '..'"
-
-
-class ConfigError(ValueError):
-    """A configuration problem, worded for the person who has to fix it."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +156,8 @@ class DeployConfig:
     allow_partial: bool = False
     # How timed checks share the host: "host" (one at a time, a host-wide lock) or "off".
     timing_lock: str = "host"
+    services: Mapping[str, ServiceSpec] = field(default_factory=dict)
+    default_service: str | None = None
 
     @property
     def device_names(self) -> list[str]:
@@ -193,6 +193,10 @@ class DeployConfig:
             f"{self._where()}: no default model: set default_model to one of: {names}"
         )
 
+    def resolve_default_service(self) -> str:
+        """The service ``deploy_service`` starts: ``default_service``, else the only one."""
+        return default_service(self.services, self.default_service, source=self._source_name())
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": str(self.source) if self.source else None,
@@ -210,7 +214,12 @@ class DeployConfig:
             "enforce_requires_offline": self.enforce_requires_offline,
             "allow_partial": self.allow_partial,
             "timing_lock": self.timing_lock,
+            "services": {name: spec.as_dict() for name, spec in self.services.items()},
+            "default_service": self.default_service,
         }
+
+    def _source_name(self) -> str:
+        return self.source.name if self.source is not None else "deploycheck configuration"
 
     def _where(self) -> str:
         if self.source is None:
@@ -485,6 +494,8 @@ _TOP_KEYS: dict[str, _Key] = {
     "regression": _Key(lambda v: v),
     "models": _Key(lambda v: v),
     "devices": _Key(lambda v: v),
+    "services": _Key(lambda v: v),
+    "default_service": _Key(_string),
 }
 
 _BUDGET_KEYS: dict[str, _Key] = {
@@ -630,6 +641,7 @@ def parse_config(
     regression = _parse_regression(raw.get("regression", {}), f"{prefix}regression", errors)
     models = _parse_models(raw.get("models", {}), prefix, base, errors)
     devices = _parse_devices(raw.get("devices", []), prefix, errors)
+    services = _parse_services(raw.get("services"), source, base, errors)
     errors.raise_if_any()
     config = DeployConfig(
         source=source,
@@ -653,6 +665,8 @@ def parse_config(
         enforce_requires_offline=top.get("enforce_requires_offline", False),
         allow_partial=top.get("allow_partial", False),
         timing_lock=top.get("timing_lock", "host"),
+        services=services,
+        default_service=top.get("default_service"),
     )
     _check_references(config, errors)
     errors.raise_if_any()
@@ -795,6 +809,18 @@ def _parse_devices(raw: Any, prefix: str, errors: _Errors) -> tuple[Device, ...]
     return tuple(devices)
 
 
+def _parse_services(
+    raw: Any, source: Path | None, base: Path, errors: _Errors
+) -> dict[str, ServiceSpec]:
+    """``[services.NAME]`` tables (config/services.py words their problems, one line each)."""
+    name = source.name if source is not None else "deploycheck configuration"
+    try:
+        return parse_services(raw, source=name, project_dir=base)
+    except ConfigError as exc:
+        errors.lines.extend(log_text(str(line)) for line in exc.args)
+        return {}
+
+
 def _check_references(config: DeployConfig, errors: _Errors) -> None:
     where = config.table
     if config.target is not None and config.devices and config.target not in config.device_names:
@@ -814,4 +840,12 @@ def _check_references(config: DeployConfig, errors: _Errors) -> None:
             where,
             "default_model: "
             + _unknown_name_message("model", config.default_model, list(config.models), "models"),
+        )
+    if config.default_service is not None and config.default_service not in config.services:
+        errors.add(
+            where,
+            "default_service: "
+            + _unknown_name_message(
+                "service", config.default_service, list(config.services), "services"
+            ),
         )

@@ -342,11 +342,12 @@ def load_step(
     confidence: float = DEFAULT_CONFIDENCE,
     clock: Clock = time.perf_counter_ns,
     sleep_until: SleepUntil | None = None,
+    min_duration_s: float = MIN_STEP_S,
 ) -> Callable[[float], StepOutcome]:
     """A ``measure_at`` for :func:`find_capacity`: one open-loop run per rate, early-stopped.
 
-    Each step lasts :func:`step_duration_for` the rate and stops as soon as the
-    binomial rule says the bound is broken.
+    Each step lasts :func:`step_duration_for` the rate (at least *min_duration_s*) and
+    stops as soon as the binomial rule says the bound is broken.
     """
 
     def measure_at(rate: float) -> StepOutcome:
@@ -356,6 +357,7 @@ def load_step(
             min_tail_samples=min_tail_samples,
             confidence=confidence,
             latency_ms=latency_ms,
+            min_duration_s=min_duration_s,
         )
         plan = LoadPlan(
             qps=rate,

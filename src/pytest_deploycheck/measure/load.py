@@ -23,7 +23,8 @@ The rules, and why:
 * **Generator validity**: a request is *late* when its worker was free (its previous
   request had ended) and its scheduled time had come, yet it started more than
   ``schedule_tolerance_ms`` (1 ms) later -- the sleep overslept or the host starved the
-  generator.  More than 1% of the judged requests late makes the run **invalid**
+  generator.  More than 1% of the judged requests late (and more than one) makes the
+  run **invalid**
   (inconclusive), with the reason; a late generator is never passed off as a slower
   service, and it never silently becomes a closed loop.
 * **Saturation**: the achieved rate is the judged requests completed over the time
@@ -76,6 +77,9 @@ CONCURRENCY_HEADROOM = 2.0
 CALIBRATION_CALLS = 3
 SCHEDULE_TOLERANCE_MS = 1.0
 LATE_FRACTION = 0.01
+# One late request never makes a run invalid: in a short run (under 100 requests) the
+# 1% rule would otherwise allow none, which no shared host can promise.
+LATE_ALLOWED = 1
 SATURATION_TOLERANCE = 0.05
 MAX_ERROR_SAMPLES = 5
 DEFAULT_CONFIDENCE = 0.99
@@ -365,6 +369,12 @@ def run_open_loop(
     if arrivals_ns is None:
         arrivals_ns = poisson_arrivals(plan.qps, plan.total_s, random.Random(seed))
     workers = _resolve_concurrency(plan, body, clock)
+    if plan.budget_ms is not None:
+        # The early-stop rule's first look imports the statistics: done here, not in a
+        # worker between two requests, where it would make that request late.
+        from .stats import decide
+
+        decide(_FIRST_LOOK, 0, plan.percentile, plan.confidence)
     origin = clock() + START_LEAD_NS
     run = _Run(
         body=body,
@@ -494,7 +504,7 @@ def _validity(run: _Run, window: _Window, hung: int) -> tuple[bool, str | None, 
         return False, f"{hung} workers were still inside the body when the run ended", late_ns
     limit = run.plan.schedule_tolerance_ms * NS_PER_MS
     late = sum(value > limit for value in late_ns)
-    if late_ns and late > LATE_FRACTION * len(late_ns):
+    if late_ns and late > max(LATE_ALLOWED, LATE_FRACTION * len(late_ns)):
         reason = (
             f"the load generator could not keep its schedule: {late} of {len(late_ns)} "
             f"requests started more than {run.plan.schedule_tolerance_ms:g} ms late with a "

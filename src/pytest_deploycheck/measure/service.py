@@ -582,7 +582,7 @@ def unknown_service(name: object, specs: Mapping[str, ServiceSpec]) -> str:
     if not names:
         return (
             f"deploy_services[{shown}]: no service is configured: add a"
-            f" [tool.deploycheck.services.NAME] table with command = [..., \"{PORT_PLACEHOLDER}\"]"
+            f' [tool.deploycheck.services.NAME] table with command = [..., "{PORT_PLACEHOLDER}"]'
         )
     close = difflib.get_close_matches(str(name), names, n=1) if isinstance(name, str) else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""

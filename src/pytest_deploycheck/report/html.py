@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks.metrics import THROUGHPUT
+from ..checks.metrics import CAPACITY, THROUGHPUT
 from ..config.evidence_names import REPORT_FILE
 from ..config.units import format_value
 from .markdown import (
@@ -602,6 +602,218 @@ def environment_section(report: Doc) -> str:
     return "\n".join(parts)
 
 
+# -- the capacity chart -------------------------------------------------------------------
+#
+# Each step of a ``capacity_over`` search is a point: the offered rate on x, the judged
+# percentile of the latency from scheduled arrival on y; steps that held the bound are
+# filled dots, steps that did not are crosses, invalid steps hollow rings; the bound is a
+# dashed horizontal line.
+
+HOLDS_COLOUR, FAILS_COLOUR, INVALID_COLOUR = "#1a7f37", "#cf222e", "#57606a"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One point of the curve."""
+
+    rate: float
+    percentile_ms: float | None
+    achieved_qps: float
+    holds: bool
+    valid: bool
+
+
+@dataclass(frozen=True)
+class CapacityCurve:
+    """What one capacity chart shows."""
+
+    check_name: str
+    steps: list[Step]  # by rate; only the steps with a figure
+    unmeasured: int  # steps without a figure (none completed, or never run)
+    latency_ms: float
+    percentile: float
+    capacity_qps: float
+    budget_qps: float | None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def capacity_curve(check: Doc) -> CapacityCurve | None:
+    """The curve of a capacity check that carries one, or None."""
+    if check.get("metric") != CAPACITY:
+        return None
+    extra = extra_of(check)
+    points = [p for p in extra.get("curve") or [] if isinstance(p, Mapping)]
+    latency_ms = _number(extra.get("latency_ms"))
+    if not points or latency_ms is None:
+        return None
+    steps = [_step(point) for point in points]
+    measured = sorted((s for s in steps if s is not None), key=lambda s: s.rate)
+    return CapacityCurve(
+        check_name=str(check.get("name")),
+        steps=measured,
+        unmeasured=len(steps) - len(measured),
+        latency_ms=latency_ms,
+        percentile=_number(extra.get("percentile")) or 99.0,
+        capacity_qps=_number(extra.get("capacity_qps")) or 0.0,
+        budget_qps=_number(check.get("budget")),
+    )
+
+
+def _step(point: Mapping[str, object]) -> Step | None:
+    rate, value = _number(point.get("rate")), _number(point.get("percentile_ms"))
+    if rate is None or rate <= 0 or value is None:
+        return None
+    return Step(
+        rate=rate,
+        percentile_ms=value,
+        achieved_qps=_number(point.get("achieved_qps")) or 0.0,
+        holds=point.get("holds") is True,
+        valid=point.get("valid") is not False,
+    )
+
+
+def rate_scale(rates: Sequence[float]) -> Scale:
+    """The x axis: logarithmic when the rates span more than a factor of 20."""
+    low, high = min(rates), max(rates)
+    if high / low > 20:
+        return Scale(low / 1.25, high * 1.25, LEFT, RIGHT, log=True)
+    pad = (high - low) * 0.05 or high * 0.5
+    return Scale(max(low - pad, 0.0), high + pad, LEFT, RIGHT)
+
+
+def _y_axis(y: Scale, label: str) -> list[str]:
+    parts = [f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{BOTTOM}" stroke="#57606a"/>']
+    for tick in y.ticks():
+        py = y(tick)
+        parts.append(
+            f'<line x1="{LEFT - 4}" y1="{py:.1f}" x2="{RIGHT}" y2="{py:.1f}" stroke="#e6e8eb"/>'
+            f'<text x="{LEFT - 8}" y="{py + 4:.1f}" text-anchor="end">{tick_label(tick)}</text>'
+        )
+    mid = (TOP + BOTTOM) / 2
+    parts.append(
+        f'<text transform="translate(14 {mid:.1f}) rotate(-90)" text-anchor="middle">'
+        f"{esc(label)}</text>"
+    )
+    return parts
+
+
+def _point(px: float, py: float, step: Step) -> str:
+    if not step.valid:
+        return (
+            f'<circle class="invalid" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="none"'
+            f' stroke="{INVALID_COLOUR}" stroke-width="2"/>'
+        )
+    if step.holds:
+        return f'<circle class="holds" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{HOLDS_COLOUR}"/>'
+    d = 4.5
+    return (
+        f'<path class="fails" d="M{px - d:.1f},{py - d:.1f}L{px + d:.1f},{py + d:.1f}'
+        f'M{px - d:.1f},{py + d:.1f}L{px + d:.1f},{py - d:.1f}" stroke="{FAILS_COLOUR}"'
+        ' stroke-width="2.5"/>'
+    )
+
+
+def _bound_line(py: float, curve: CapacityCurve) -> list[str]:
+    label = f"bound p{curve.percentile:g} {format_value(curve.latency_ms, 'ms')}"
+    return [
+        f'<line class="budget" x1="{LEFT}" y1="{py:.1f}" x2="{RIGHT}" y2="{py:.1f}"'
+        f' stroke="{BUDGET_COLOUR}" stroke-width="2" stroke-dasharray="4 3"/>',
+        f'<text x="{RIGHT - 4}" y="{py - 6:.1f}" text-anchor="end" fill="{BUDGET_COLOUR}"'
+        f"{HALO}>{esc(label)}</text>",
+    ]
+
+
+def _legend() -> list[str]:
+    return [
+        f'<circle cx="{LEFT + 6}" cy="14" r="5" fill="{HOLDS_COLOUR}"/>'
+        f'<text x="{LEFT + 16}" y="18">holds</text>',
+        f'<path d="M{LEFT + 76},10L{LEFT + 84},18M{LEFT + 76},18L{LEFT + 84},10"'
+        f' stroke="{FAILS_COLOUR}" stroke-width="2.5"/>'
+        f'<text x="{LEFT + 92}" y="18">fails</text>',
+        f'<circle cx="{LEFT + 146}" cy="14" r="5" fill="none" stroke="{INVALID_COLOUR}"'
+        ' stroke-width="2"/>'
+        f'<text x="{LEFT + 156}" y="18">invalid</text>',
+        f'<line x1="{LEFT + 220}" y1="14" x2="{LEFT + 242}" y2="14" stroke="{BUDGET_COLOUR}"'
+        ' stroke-width="2" stroke-dasharray="4 3"/>'
+        f'<text x="{LEFT + 248}" y="18">latency bound</text>',
+    ]
+
+
+def capacity_title(curve: CapacityCurve) -> str:
+    return f"{curve.check_name}: p{curve.percentile:g} latency against the offered rate"
+
+
+def describe_capacity(curve: CapacityCurve) -> str:
+    """The chart in words, for screen readers and the caption."""
+    held = sum(step.holds for step in curve.steps)
+    text = (
+        f"{len(curve.steps)} rates measured, {held} within the bound of"
+        f" {format_value(curve.latency_ms, 'ms')} at p{curve.percentile:g};"
+        f" capacity {format_value(curve.capacity_qps, 'req/s')}"
+    )
+    if curve.budget_qps is not None:
+        text += f" against a budget of {format_value(curve.budget_qps, 'req/s')}"
+    text += "."
+    if curve.unmeasured:
+        text += f" {curve.unmeasured} steps gave no figure and are not drawn."
+    return text
+
+
+def capacity_svg(curve: CapacityCurve, chart_id: str) -> str:
+    """An accessible SVG of the search's steps and the latency bound."""
+    x = rate_scale([step.rate for step in curve.steps])
+    values = [step.percentile_ms or 0.0 for step in curve.steps]
+    x_ms = latency_scale(values, [curve.latency_ms])
+    y = Scale(x_ms.low, x_ms.high, BOTTOM, TOP, log=x_ms.log)
+    scale_note = ", log scale" if y.log else ""
+    path = "".join(
+        f"{'M' if i == 0 else 'L'}{x(step.rate):.1f},{y(step.percentile_ms or 0.0):.1f}"
+        for i, step in enumerate(curve.steps)
+    )
+    parts = [
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"'
+        f' aria-labelledby="{chart_id}-title {chart_id}-desc">',
+        f'<title id="{chart_id}-title">{esc(capacity_title(curve))}</title>',
+        f'<desc id="{chart_id}-desc">{esc(describe_capacity(curve))}</desc>',
+        *_y_axis(y, f"p{curve.percentile:g} latency (ms{scale_note})"),
+        *x_axis(x, f"offered rate (req/s{', log scale' if x.log else ''})"),
+        f'<path d="{path}" fill="none" stroke="{RUN_COLOUR}" stroke-width="1.5"/>',
+        *_bound_line(y(curve.latency_ms), curve),
+        *(_point(x(step.rate), y(step.percentile_ms or 0.0), step) for step in curve.steps),
+        *_legend(),
+        "</svg>",
+    ]
+    return "\n".join(parts)
+
+
+def capacity_section(curves: Sequence[tuple[str, CapacityCurve]]) -> str:
+    """The "Capacity curves" section: one figure per capacity check with a curve."""
+    if not curves:
+        return ""
+    figures = [
+        f'<figure id="{chart_id}">\n{capacity_svg(curve, chart_id)}\n'
+        f"<figcaption><strong>{esc(capacity_title(curve))}.</strong>"
+        f" {esc(describe_capacity(curve))}</figcaption>\n</figure>"
+        for chart_id, curve in curves
+        if curve.steps
+    ]
+    if not figures:
+        return ""
+    return "<h2>Capacity curves</h2>\n" + f'<div class="charts">{"".join(figures)}</div>'
+
+
+def _capacity_charts(report: Doc) -> list[tuple[str, CapacityCurve]]:
+    """The capacity checks' curves that have points, with their chart ids."""
+    curves = [capacity_curve(check) for check in checks_of(report)]
+    kept = [curve for curve in curves if curve is not None and curve.steps]
+    return [(f"capacity-{i}", curve) for i, curve in enumerate(kept, start=1)]
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """The run's readiness as one HTML page that needs nothing but a browser.
 
@@ -617,6 +829,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         if dist is not None:
             charts.append((f"chart-{len(charts) + 1}", dist))
     chart_ids = {dist.check_name: chart_id for chart_id, dist in charts}
+    capacity = _capacity_charts(report)
+    chart_ids.update({curve.check_name: chart_id for chart_id, curve in capacity})
     groups = [g for g in report.get("device_fit") or [] if isinstance(g, Mapping)]
     verdict = (
         "release candidate"
@@ -628,6 +842,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         verdict_banner(report),
         checks_section(report, chart_ids),
         charts_section(charts),
+        capacity_section(capacity),
         fit_section(groups),
         notes_section(report),
         environment_section(report),
