@@ -301,3 +301,12 @@ def test_unknown_service_names_the_configured_ones(specs: dict[str, Any], expect
     from pytest_deploycheck.measure.service import unknown_service
 
     assert unknown_service("api", specs).startswith(expected)
+
+
+def test_python_in_a_command_is_the_interpreter_pytest_runs_under() -> None:
+    import sys
+
+    from pytest_deploycheck.measure.service import with_port
+
+    assert with_port("{python}", 8080) == sys.executable
+    assert with_port('{"a": 1} {port}', 8080) == '{"a": 1} 8080'

@@ -28,6 +28,7 @@ from .files import is_inside
 from .units import shown
 
 PORT_PLACEHOLDER = "{port}"
+PYTHON_PLACEHOLDER = "{python}"  # the interpreter pytest runs under (measure.service)
 DEFAULT_READY = "/health"
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
 DEFAULT_STOP_TIMEOUT_S = 5.0

@@ -23,6 +23,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -34,7 +35,7 @@ from typing import IO, Any, NoReturn
 import psutil
 
 from ..config.escape import log_text
-from ..config.services import PORT_PLACEHOLDER, ServiceSpec, toml_key
+from ..config.services import PORT_PLACEHOLDER, PYTHON_PLACEHOLDER, ServiceSpec, toml_key
 from .children import kill_group, popen_group
 from .http import HttpClient, HttpError
 
@@ -72,8 +73,12 @@ def free_port() -> int:
 
 
 def with_port(text: str, port: int) -> str:
-    """*text* with ``{port}`` replaced; other braces (JSON, format strings) are left alone."""
-    return text.replace(PORT_PLACEHOLDER, str(port))
+    """*text* with ``{port}`` and ``{python}`` replaced; other braces are left alone.
+
+    ``{python}`` is the interpreter pytest runs under, so that a Python service starts
+    in the same virtualenv as the tests without a path written into the config.
+    """
+    return text.replace(PORT_PLACEHOLDER, str(port)).replace(PYTHON_PLACEHOLDER, sys.executable)
 
 
 class _Output:
