@@ -222,3 +222,39 @@ def test_batching_details_list_one_line_per_setting_then_the_best() -> None:
     assert lines[0].startswith("batch<=1 wait 0 ms") and lines[0].endswith("meets")
     assert lines[1].startswith("batch<=8 wait 5 ms") and lines[1].endswith("over the budget")
     assert lines[2].startswith("best: batch<=1 wait 0 ms")
+
+
+LATE = "the load generator could not keep its schedule: 9 of 500 requests started late"
+
+
+def test_a_late_generator_leaves_a_pass_standing_and_says_why() -> None:
+    late = load_result(generator_valid=False, generator_late=True, invalid_reason=LATE)
+    passed, reason = open_loop_verdict(late, budget_ms=100.0)
+    assert passed is True
+    assert reason.startswith(LATE)
+    assert "the lateness is inside the figure" in reason
+
+
+def test_a_late_generator_makes_a_failure_or_a_saturation_inconclusive() -> None:
+    late = {"generator_valid": False, "generator_late": True, "invalid_reason": LATE}
+    over, _ = open_loop_verdict(load_result(**late, percentile_ms=150.0), budget_ms=100.0)
+    assert over is None
+    saturated = load_result(**late, saturated=True, saturation_reason="offered 50, achieved 30")
+    passed, reason = open_loop_verdict(saturated, budget_ms=100.0)
+    assert passed is None and reason.endswith("rerun on a quieter host")
+    # The same figures from a generator that kept its schedule fail.
+    assert open_loop_verdict(load_result(percentile_ms=150.0), 100.0)[0] is False
+
+
+def test_a_hung_worker_is_inconclusive_whatever_the_figure() -> None:
+    hung = load_result(generator_valid=False, invalid_reason="1 workers were still inside")
+    assert open_loop_verdict(hung, budget_ms=100.0) == (None, "1 workers were still inside")
+
+
+def test_a_late_capacity_step_within_the_bound_holds_and_one_over_it_is_invalid() -> None:
+    from pytest_deploycheck.measure.capacity import step_holds
+
+    late = StepOutcome(rate=50.0, percentile_ms=20.0, achieved_qps=50.0, valid=False, late=True)
+    assert step_holds(late, latency_ms=100.0)
+    assert not step_holds(replace(late, percentile_ms=120.0), latency_ms=100.0)
+    assert not step_holds(replace(late, late=False), latency_ms=100.0)

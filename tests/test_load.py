@@ -242,6 +242,7 @@ def test_a_generator_that_oversleeps_makes_the_run_invalid_not_slow() -> None:
     assert "could not keep its schedule" in result.invalid_reason
     assert "50 of 50 requests started more than 1 ms late" in result.invalid_reason
     assert result.late_p99_ms == 5.0
+    assert result.generator_late  # lateness only: a pass would still stand (checks.load)
 
 
 def test_a_small_oversleep_within_tolerance_keeps_the_run_valid() -> None:
@@ -452,7 +453,7 @@ def test_a_body_that_hangs_leaves_the_run_invalid_instead_of_hanging_the_suite(
         result = run_open_loop(lambda: release.wait(10), plan, arrivals_ns=[0])
     finally:
         release.set()
-    assert not result.generator_valid
+    assert not result.generator_valid and not result.generator_late
     assert result.invalid_reason == "1 workers were still inside the body when the run ended"
 
 

@@ -73,20 +73,42 @@ def _estimate_note(factor: float, device: Device | None) -> list[str]:
 
 
 def open_loop_verdict(result: LoadResult, budget_ms: float) -> tuple[bool | None, str]:
-    """Errors and saturation fail, an invalid generator is inconclusive, else the budget."""
+    """Errors and saturation fail, a generator that fell behind is inconclusive, else the budget.
+
+    A generator that only started requests late (no worker hung) still leaves a pass
+    standing: every latency counts from the scheduled arrival, so its lateness is inside
+    the figure and can only overstate it.  A failure or a saturation it may have caused
+    is inconclusive instead: the generator, not the service, may be what fell behind.
+    """
     total = result.requests + result.errors + result.dropped
     if result.errors:
         return False, _errors_reason(result.errors, total, result.error_samples)
-    if not result.generator_valid:
-        return None, result.invalid_reason or "the load generator could not keep its schedule"
+    invalid = result.invalid_reason or "the load generator could not keep its schedule"
+    if not result.generator_valid and not result.generator_late:
+        return None, invalid
+    late = not result.generator_valid
     if result.saturated:
-        return False, result.saturation_reason or "the service saturates"
+        saturation = result.saturation_reason or "the service saturates"
+        return (
+            (None, f"{saturation}; but {invalid}: rerun on a quieter host")
+            if late
+            else (
+                False,
+                saturation,
+            )
+        )
     if result.percentile_ms is None:
         return None, "no request completed in the judged window"
     if result.percentile_ms > budget_ms:
-        return False, (
+        over = (
             f"p{result.percentile:g} {_ms(result.percentile_ms)} from scheduled arrival is"
             f" over the budget of {_ms(budget_ms)} at {result.offered_qps:g} req/s"
+        )
+        return (None, f"{over}; but {invalid}: rerun on a quieter host") if late else (False, over)
+    if late:
+        return True, (
+            f"{invalid}; latencies count from the scheduled arrivals, so the lateness is"
+            " inside the figure: within budget all the same"
         )
     return True, ""
 

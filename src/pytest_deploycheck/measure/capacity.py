@@ -75,6 +75,7 @@ class StepOutcome:
     valid: bool = True
     reason: str | None = None
     holds: bool = False
+    late: bool = False  # invalid only because the generator started requests late
 
     @classmethod
     def from_load(cls, result: LoadResult) -> StepOutcome:
@@ -87,6 +88,7 @@ class StepOutcome:
             saturated=result.saturated,
             valid=result.generator_valid,
             reason=result.invalid_reason or result.saturation_reason,
+            late=result.generator_late,
         )
 
     def as_extra(self) -> dict[str, Any]:
@@ -95,9 +97,13 @@ class StepOutcome:
 
 
 def step_holds(outcome: StepOutcome, latency_ms: float) -> bool:
-    """Whether the bound holds at this step: in budget, unsaturated, valid, error-free."""
+    """Whether the bound holds at this step: in budget, unsaturated, valid, error-free.
+
+    A step whose generator only started requests late still holds when it is within
+    the bound: its latencies count from the schedule, so the lateness is in them.
+    """
     return (
-        outcome.valid
+        (outcome.valid or outcome.late)
         and not outcome.saturated
         and outcome.errors == 0
         and outcome.percentile_ms is not None
