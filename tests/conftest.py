@@ -184,7 +184,10 @@ def deploy_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -
     the two declared-only reference models, a test module named test_deploy.
 
     Each project gets its own host timing lock: the suite's tests do not wait for
-    each other's timed checks, nor for another run's on this host.
+    each other's timed checks, nor for another run's on this host.  The terminal is
+    wide (``COLUMNS``), so that a readiness row stays one line for ``fnmatch_lines``;
+    the width tests set their own.
     """
     monkeypatch.setenv("DEPLOYCHECK_LOCK_DIR", str(pytester.path))
+    monkeypatch.setenv("COLUMNS", "400")
     return DeployProject(pytester)

@@ -532,7 +532,11 @@ def test_judge_needs_samples() -> None:
 def test_display() -> None:
     result = judge(np.arange(1, 101), 200)
     assert result.display() == "p95 95.0 ms (n=100, 95% CI 91.0\u2013100.0)"
-    assert judge([1, 2, 3, 4, 5], 200).display() == "p95 5.00 ms (n=5, 95% CI 4.00\u2013∞)"
+    # An infinite upper bound says why (issue 15 point 5): too few samples above p95.
+    assert judge([1, 2, 3, 4, 5], 200).display() == (
+        "p95 5.00 ms (n=5, 95% CI 4.00\u2013∞: too few samples above p95 to bound it (0 of 5);"
+        " about 59 samples would)"
+    )
     assert judge([0.0123] * 130, 200).display() == (
         "p95 0.0123 ms (n=130, 95% CI 0.0123\u20130.0123)"
     )

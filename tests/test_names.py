@@ -121,6 +121,9 @@ def test_names_keeps_only_the_environment_variables() -> None:
     assert public == [
         "ENV_ALLOW_PARTIAL",
         "ENV_CONFIG",
+        "ENV_EMULATE",
+        "ENV_HTML_REPORT",
+        "ENV_JSON_REPORT",
         "ENV_LOCK_DIR",
         "ENV_SOAK_MINUTES",
         "ENV_TARGET",

@@ -365,7 +365,9 @@ def test_fit(deploy_device):
     pass
 """
     deploy_project.make(tests)
-    result = pytester.runpytest("--deploy-target", "tiny")
+    # pin: the measured peak compared with memory_mb (enforced, a 1 MB cgroup OOM-kills
+    # the child first: tests/test_cgroups.py has that case).
+    result = pytester.runpytest("--deploy-target", "tiny", "--deploy-emulate=pin")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
         [

@@ -129,8 +129,8 @@ def test_missing_provider_falls_back_to_cpu_with_a_note() -> None:
     providers, notes = resolve_providers([CUDA, CPU], [CPU])
     assert providers == (CPU,)
     assert notes == (
-        "CUDAExecutionProvider is not available on this host (available: CPUExecutionProvider);"
-        " falling back to CPUExecutionProvider",
+        "CUDAExecutionProvider asked for, CPUExecutionProvider ran instead:"
+        " not in this onnxruntime build (available: CPUExecutionProvider)",
     )
 
 
@@ -142,14 +142,16 @@ def test_providers_keep_order_and_put_cpu_last() -> None:
 def test_missing_provider_falls_back_to_the_next_available_one() -> None:
     providers, notes = resolve_providers(["TensorrtExecutionProvider", CUDA], [CUDA, CPU])
     assert providers == (CUDA, CPU)
-    assert notes[0].endswith("falling back to CUDAExecutionProvider")
+    assert notes[0].startswith(
+        "TensorrtExecutionProvider asked for, CUDAExecutionProvider ran instead:"
+    )
 
 
 def test_provider_typo_gets_a_suggestion() -> None:
     _, notes = resolve_providers(["CUDAExecutionprovider"], [CPU], known=[CUDA, CPU])
     assert notes == (
-        "'CUDAExecutionprovider' is not an onnxruntime execution provider"
-        " (did you mean 'CUDAExecutionProvider'?); falling back to CPUExecutionProvider",
+        "'CUDAExecutionprovider' asked for, CPUExecutionProvider ran instead:"
+        " not an onnxruntime execution provider (did you mean 'CUDAExecutionProvider'?)",
     )
 
 
@@ -158,7 +160,10 @@ def test_loaded_model_records_the_provider_fallback() -> None:
     model = load("tiny_linear.onnx", providers=(CUDA,))
     assert model.session.get_providers() == [CPU]
     assert len(model.notes) == 1
-    assert model.notes[0].startswith("CUDAExecutionProvider is not available on this host")
+    assert model.notes[0].startswith(
+        "CUDAExecutionProvider asked for, CPUExecutionProvider ran instead:"
+        " not in this onnxruntime build"
+    )
 
 
 # --------------------------------------------------------------------------- load errors

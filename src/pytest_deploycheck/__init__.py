@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checks.accuracy import assert_accuracy_drop
+    from .checks.agreement import assert_agreement
+    from .checks.drift import assert_no_drift
     from .checks.models import ModelSet
     from .checks.record import Check, CheckError, record_check
     from .config.schema import ConfigError, DeployConfig, Device, ModelSpec
@@ -41,6 +43,8 @@ _PUBLIC = {
     "Device": "config.schema",
     "ModelSpec": "config.schema",
     "assert_accuracy_drop": "checks.accuracy",
+    "assert_agreement": "checks.agreement",
+    "assert_no_drift": "checks.drift",
     "capacity_over": "markers",
     "cold_start_under": "markers",
     "latency_under": "markers",
@@ -62,6 +66,8 @@ __all__ = [
     "RunningService",
     "ServiceSet",
     "assert_accuracy_drop",
+    "assert_agreement",
+    "assert_no_drift",
     "capacity_over",
     "cold_start_under",
     "latency_under",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 GROUP = "deploycheck"
 TARGET_HELP = (
     f"Device of the devices table this run is for (env {ENV_TARGET}, config key target);"
-    " one target per run"
+    " one target per run, or several (a,b) when every one has a host: a fleet run"
 )
 CONFIG_HELP = (
     f"Path of a deploycheck.toml or a pyproject.toml with [tool.deploycheck] (env {ENV_CONFIG},"
@@ -61,6 +61,20 @@ TIMING_LOCK_HELP = (
     " on this host, across xdist workers and other runs, under a lock file in the temp"
     " directory (env DEPLOYCHECK_LOCK_DIR moves it); off: no lock. Env"
     " DEPLOYCHECK_TIMING_LOCK, config key timing_lock; default host"
+)
+JSON_HELP = (
+    "Also write report.json to PATH (env DEPLOYCHECK_JSON, config key json_report); the"
+    " evidence directory keeps its own copy"
+)
+HTML_HELP = (
+    "Also write report.html to PATH (env DEPLOYCHECK_HTML, config key html_report); the"
+    " evidence directory keeps its own copy"
+)
+EMULATE_HELP = (
+    "auto: the target's memory_mb and cores enforced on the host by a cgroup (Linux, where"
+    " writable), else pinned cores with a note; enforce: cgroup limits or a start-up error;"
+    " pin: pinned cores only; off: nothing pinned. Env DEPLOYCHECK_EMULATE, config key"
+    " emulate; default auto"
 )
 NO_SUMMARY_HELP = "Do not print the deploy readiness section (evidence files are still written)"
 
@@ -106,6 +120,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=TIMING_LOCK_HELP,
     )
     group.addoption(
+        "--deploy-emulate",
+        dest="deploy_emulate",
+        metavar="auto|enforce|pin|off",
+        help=EMULATE_HELP,
+    )
+    group.addoption("--deploy-json", dest="deploy_json", metavar="PATH", help=JSON_HELP)
+    group.addoption("--deploy-html", dest="deploy_html", metavar="PATH", help=HTML_HELP)
+    group.addoption(
         "--deploy-no-summary", dest="deploy_no_summary", action="store_true", help=NO_SUMMARY_HELP
     )
     parser.addini("deploy_config", CONFIG_HELP, type="string", default="")
@@ -124,7 +146,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve_settings(
             rootdir=config.rootpath,
             invocation_dir=config.invocation_params.dir,
-            cli_target=config.getoption("deploy_target"),
+            # A fleet's worker runs for its own device (the controller names it).
+            cli_target=_worker_target(config) or config.getoption("deploy_target"),
             cli_config=config.getoption("deploy_config"),
             cli_evidence_dir=config.getoption("deploy_evidence_dir"),
             cli_baseline=config.getoption("deploy_baseline"),
@@ -132,7 +155,10 @@ def pytest_configure(config: pytest.Config) -> None:
             cli_soak_minutes=config.getoption("deploy_soak_minutes"),
             cli_allow_partial=bool(config.getoption("deploy_allow_partial")),
             cli_timing_lock=config.getoption("deploy_timing_lock"),
+            cli_emulate=config.getoption("deploy_emulate"),
             cli_compare_fail=config.getoption("deploy_compare_fail"),
+            cli_json=config.getoption("deploy_json"),
+            cli_html=config.getoption("deploy_html"),
             ini_config=config.getini("deploy_config"),
             environ=os.environ,
         )
@@ -142,12 +168,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings is not None:
         # Imported only for configured projects: the run-time machinery (readiness,
         # evidence, measurement) costs start-up time unrelated suites must not pay.
-        from .session import DeploySession
+        from .session import open_session
 
-        session = DeploySession(config, settings)
+        session = open_session(config, settings)  # registers its hooks
     config.stash[STATE_KEY] = session
-    if session is not None:
-        config.pluginmanager.register(session, "deploycheck-session")
+
+
+def _worker_target(config: pytest.Config) -> str | None:
+    """The target an xdist worker of a fleet run measures, as its controller sent it."""
+    workerinput = getattr(config, "workerinput", None) or {}
+    target = workerinput.get("deploycheck_target")
+    return target if isinstance(target, str) else None
 
 
 def _may_be_configured(config: pytest.Config) -> bool:
@@ -166,7 +197,10 @@ def _may_be_configured(config: pytest.Config) -> bool:
             "deploy_soak_minutes",
             "deploy_allow_partial",
             "deploy_timing_lock",
+            "deploy_emulate",
             "deploy_compare_fail",
+            "deploy_json",
+            "deploy_html",
         )
     )
     if asked or config.getini("deploy_config") or os.environ.get(ENV_TARGET):
@@ -365,14 +399,20 @@ def deploy_services(pytestconfig: pytest.Config) -> Generator[ServiceSet, None, 
     """
     from .measure.service import ServiceSet
 
-    settings = _session(pytestconfig).settings
-    services = ServiceSet(
-        settings.config.services, project_dir=settings.project_dir, fail=_fail_alone
-    )
-    try:
-        yield services
-    finally:
-        services.stop_all()
+    session = _session(pytestconfig)
+    settings = session.settings
+    # One limited group for the services of this worker: they share the target's memory.
+    with session.emulation.group() as group:
+        services = ServiceSet(
+            settings.config.services,
+            project_dir=settings.project_dir,
+            fail=_fail_alone,
+            **({"spawn": group.popen} if group is not None else {}),
+        )
+        try:
+            yield services
+        finally:
+            services.stop_all()
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,8 @@ from .config.schema import DeployConfig, Device
 from .config.settings import Settings
 from .markers import DEPLOY_MARKERS, BudgetRequest, ItemMarkers, deploy_marks, read_markers
 from .measure import memory
+from .measure.accelerator import gpu_of
+from .measure.cgroups import Emulation, GroupError, LimitedGroup
 from .measure.hostlock import TimingLock, lock_path
 from .measure.progress import ProgressSink
 from .report.writer import write_run_files
@@ -96,7 +98,7 @@ def budget_request(node: pytest.Item, name: str, config: DeployConfig) -> Budget
 class DeploySession:
     """The hooks that only matter once a project is configured; one per pytest run."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, *, member: bool = False) -> None:
         self.settings = settings
         self.is_worker = hasattr(config, "workerinput")
         self.show_summary = not config.getoption("deploy_no_summary")
@@ -117,8 +119,13 @@ class DeploySession:
         self.interrupted_by: str | None = None
         self._release: ReleaseModels | Literal[False] | None = None  # see _release_models
         self.timing = TimingLock(settings.timing_lock, lock_path(settings.lock_dir))
-        if config.pluginmanager.hasplugin("xdist"):
+        # A fleet's member (FleetSession) leaves xdist to the fleet.
+        self.device_note = None
+        if self.judges() and not member:
+            self.device_note = _run_on_device(config, self.target_device)
+        if config.pluginmanager.hasplugin("xdist") and not member:
             config.pluginmanager.register(XdistHooks(self), "deploycheck-xdist")
+        self.emulation = _emulation(config, settings, self.target_device, self.device_note)
 
     def judges(self) -> bool:
         """Whether this process judges the run: the xdist controller, not a measuring child."""
@@ -483,23 +490,38 @@ class DeploySession:
         if _uses_services(item):
             return self._service_memory_check(item, request)
         try:
-            result = memory.measure_in_child(
-                item.nodeid,
-                self._child_args(item.config),
-                cwd=item.config.rootpath,
-                repeat=request["repeat"],
-                timeout_s=request["timeout_s"],
-            )
-        except memory.MemoryMeasurementError as exc:
+            with self.emulation.group() as group:
+                result = self._measure_memory(item, request, group)
+        except memory.OomKilled as exc:
+            from .checks.emulation import oom_check
+
+            return oom_check(request, exc, _models_used(item, request, config))
+        except (memory.MemoryMeasurementError, GroupError) as exc:
             message = f"memory_under: {exc}"
         else:
-            return budgetchecks.memory_check(
+            check = budgetchecks.memory_check(
                 request,
                 result,
                 device=self.target_device,
                 models=_models_used(item, request, config),
             )
+            # Where the limits could not be enforced, the run's notes say so once, and why.
+            return replace(check, notes=(*check.notes, *filter(None, [self.emulation.note])))
         pytest.fail(message, pytrace=False)
+
+    def _measure_memory(
+        self, item: pytest.Function, request: BudgetRequest, group: LimitedGroup | None
+    ) -> memory.MemoryResult:
+        """The memory child run, in *group* where the target's limits are enforced."""
+        return memory.measure_in_child(
+            item.nodeid,
+            self._child_args(item.config),
+            cwd=item.config.rootpath,
+            repeat=request["repeat"],
+            timeout_s=request["timeout_s"],
+            accelerator_gpu=gpu_of(self.target_device),
+            group=group,
+        )
 
     def _child_args(self, config: pytest.Config) -> list[str]:
         args = ["-p", "no:cacheprovider", "-q", "--rootdir", str(config.rootpath)]
@@ -565,16 +587,18 @@ class DeploySession:
         config = self.settings.config
         spec = config.model(request["model"] or config.resolve_default_model())
         try:
-            result = measure_cold_start(
-                spec.path,
-                SessionSettings.for_device(self.target_device),
-                spec.input_shapes,
-                runs=request["runs"],
-                timeout_s=request["timeout_s"],
-                name=spec.name,
-                drop_cache=request["drop_cache"],
-            )
-        except ColdStartError as exc:
+            with self.emulation.group() as group:
+                result = measure_cold_start(
+                    spec.path,
+                    SessionSettings.for_device(self.target_device),
+                    spec.input_shapes,
+                    runs=request["runs"],
+                    timeout_s=request["timeout_s"],
+                    name=spec.name,
+                    drop_cache=request["drop_cache"],
+                    group=group,
+                )
+        except (ColdStartError, GroupError) as exc:
             message = f"cold_start_under: {exc}"
         else:
             return budgetchecks.cold_start_check(request, result, device=self.target_device)
@@ -646,13 +670,15 @@ class DeploySession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         raw = getattr(report, "deploycheck_checks", None)
         if raw:
-            self.run.add_checks([Check.from_dict(data) for data in raw])
+            where = getattr(getattr(report, "node", None), "deploycheck_where", None)
+            self.run.add_checks([_measured_on(Check.from_dict(data), where) for data in raw])
         crash = getattr(report, "deploycheck_crash", None)
         if crash and report.failed:
             self.run.add_crash(report.nodeid, crash)
         elif getattr(report, "deploycheck_test", False):
             self.run.add_test_outcome(report.nodeid, report.failed, _failure_reason(report))
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml's, which writes the file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Runs before the terminal summary; only the controller judges and writes.
         self.signals.restore()
@@ -662,10 +688,12 @@ class DeploySession:
             self._settle_evidence(kept=False)
             return
         self._note_how_it_ended(session)
+        test_checks = {(c.nodeid, c.name) for c in self.run.checks}
         outcome = self.run.finish()
         # A target run with no deploy test has nothing to keep: no evidence is written,
         # and the evidence set aside at start goes back where it was.
-        self.outcome = write_run_files(outcome) if self.run.has_activity else outcome
+        copies = self._report_copies()
+        self.outcome = write_run_files(outcome, copies) if self.run.has_activity else outcome
         self._settle_evidence(kept=self.run.has_activity)
         # A False verdict for a target fails the run once deploy tests ran (or the target
         # was asked for explicitly): CI must not merge on a missed budget or a regression.
@@ -673,6 +701,14 @@ class DeploySession:
         judged = self.settings.target is not None and (self.run.has_activity or explicit)
         if judged and not self.outcome.verdict.release_candidate and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        _record_junit(session.config, self.outcome, test_checks, judged=judged)
+
+    def _report_copies(self) -> dict[str, Path]:
+        """report.json and report.html where ``--deploy-json`` / ``--deploy-html`` want them."""
+        from .config.evidence_names import HTML_FILE, REPORT_FILE
+
+        wanted = {REPORT_FILE: self.settings.json_report, HTML_FILE: self.settings.html_report}
+        return {name: path for name, path in wanted.items() if path is not None}
 
     def _note_how_it_ended(self, session: pytest.Session) -> None:
         """Tell the run whether it was interrupted, or stopped before every deploy test."""
@@ -727,6 +763,15 @@ class XdistHooks:
     def __init__(self, deploy: DeploySession) -> None:
         self.deploy = deploy
 
+    def pytest_report_header(self) -> str | None:
+        return self.deploy.device_note
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        device = self.deploy.target_device
+        if device is not None and self.deploy.device_note:
+            _probe_device(node, device, self.deploy.settings)
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A test whose worker crashed is a failed deploy test, whatever the test was.
@@ -742,6 +787,121 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self.deploy.run.add_deselected(list(output.get(DESELECTED_OUTPUT, ())))
+
+
+def open_session(config: pytest.Config, settings: Settings) -> DeploySession:
+    """The run's session, its hooks registered; a fleet's controller gets a FleetSession.
+
+    Returned: the session the fixtures and collection read (a fleet's first target).
+    """
+    from .checks.environment import MEASURED_ON
+
+    MEASURED_ON.clear()  # a run's own devices only, also for in-process pytester runs
+    fleet = settings.fleet and not hasattr(config, "workerinput")
+    if fleet and memory.child_repeat() is None:
+        dispatcher = FleetSession(config, settings)
+        config.pluginmanager.register(dispatcher, "deploycheck-session")
+        return dispatcher.first
+    session = DeploySession(config, settings)
+    config.pluginmanager.register(session, "deploycheck-session")
+    return session
+
+
+class FleetSession:
+    """The controller of a fleet run: one readiness run per target, each on its device.
+
+    xdist starts one gateway per device, named after it, and ``--dist each`` runs the
+    whole collection on every one (each worker as its own target, sent in
+    ``workerinput``); every report goes to the run of its worker's target, and each
+    target gets its own evidence directory, readiness section and verdict.
+    """
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        base = settings.evidence_dir.parent
+        self.members = {
+            name: DeploySession(
+                config,
+                replace(settings, target=name, evidence_dir=base / name, fleet=()),
+                member=True,
+            )
+            for name in settings.fleet
+        }
+        self.first = next(iter(self.members.values()))
+        self.note = _run_fleet(config, [settings.config.device(n) for n in settings.fleet])
+        self.crashes = XdistHooks(self.first)
+
+    def _member_of(self, node: object) -> list[DeploySession]:
+        name = getattr(getattr(node, "gateway", None), "id", None)
+        member = self.members.get(name) if isinstance(name, str) else None
+        return [member] if member is not None else list(self.members.values())
+
+    def pytest_report_header(self) -> str | None:
+        return self.note
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        for member in self.members.values():
+            member.pytest_sessionstart(session)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        for member in self.members.values():
+            member.pytest_keyboard_interrupt(excinfo)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        for member in self.members.values():
+            member.pytest_unconfigure(config)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for member in self._member_of(getattr(report, "node", None)):
+            member.pytest_runtest_logreport(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Each target judged on its own; any False target fails the run."""
+        for member in self.members.values():
+            member.pytest_sessionfinish(session)
+        line = self.overall_line()
+        summary = _step_summary_path()
+        if line and summary is not None:
+            with contextlib.suppress(OSError), summary.open("a", encoding="utf-8") as handle:
+                handle.write(f"\n**{line}**\n")
+
+    def overall_line(self) -> str | None:
+        verdicts = {
+            name: member.outcome.verdict.release_candidate
+            for name, member in self.members.items()
+            if member.outcome is not None
+        }
+        if not verdicts:
+            return None
+        each = ", ".join(f"{name}: {verdict}" for name, verdict in verdicts.items())
+        return f"fleet release_candidate: {all(verdicts.values())} ({each})"
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for member in self.members.values():
+            member.pytest_terminal_summary(terminalreporter)
+        line = self.overall_line()
+        if line and self.first.show_summary:
+            terminalreporter.write_sep("=", "deploy readiness: fleet")
+            terminalreporter.write_line(line)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Name the worker's target, then probe its device (models' SHA-256, provenance)."""
+        name = node.gateway.id
+        member = self.members.get(name)
+        if member is None or member.target_device is None:
+            return
+        node.workerinput["deploycheck_target"] = name
+        _probe_device(node, member.target_device, member.settings)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        self.crashes.pytest_handlecrashitem(crashitem, report, sched)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        for member in self._member_of(node):
+            member.run.add_deselected(list(output.get(DESELECTED_OUTPUT, ())))
 
 
 class InterruptSignals:
@@ -877,6 +1037,55 @@ def junit_properties(checks: list[Check]) -> list[tuple[str, object]]:
     ]
 
 
+def _record_junit(
+    config: pytest.Config,
+    outcome: RunOutcome,
+    test_checks: set[tuple[str, str]],
+    *,
+    judged: bool,
+) -> None:
+    """The verdict in ``--junitxml``: suite properties, and a test case per failing gate.
+
+    pytest offers no public handle on its JUnit writer outside a test (the
+    ``record_testsuite_property`` fixture reaches it per test), so it is found among
+    the registered plugins by the method that fixture calls; the gate cases go
+    through the writer's own report hook, so ``failures=`` counts them, while the
+    terminal's counts (and ``assert_outcomes``) stay the tests'.
+    """
+    writer = _junit_writer(config)
+    if writer is None:
+        return
+    from .report.junit import gate_cases, session_checks, suite_properties
+
+    # The run-wide checks' figures (a rollback's too, which never fails) are suite
+    # properties, named as a test's checks are: deploycheck.<check>.status, ...
+    run_wide = junit_properties(session_checks(outcome, test_checks))
+    for name, value in [*suite_properties(outcome), *run_wide]:
+        writer.add_global_property(name, value)
+    for case in gate_cases(outcome, test_checks, judged=judged):
+        for when in ("call", "teardown"):
+            failed = case.failed and when == "call"
+            report = pytest.TestReport(
+                case.nodeid,
+                ("deploycheck", None, case.name),
+                {},
+                "failed" if failed else "passed",
+                case.text if failed else None,
+                when,
+            )
+            writer.pytest_runtest_logreport(report)
+
+
+def _junit_writer(config: pytest.Config) -> Any:
+    """pytest's junitxml plugin object of this run (the controller's), or None."""
+    for plugin in config.pluginmanager.get_plugins():
+        if callable(getattr(plugin, "add_global_property", None)) and callable(
+            getattr(plugin, "pytest_runtest_logreport", None)
+        ):
+            return plugin
+    return None
+
+
 def _section_text(checks: list[Check]) -> str:
     """The report section of a test's checks, one line each, control characters shown."""
     return "\n".join(
@@ -918,6 +1127,107 @@ def _say_on_terminal(config: pytest.Config, text: str) -> None:
             capture.suspend_global_capture(in_=True)
     sys.stderr.write(text)
     sys.stderr.flush()
+
+
+def _emulation(
+    config: pytest.Config, settings: Settings, device: Device | None, remote: str | None
+) -> Emulation:
+    """How this process emulates the target (``--deploy-emulate``); one line where it cannot.
+
+    Nothing is probed in a measuring child (it runs inside the group already) nor on a
+    controller that sends the run to a real device (the device's own limits apply).
+    """
+    from .measure import cgroups, pinning
+
+    mode = settings.emulate
+    if mode == "off":
+        before = pinning.set_pinning_off(True)
+
+        def restore() -> None:
+            pinning.set_pinning_off(before)
+
+        config.add_cleanup(restore)
+    if device is None or remote or memory.child_repeat() is not None:
+        return Emulation(mode)
+    limits = cgroups.TargetLimits(device.memory_mb, cgroups.cpus_for(device.cpus))
+    try:
+        return cgroups.resolve_emulation(mode, limits)
+    except cgroups.EmulationUnavailable as exc:
+        raise pytest.UsageError(f"{exc} ({settings.emulate_source})") from None
+
+
+def _run_on_device(config: pytest.Config, device: Device | None) -> str | None:
+    """Send the run to *device* through xdist when its row has a host; the line saying so.
+
+    Called from pytest_configure, before xdist's own (trylast) starts its DSession, and
+    after its pytest_cmdline_main turned -n into --tx specs.
+    """
+    if device is None or not device.host:
+        return None
+    if not config.pluginmanager.hasplugin("xdist"):
+        raise pytest.UsageError(
+            f"device {device.name!r} has host = {device.host!r}: running the tests there"
+            " needs pytest-xdist; install it (pip install pytest-xdist)"
+        )
+    if config.getoption("collectonly"):
+        return None
+    from .checks.remote import plan_gateways
+
+    option = config.option
+    plan = plan_gateways(
+        device, user_tx=list(option.tx or ()), numprocesses=option.numprocesses, dist=option.dist
+    )
+    option.tx, option.dist = plan.tx, plan.dist
+    return plan.note
+
+
+def _run_fleet(config: pytest.Config, devices: list[Device]) -> str | None:
+    """One gateway per device of a fleet run, named after it; the header line."""
+    names = ", ".join(device.name for device in devices)
+    if not config.pluginmanager.hasplugin("xdist"):
+        raise pytest.UsageError(
+            f"--deploy-target {names}: running the tests on the devices needs"
+            " pytest-xdist; install it (pip install pytest-xdist)"
+        )
+    if config.getoption("collectonly"):
+        return None
+    from .checks.remote import FleetError, plan_fleet
+
+    option = config.option
+    try:
+        plan = plan_fleet(devices, user_tx=list(option.tx or ()), numprocesses=option.numprocesses)
+    except FleetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    option.tx, option.dist = plan.tx, plan.dist
+    return plan.note
+
+
+def _probe_device(node: Any, device: Device, settings: Settings) -> None:
+    """Probe *device* before its worker starts: where it is, and its models' SHA-256.
+
+    Models that differ from the controller's end the run here, in one line: their
+    figures would be judged as this project's models.
+    """
+    from .checks import remote
+    from .checks.environment import MEASURED_ON
+
+    expected = remote.model_hashes(settings.config, node.config.invocation_params.dir)
+    found = remote.probe(node.gateway, list(expected))
+    problem = remote.mismatch(device.name, expected, found)
+    if problem:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+    where = remote.provenance(remote.spec_text(node.gateway.spec), found)
+    node.deploycheck_where = where
+    MEASURED_ON[device.name] = where
+
+
+def _measured_on(check: Check, where: dict[str, Any] | None) -> Check:
+    """*check* with where its figure was measured, when a device measured it."""
+    if where is None:
+        return check
+    from .checks.remote import MEASURED_ON_KEY
+
+    return replace(check, extra={**check.extra, MEASURED_ON_KEY: where})
 
 
 def _xdist_active(item: pytest.Item) -> bool:

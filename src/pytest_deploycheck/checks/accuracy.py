@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -51,6 +51,10 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 MetricFn = Callable[[Array, Array], float]
 FailureKind = Literal["regression", "both wrong, disagree", "both wrong", "fixed"]
+ScoresMode = Literal["auto", "probabilities", "logits"]
+SCORES_MODES: tuple[ScoresMode, ...] = ("auto", "probabilities", "logits")
+PROBABILITIES_NOTE = "model outputs read as probabilities (they sum to 1)"
+LOGITS_NOTE = "softmax applied to logits"
 
 DATA_FORMS = (
     "(X, y) arrays (X may be a dict input name -> array), an iterable of (input, label)"
@@ -109,6 +113,13 @@ class FailureCase:
     optimized_prediction: int
     optimized_confidence: float
     kind: FailureKind
+    # Display text (class names from labels=, a formatter=, or decoded outputs) and, for
+    # an item_metric, each model's per-item score; None where not given.
+    label_text: str | None = None
+    baseline_output: str | None = None
+    optimized_output: str | None = None
+    baseline_score: float | None = None
+    optimized_score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: a confidence that is NaN (the model output NaN) becomes None."""
@@ -120,6 +131,11 @@ class FailureCase:
             "optimized_prediction": self.optimized_prediction,
             "optimized_confidence": _json_float(self.optimized_confidence),
             "kind": self.kind,
+            "label_text": self.label_text,
+            "baseline_output": self.baseline_output,
+            "optimized_output": self.optimized_output,
+            "baseline_score": self.baseline_score,
+            "optimized_score": self.optimized_score,
         }
 
 
@@ -166,6 +182,7 @@ class Evaluation:
     correct: BoolArray
     top_k: int = 1
     batching: Batching | None = None
+    scores_note: str = ""
 
     @property
     def n(self) -> int:
@@ -202,6 +219,11 @@ class AccuracyComparison:
     failure_cases: tuple[FailureCase, ...]
     failure_cases_total: int
     resamples: int = 0
+    # What was done to the scores (probabilities as given, softmax of logits, or an
+    # item_metric's per-item scores), and the paired test behind mcnemar_p.
+    scores_note: str = ""
+    paired_test: str = "McNemar exact test"
+    agreement_basis: str = "same top-1 prediction"
     # How the figures were obtained, not what they are: two comparisons with the same
     # figures are equal whatever batches were run.
     batching: tuple[Batching, ...] = field(default=(), compare=False)
@@ -217,7 +239,7 @@ class AccuracyComparison:
 
     def message(self) -> str:
         """One line of figures: why it failed, or what passed, and any resolution note."""
-        drop, budget = format_value(self.drop), format_value(self.max_drop)
+        drop, budget = drop_text(self.drop), format_value(self.max_drop)
         figures = (
             f"baseline {format_value(self.baseline)}, optimized {format_value(self.optimized)}"
         )
@@ -228,7 +250,8 @@ class AccuracyComparison:
             text = f"{self.drop_label} {drop} <= {budget} but not resolved: {figures} ({context})"
         else:
             text = f"{figures}, {self.drop_label} {drop} <= {budget} ({context})"
-        return text if self.resolved else f"{text}; {self.resolution_note}"
+        text = text if self.resolved else f"{text}; {self.resolution_note}"
+        return f"{text}; scores: {self.scores_note}" if self.scores_note else text
 
     @property
     def drop_label(self) -> str:
@@ -257,7 +280,7 @@ class AccuracyComparison:
         """The summary's figure: ``0.004 (baseline 0.904 → 0.900)``."""
         relative = " relative" if self.relative else ""
         return (
-            f"{format_value(self.drop)}{relative} (baseline {format_value(self.baseline)}"
+            f"{drop_text(self.drop)}{relative} (baseline {format_value(self.baseline)}"
             f" → {format_value(self.optimized)})"
         )
 
@@ -291,6 +314,9 @@ class AccuracyComparison:
             "batch": self.batch,
             "batching": [b.as_dict() for b in self.batching],
             "batch_note": self.batch_note(),
+            "scores_note": self.scores_note,
+            "paired_test": self.paired_test,
+            "agreement_basis": self.agreement_basis,
         }
 
 
@@ -595,6 +621,7 @@ def evaluate(
     batch_size: int | None = None,
     top_k: int = 1,
     max_items: int | None = DEFAULT_MAX_ITEMS,
+    scores: ScoresMode = "auto",
 ) -> Evaluation:
     """Run *model* over the labelled *data* and return its per-item predictions.
 
@@ -603,7 +630,13 @@ def evaluate(
     :class:`Batching`).  Raises ValueError with one line saying what is valid for bad data.
     """
     return _evaluate_all(
-        [model], data, output=output, batch_size=batch_size, top_k=top_k, max_items=max_items
+        [model],
+        data,
+        output=output,
+        batch_size=batch_size,
+        top_k=top_k,
+        max_items=max_items,
+        scores=scores,
     )[0]
 
 
@@ -615,6 +648,7 @@ def _evaluate_all(
     batch_size: int | None,
     top_k: int,
     max_items: int | None = DEFAULT_MAX_ITEMS,
+    scores: ScoresMode = "auto",
 ) -> list[Evaluation]:
     """Evaluate every model in one pass over the data.
 
@@ -626,22 +660,23 @@ def _evaluate_all(
     if batch_size is not None:
         _check_positive_int("batch_size", batch_size)
     _check_positive_int("top_k", top_k)
+    check_scores_mode(scores)
     runners = [_Runner.of(_ModelIO.of(model, output), batch_size) for model in models]
     labels: list[IntArray] = []
-    scores: list[list[FloatArray]] = [[] for _ in runners]
+    collected_scores: list[list[FloatArray]] = [[] for _ in runners]
     if max_items is not None:
         _check_positive_int("max_items", max_items)
     chunk = batch_size or math.lcm(SPEED_BATCH, *(r.batch for r in runners))
     for features, batch_labels in _iter_batches(data, chunk, max_items):
         labels.append(batch_labels)
-        for runner, collected in zip(runners, scores, strict=True):
+        for runner, collected in zip(runners, collected_scores, strict=True):
             collected.append(runner.scores(features, len(batch_labels)))
     if not labels or sum(len(batch) for batch in labels) == 0:
         raise ValueError(f"data is empty: it must hold at least one labelled item ({DATA_FORMS})")
     all_labels = np.concatenate(labels)
     return [
-        _evaluation(r.io, all_labels, _concatenated(r.io, collected), top_k, r.batching())
-        for r, collected in zip(runners, scores, strict=True)
+        _evaluation(r.io, all_labels, _concatenated(r.io, collected), top_k, r.batching(), scores)
+        for r, collected in zip(runners, collected_scores, strict=True)
     ]
 
 
@@ -741,6 +776,7 @@ def _evaluation(
     scores: FloatArray,
     top_k: int,
     batching: Batching | None = None,
+    mode: ScoresMode = "auto",
 ) -> Evaluation:
     classes = scores.shape[1]
     _check_label_range(labels, classes, io.name)
@@ -748,16 +784,18 @@ def _evaluation(
         raise ValueError(f"top_k={top_k} but model {io.name!r} scores only {classes} classes")
     valid = ~np.isnan(scores).any(axis=1)
     predictions = np.where(valid, np.argmax(scores, axis=1), -1).astype(np.int64)
+    confidences, note = read_scores(scores, mode, io.name)
     return Evaluation(
         model_name=io.name,
         output=io.output_label,
         labels=labels,
         scores=scores,
         predictions=predictions,
-        confidences=top_confidence(scores),
+        confidences=confidences,
         correct=topk_correct(scores, labels, top_k) & valid,
         top_k=top_k,
         batching=batching,
+        scores_note=note,
     )
 
 
@@ -771,17 +809,75 @@ def _check_label_range(labels: IntArray, classes: int, model_name: str) -> None:
         )
 
 
-def top_confidence(scores: FloatArray) -> FloatArray:
-    """The top probability per row: the scores themselves if they are probabilities,
-    else their softmax (logits).  The test is on the whole set, so that one model's
-    figures never mix the two readings."""
+def top_confidence(scores: FloatArray, mode: ScoresMode = "auto") -> FloatArray:
+    """The top probability per row (see :func:`read_scores`)."""
+    return read_scores(scores, mode)[0]
+
+
+def read_scores(
+    scores: FloatArray, mode: ScoresMode = "auto", model_name: str = "model"
+) -> tuple[FloatArray, str]:
+    """(the top probability per row, a sentence saying what was done to the scores).
+
+    Never silent: a softmax applied to scores that already were probabilities squashes
+    a 0.9 over 200 classes to about 0.013, so the report always says which reading was
+    used.  ``probabilities`` takes the scores as they are, ``logits`` applies a
+    softmax, ``auto`` decides on the whole set (one model's figures never mix the two
+    readings) and says why.
+    """
+    check_scores_mode(mode)
     finite = scores[~np.isnan(scores).any(axis=1)]
+    if mode == "logits":
+        return _softmax_top(scores), f"{LOGITS_NOTE}, scores='logits'"
+    if mode == "probabilities":
+        _check_probabilities(finite, model_name)
+        return _max_top(scores), "model outputs read as probabilities, scores='probabilities'"
     if _are_probabilities(finite):
-        return np.asarray(np.max(scores, axis=1), dtype=np.float64)
+        return _max_top(scores), f"{PROBABILITIES_NOTE}, scores='auto'"
+    return _softmax_top(scores), f"{LOGITS_NOTE}, scores='auto': {_why_logits(finite)}"
+
+
+def check_scores_mode(mode: Any) -> None:
+    if mode not in SCORES_MODES:
+        raise ValueError(
+            f"scores must be one of {', '.join(map(repr, SCORES_MODES))}, got {mode!r}"
+        )
+
+
+def _max_top(scores: FloatArray) -> FloatArray:
+    return np.asarray(np.max(scores, axis=1), dtype=np.float64)
+
+
+def _softmax_top(scores: FloatArray) -> FloatArray:
     # Stable softmax: after subtracting the row maximum the top term is exp(0) = 1.
     shifted = scores - np.max(scores, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
         return np.asarray(1.0 / np.sum(np.exp(shifted), axis=1), dtype=np.float64)
+
+
+def _why_logits(finite: FloatArray) -> str:
+    """Why auto read the scores as logits; the near-miss that hides probabilities too."""
+    if finite.size == 0:
+        return "no finite rows"
+    if not bool(np.all((finite >= 0.0) & (finite <= 1.0))):
+        return "some scores lie outside 0..1"
+    sums = finite.sum(axis=1)
+    return (
+        f"the scores lie in 0..1 but rows sum to {format_value(float(sums.min()))}"
+        f"..{format_value(float(sums.max()))}, not 1; if they are probabilities,"
+        " pass scores='probabilities'"
+    )
+
+
+def _check_probabilities(finite: FloatArray, model_name: str) -> None:
+    outside = np.flatnonzero(~np.all((finite >= 0.0) & (finite <= 1.0), axis=1))
+    if outside.size:
+        row = finite[int(outside[0])]
+        raise ValueError(
+            f"scores='probabilities' but model {model_name!r} outputs scores outside 0..1"
+            f" (min {format_value(float(row.min()))}, max {format_value(float(row.max()))});"
+            " pass scores='logits' or 'auto'"
+        )
 
 
 def _are_probabilities(scores: FloatArray) -> bool:
@@ -864,12 +960,20 @@ def _drop(baseline: float, optimized: float, *, relative: bool, strict: bool = T
 
 
 def _resolution(
-    width: float, max_drop: float, n: int, confidence: float, relative: bool
+    bounds: tuple[float, float], max_drop: float, n: int, confidence: float, relative: bool
 ) -> tuple[bool, str]:
-    """Whether the interval is narrow enough to judge the budget, and a sentence why."""
+    """Whether the interval lies on one side of the budget, and a sentence why.
+
+    Only an interval that straddles the budget leaves the verdict open: one wholly
+    under it (or wholly over it) resolves the budget however wide it is.
+    """
+    low, high = bounds
+    width = high - low
     interval = f"the {_percent(confidence)} CI of the drop is {format_value(width)} wide"
-    if width <= max_drop:
-        return True, f"{interval}, within the budget {format_value(max_drop)}"
+    if high <= max_drop:
+        return True, f"{interval}, all of it within the budget {format_value(max_drop)}"
+    if low > max_drop:
+        return True, f"{interval}, all of it over the budget {format_value(max_drop)}"
     if max_drop == 0:
         return False, (
             f"a budget of 0 can only be resolved when the models agree on every item; {interval}"
@@ -1049,7 +1153,7 @@ def _assemble(
 ) -> AccuracyComparison:
     ci_low, ci_high = percentile_interval(figures.resampled_drops, settings.confidence)
     resolved, note = _resolution(
-        ci_high - ci_low, settings.max_drop, baseline.n, settings.confidence, settings.relative
+        (ci_low, ci_high), settings.max_drop, baseline.n, settings.confidence, settings.relative
     )
     cases, total = failure_cases(
         baseline,
@@ -1081,7 +1185,19 @@ def _assemble(
         failure_cases_total=total,
         resamples=settings.resamples,
         batching=tuple(e.batching for e in (baseline, optimized) if e.batching is not None),
+        scores_note=combined_note(
+            (baseline.model_name, baseline.scores_note),
+            (optimized.model_name, optimized.scores_note),
+        ),
     )
+
+
+def combined_note(*notes: tuple[str, str]) -> str:
+    """One note when every model's scores were read alike, else one per model."""
+    texts = {note for _, note in notes if note}
+    if len(texts) <= 1:
+        return next(iter(texts), "")
+    return "; ".join(f"{name}: {note}" for name, note in notes if note)
 
 
 def _check_same_items(baseline: Evaluation, optimized: Evaluation) -> None:
@@ -1170,6 +1286,10 @@ def assert_accuracy_drop(
     max_failure_cases: int = 50,
     name: str = "accuracy_drop_ok",
     seed: int | None = 0,
+    item_metric: Callable[[Any, Any], Any] | None = None,
+    scores: ScoresMode = "auto",
+    labels: Sequence[str] | None = None,
+    formatter: Callable[[Any], Any] | None = None,
 ) -> AccuracyComparison:
     """Fail unless *optimized* loses at most *max_drop* of *baseline*'s accuracy on *data*.
 
@@ -1183,11 +1303,35 @@ def assert_accuracy_drop(
     outputs do not depend on the batch); *batch_size* overrides that for both.  An
     iterable *data* may yield at most *max_items* items (None: no cap).  Raises
     AssertionError with the figures when not passed.
+
+    *item_metric* ``fn(label, output) -> bool | float in [0, 1]`` scores each item for
+    any task (see the item_metric section below); *scores* says how class scores are read
+    (``auto``, ``probabilities``, ``logits``); *labels* (class names) or *formatter*
+    (``fn(value) -> str``) set how labels and predictions read in failure_cases.md.
     """
     budget = _checked_budget(_default_max_drop() if max_drop is None else max_drop)
-    _check_arguments(baseline, optimized, relative, require_resolution, name, seed)
-    chosen = _parse_metric(metric, top_k)
     _check_statistics(confidence, 1, max_failure_cases)
+    namer = _namer(labels, formatter)
+    decoders = item_metric is not None
+    _check_arguments(baseline, optimized, relative, require_resolution, name, seed, decoders)
+    if item_metric is not None:
+        _check_item_arguments(metric, top_k, scores, labels)
+        settings = _Settings(
+            budget, relative, confidence, 2000, seed, bool(require_resolution), max_failure_cases
+        )
+        comparison = assert_item_metric_drop(
+            (baseline, optimized),
+            data,
+            item_metric,
+            settings,
+            output=output,
+            batch_size=batch_size,
+            max_items=max_items,
+            formatter=formatter,
+        )
+        return _finish(comparison, name)
+    chosen = _parse_metric(metric, top_k)
+    check_scores_mode(scores)
     base_eval, opt_eval = _evaluate_all(
         [baseline, optimized],
         data,
@@ -1195,7 +1339,10 @@ def assert_accuracy_drop(
         batch_size=batch_size,
         top_k=chosen.k or 1,
         max_items=max_items,
+        scores=scores,
     )
+    if labels is not None:
+        _check_label_names(labels, base_eval.scores.shape[1])
     comparison = compare(
         base_eval,
         opt_eval,
@@ -1207,10 +1354,85 @@ def assert_accuracy_drop(
         require_resolution=bool(require_resolution),
         max_failure_cases=max_failure_cases,
     )
+    if namer is not None:
+        comparison = with_names(comparison, namer)
+    return _finish(comparison, name)
+
+
+def _finish(comparison: AccuracyComparison, name: str) -> AccuracyComparison:
     _record(comparison, name)
     if not comparison.passed:
         raise AssertionError(comparison.message())
     return comparison
+
+
+def _namer(
+    labels: Sequence[str] | None, formatter: Callable[[Any], Any] | None
+) -> Callable[[Any], str] | None:
+    """How a class id (or a label, or an output) reads in failure_cases.md."""
+    if labels is not None and formatter is not None:
+        raise ValueError("give labels= (class names) or formatter= (a function), not both")
+    if formatter is not None:
+        if not callable(formatter):
+            raise ValueError(f"formatter must be a function value -> str, got {formatter!r:.40}")
+        return lambda value: format_with(formatter, value)
+    if labels is None:
+        return None
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise ValueError(f"labels must be a list of class names, got {type(labels).__name__}")
+    names = [str(name) for name in labels]
+    return lambda value: names[int(value)]
+
+
+def format_with(formatter: Callable[[Any], Any], value: Any) -> str:
+    """The formatter's text for *value*; its failure is one line naming the value."""
+    try:
+        return str(formatter(value))
+    except Exception as exc:  # the user's code: any failure is reported, not a crash
+        raise ValueError(
+            f"formatter {_metric_name(formatter)!r} failed on {value!r:.60}: {_first_line(exc)}"
+        ) from None
+
+
+def _check_label_names(labels: Sequence[str], classes: int) -> None:
+    if len(labels) < classes:
+        raise ValueError(
+            f"labels= has {len(labels)} class names but the model scores {classes} classes;"
+            " give one name per class, in class-id order"
+        )
+
+
+def _check_item_arguments(metric: Any, top_k: Any, scores: Any, labels: Any) -> None:
+    """The options that only apply to class scores, refused beside an item_metric."""
+    for given, option in (
+        (metric != "top1", "metric="),
+        (top_k is not None, "top_k="),
+        (scores != "auto", "scores="),
+        (labels is not None, "labels="),
+    ):
+        if given:
+            raise ValueError(
+                f"item_metric= scores each item itself; {option} applies to class scores only"
+                " (use formatter= to show outputs in failure_cases.md)"
+            )
+
+
+def with_names(comparison: AccuracyComparison, namer: Callable[[Any], str]) -> AccuracyComparison:
+    """The comparison with its failure cases' labels and predictions as display text."""
+    cases = tuple(
+        replace(
+            case,
+            label_text=namer(case.label),
+            baseline_output=_named(namer, case.baseline_prediction),
+            optimized_output=_named(namer, case.optimized_prediction),
+        )
+        for case in comparison.failure_cases
+    )
+    return replace(comparison, failure_cases=cases)
+
+
+def _named(namer: Callable[[Any], str], prediction: int | None) -> str:
+    return "NaN output" if prediction is None or prediction < 0 else namer(prediction)
 
 
 def _record(comparison: AccuracyComparison, name: str) -> None:
@@ -1243,10 +1465,21 @@ def _default_max_drop() -> float:
 
 
 def _check_arguments(
-    baseline: Any, optimized: Any, relative: Any, require_resolution: Any, name: Any, seed: Any
+    baseline: Any,
+    optimized: Any,
+    relative: Any,
+    require_resolution: Any,
+    name: Any,
+    seed: Any,
+    decoders: bool = False,
 ) -> None:
-    """The arguments that would otherwise fail far inside, or be silently taken as true."""
+    """The arguments that would otherwise fail far inside, or be silently taken as true.
+
+    With *decoders* (an item_metric) a model may also be a decoding callable.
+    """
     for role, model in (("baseline", baseline), ("optimized", optimized)):
+        if decoders and callable(model):
+            continue
         if not callable(getattr(model, "run", None)) or not hasattr(model, "inputs"):
             raise ValueError(
                 f"{role} must be a model (e.g. deploy_models[{role!r}]) with inputs and"
@@ -1292,5 +1525,363 @@ def _percent(confidence: float) -> str:
     return f"{format_value(confidence * 100)}%"
 
 
+def drop_text(value: float) -> str:
+    """A drop as the summary shows it: a drop of exactly 0 reads ``0.000``, not ``0``."""
+    return "0.000" if value == 0 else format_value(value)
+
+
 def _json_float(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- item_metric
+
+# Accuracy for any task: a per-item score ``fn(label, output)`` instead of top-1.
+#
+# Why per item: the paired statistics of :mod:`.accuracy` only need each model's score
+# on each item.  A text recogniser (exact string match), a detector (IoU-matched boxes)
+# or a regressor (within tolerance) gives a bool or a fraction per item, and the drop,
+# its paired bootstrap interval, the agreement and the failure cases follow as for
+# top-1.  With bools, McNemar's exact test judges the discordant items; with fractions
+# the exact sign test on the items whose scores differ replaces it (McNemar's test *is*
+# the sign test on the discordant pairs of a 0/1 score).
+#
+# The decoding protocol: a model is a DeployModel (its ``output`` rows are the per-item
+# outputs) or any callable ``decode(X_batch) -> sequence`` with one decoded output per
+# item.  It is called with batches stacked from the data, at ``batch_size`` if given,
+# else the model's ``batch`` (1 for a plain callable); the last batch may be smaller.
+# No speed probe: decoded outputs cannot be compared within float tolerance.
+
+ItemMetric = Callable[[Any, Any], Any]
+# Failure-case sort rank: regressions, both wrong (either way), fixed.
+_ITEM_RANK = {"regression": 0, "both wrong, disagree": 1, "both wrong": 1, "fixed": 2}
+_SHOWN_CHARS = 60
+
+
+@dataclass(frozen=True, eq=False)
+class ItemEvaluation:
+    """One model's decoded outputs and per-item scores, in the data's order."""
+
+    model_name: str
+    outputs: list[Any]
+    scores: FloatArray
+    batching: Batching
+
+
+def assert_item_metric_drop(
+    models: tuple[Any, Any],
+    data: Any,
+    item_metric: ItemMetric,
+    settings: _Settings,
+    *,
+    output: str | int | None,
+    batch_size: int | None,
+    max_items: int | None,
+    formatter: Callable[[Any], Any] | None,
+) -> AccuracyComparison:
+    """The comparison of :func:`.accuracy.assert_accuracy_drop` with ``item_metric=``."""
+    if not callable(item_metric):
+        raise ValueError(
+            f"item_metric must be a function (label, output) -> float, got {item_metric!r:.40}"
+        )
+    if batch_size is not None:
+        _check_positive_int("batch_size", batch_size)
+    labels, per_model = _evaluate_items(models, data, output, batch_size, max_items)
+    evaluations = [_scored(item_metric, labels, name_outputs) for name_outputs in per_model]
+    return compare_items(
+        evaluations[0],
+        evaluations[1],
+        labels,
+        metric=_metric_name(item_metric),
+        settings=settings,
+        shown=(lambda value: format_with(formatter, value)) if formatter else shown_text,
+    )
+
+
+# --------------------------------------------------------------------------- item_metric: running
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """How one model is called on a batch: DeployModel.run or a decoding callable."""
+
+    name: str
+    batch: int
+    reason: str
+    io: _ModelIO | None
+    function: Callable[[Any], Any] | None
+
+    @classmethod
+    def of(cls, model: Any, output: str | int | None, batch_size: int | None) -> _Caller:
+        batch = batch_size or _deployed_batch(model)
+        reason = f"batch_size={batch_size} given" if batch_size else "run at that batch"
+        if callable(getattr(model, "run", None)) and hasattr(model, "inputs"):
+            io = _ModelIO.of(model, output)
+            return cls(io.name, batch, reason, io, None)
+        if callable(model):
+            name = str(getattr(model, "name", None) or _metric_name(model))
+            return cls(name, batch, reason, None, model)
+        raise ValueError(
+            f"with item_metric= a model is a DeployModel or a callable decode(X_batch) ->"
+            f" one output per item, got {type(model).__name__} {model!r:.40}"
+        )
+
+    def outputs(self, features: Any, rows: int) -> list[Any]:
+        if self.io is not None:
+            raw = self.io.model.run(self.io.feeds(features))[self.io.output_index]
+        else:
+            assert self.function is not None
+            raw = self.function(features)
+        items = list(raw)
+        if len(items) != rows:
+            raise ValueError(
+                f"model {self.name!r} returned {len(items)} outputs for a batch of {rows}"
+                " items; a decoding callable returns one output per item of X_batch"
+            )
+        return items
+
+
+def _evaluate_items(
+    models: tuple[Any, Any],
+    data: Any,
+    output: str | int | None,
+    batch_size: int | None,
+    max_items: int | None,
+) -> tuple[list[Any], list[tuple[_Caller, list[Any]]]]:
+    """One pass over the data: the labels, and each model's outputs item by item."""
+    callers = [_Caller.of(model, output, batch_size) for model in models]
+    labels: list[Any] = []
+    outputs: list[list[Any]] = [[] for _ in callers]
+    for features, batch_labels in _item_batches(
+        data, math.lcm(*(c.batch for c in callers)), max_items
+    ):
+        labels.extend(batch_labels)
+        for caller, collected in zip(callers, outputs, strict=True):
+            collected.extend(_run_items(caller, features, len(batch_labels)))
+    if not labels:
+        raise ValueError(f"data is empty: it must hold at least one labelled item ({DATA_FORMS})")
+    return labels, list(zip(callers, outputs, strict=True))
+
+
+def _run_items(caller: _Caller, features: Any, rows: int) -> list[Any]:
+    arrays = _feature_arrays(features)
+    items: list[Any] = []
+    for start in range(0, rows, caller.batch):
+        size = min(caller.batch, rows - start)
+        items.extend(caller.outputs(_take(arrays, slice(start, start + size)), size))
+    return items
+
+
+def _item_batches(data: Any, chunk: int, max_items: int | None) -> Iterator[tuple[Any, list[Any]]]:
+    """``(X_batch, labels)`` from ``(X, labels)`` or an iterable of ``(input, label)``."""
+    if callable(data) and not isinstance(data, (np.ndarray, Mapping, Sequence)):
+        data = data()
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], (np.ndarray, Mapping)):
+        features, labels = _feature_arrays(data[0]), list(data[1])
+        first = next(iter(features.values())) if isinstance(features, dict) else features
+        if len(first) != len(labels):
+            raise ValueError(f"data: X has {len(first)} items but there are {len(labels)} labels")
+        for start in range(0, len(labels), chunk):
+            yield _take(features, slice(start, start + chunk)), labels[start : start + chunk]
+        return
+    yield from _stacked_pairs(data, chunk, max_items)
+
+
+def _stacked_pairs(data: Any, chunk: int, max_items: int | None) -> Iterator[tuple[Any, list[Any]]]:
+    if isinstance(data, (str, bytes, Mapping)) or not hasattr(data, "__iter__"):
+        raise ValueError(
+            "with item_metric= data must be (X, labels) (X an array or a dict of arrays,"
+            " labels any per-item values) or an iterable of (input, label) pairs;"
+            f" got {type(data).__name__}"
+        )
+    pending: list[tuple[Any, Any]] = []
+    for position, item in enumerate(data):
+        if max_items is not None and position >= max_items:
+            raise ValueError(
+                f"data yielded more than max_items={max_items:,} items (an endless"
+                " iterator?); pass a finite data set, or a larger max_items= (None: no cap)"
+            )
+        pending.append(_pair(item, position))
+        if len(pending) == chunk:
+            yield _stack(pending)
+            pending = []
+    if pending:
+        yield _stack(pending)
+
+
+def _stack(pending: list[tuple[Any, Any]]) -> tuple[Any, list[Any]]:
+    inputs = [features for features, _ in pending]
+    if isinstance(inputs[0], Mapping):
+        return {k: np.stack([np.asarray(f[k]) for f in inputs]) for k in inputs[0]}, [
+            label for _, label in pending
+        ]
+    return np.stack([np.asarray(f) for f in inputs]), [label for _, label in pending]
+
+
+# --------------------------------------------------------------------------- item_metric: scoring
+
+
+def _scored(
+    item_metric: ItemMetric, labels: list[Any], caller_outputs: tuple[_Caller, list[Any]]
+) -> ItemEvaluation:
+    caller, outputs = caller_outputs
+    scores = np.array(
+        [
+            item_score(item_metric, label, out, i, caller.name)
+            for i, (label, out) in enumerate(zip(labels, outputs, strict=True))
+        ],
+        dtype=np.float64,
+    )
+    batching = Batching(caller.name, caller.batch, caller.batch, False, caller.reason)
+    return ItemEvaluation(caller.name, outputs, scores, batching)
+
+
+def item_score(item_metric: ItemMetric, label: Any, output: Any, index: int, model: str) -> float:
+    """The metric's score of one item: a bool, or a finite number in [0, 1]."""
+    value = item_metric(label, output)
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        if math.isfinite(number) and 0.0 <= number <= 1.0:
+            return number
+    raise ValueError(
+        f"item_metric {_metric_name(item_metric)!r} returned {value!r:.60} for item {index}"
+        f" (model {model!r}); it must return a bool or a number in [0, 1]"
+    )
+
+
+def shown_text(value: Any) -> str:
+    """An output or label as a short line: strings as they are, arrays compactly."""
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, precision=4, threshold=8, separator=", ")
+    elif isinstance(value, (float, np.floating)):
+        text = f"{float(value):.4g}"
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+# --------------------------------------------------------------------------- item_metric: compare
+
+
+def compare_items(
+    baseline: ItemEvaluation,
+    optimized: ItemEvaluation,
+    labels: list[Any],
+    *,
+    metric: str,
+    settings: _Settings,
+    shown: Callable[[Any], str] = shown_text,
+) -> AccuracyComparison:
+    """The paired comparison of two models' per-item scores on the same items."""
+    confidence, relative, max_drop = settings.confidence, settings.relative, settings.max_drop
+    base, opt = baseline.scores, optimized.scores
+    n = len(labels)
+    base_mean, opt_mean = float(base.mean()), float(opt.mean())
+    drop = _drop(base_mean, opt_mean, relative=relative)
+    resampled = paired_bootstrap(
+        _item_drops(base, opt, relative), n, resamples=settings.resamples, seed=settings.seed
+    )
+    ci_low, ci_high = percentile_interval(resampled, confidence)
+    resolved, note = _resolution((ci_low, ci_high), max_drop, n, confidence, relative)
+    binary = bool(np.all((base == 0) | (base == 1)) and np.all((opt == 0) | (opt == 1)))
+    worse, better = int(np.count_nonzero(base > opt)), int(np.count_nonzero(base < opt))
+    cases, total = _item_failure_cases(
+        baseline, optimized, labels, settings.max_failure_cases, shown
+    )
+    return AccuracyComparison(
+        baseline_name=baseline.model_name,
+        optimized_name=optimized.model_name,
+        metric=metric,
+        baseline=base_mean,
+        optimized=opt_mean,
+        drop=float(drop),
+        relative=relative,
+        max_drop=max_drop,
+        n=n,
+        agreement=float(np.mean(base == opt)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        confidence=confidence,
+        mcnemar_p=mcnemar_exact_p(worse, better),
+        discordant=(worse, better),
+        resolved=resolved,
+        resolution_note=note,
+        passed=drop <= max_drop and (resolved or not settings.require_resolution),
+        failure_cases=cases,
+        failure_cases_total=total,
+        resamples=settings.resamples,
+        scores_note=f"each item scored by item_metric {metric!r} (no softmax, no argmax)",
+        paired_test="McNemar exact test"
+        if binary
+        else "exact sign test on the items whose scores differ",
+        agreement_basis="same per-item score",
+        batching=(baseline.batching, optimized.batching),
+    )
+
+
+def _item_drops(
+    base: FloatArray, opt: FloatArray, relative: bool
+) -> Callable[[IntArray], FloatArray]:
+    """The drop on each resample from the per-item scores (paired: the same indices)."""
+
+    def drops(indices: IntArray) -> FloatArray:
+        base_sums = base[indices].sum(axis=1)
+        difference = base_sums - opt[indices].sum(axis=1)
+        if not relative:
+            return np.asarray(difference / indices.shape[1], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(base_sums > 0, difference / base_sums, np.nan)
+
+    return drops
+
+
+def _item_failure_cases(
+    baseline: ItemEvaluation,
+    optimized: ItemEvaluation,
+    labels: list[Any],
+    limit: int,
+    shown: Callable[[Any], str],
+) -> tuple[tuple[FailureCase, ...], int]:
+    """Items not fully right for both: regressions first, lowest optimized score first."""
+    base, opt = baseline.scores, optimized.scores
+    indices = [i for i in range(len(labels)) if base[i] < 1 or opt[i] < 1]
+    kinds = {
+        i: _item_kind(base[i], opt[i], baseline.outputs[i], optimized.outputs[i]) for i in indices
+    }
+    ordered = sorted(indices, key=lambda i: (_ITEM_RANK[kinds[i]], opt[i] - base[i], opt[i], i))
+    cases = tuple(
+        FailureCase(
+            index=i,
+            label=-1,
+            baseline_prediction=-1,
+            baseline_confidence=math.nan,
+            optimized_prediction=-1,
+            optimized_confidence=math.nan,
+            kind=kinds[i],
+            label_text=shown(labels[i]),
+            baseline_output=shown(baseline.outputs[i]),
+            optimized_output=shown(optimized.outputs[i]),
+            baseline_score=float(base[i]),
+            optimized_score=float(opt[i]),
+        )
+        for i in ordered[: max(0, limit)]
+    )
+    return cases, len(indices)
+
+
+def _item_kind(base: float, opt: float, base_out: Any, opt_out: Any) -> FailureKind:
+    if opt < base:
+        return "regression"
+    if opt > base:
+        return "fixed"
+    return "both wrong" if _same_output(base_out, opt_out) else "both wrong, disagree"
+
+
+def _same_output(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
+    except (TypeError, ValueError):
+        return a is b

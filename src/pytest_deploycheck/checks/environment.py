@@ -58,12 +58,24 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+# Where the figures were measured when the tests ran on devices (checks.remote):
+# target name -> provenance; set by the xdist controller as each device connects.
+MEASURED_ON: dict[str, dict[str, Any]] = {}
+
+
 def environment() -> dict[str, Any]:
-    """Python, the versioned packages, the host and the time, as report.json holds them."""
-    return {
+    """Python, the versioned packages, the host and the time, as report.json holds them.
+
+    A run on a device adds ``measured_on`` (the device's host name, CPU and versions):
+    ``python`` and ``host`` stay the controller's, which judged the figures.
+    """
+    found: dict[str, Any] = {
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "packages": package_versions(),
         "host": host_description(),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if MEASURED_ON:
+        found["measured_on"] = {name: dict(where) for name, where in MEASURED_ON.items()}
+    return found

@@ -121,6 +121,16 @@ class FitResult:
         }
 
 
+# The device-fit line keeps the seeds' ``edge-a CHECK memory,power`` wording; this one
+# line (under 80 columns) says what it means to whoever reads it without the README.
+FIT_LEGEND = "CHECK means does not fit: the device falls short on each constraint named"
+
+
+def fit_legend(statuses: Iterable[str]) -> str | None:
+    """The legend when a status says CHECK, else None (FIT alone needs none)."""
+    return FIT_LEGEND if any(status.startswith("CHECK") for status in statuses) else None
+
+
 def check_fit(device: Device, needs: Needs) -> FitResult:
     """Judge *device* against *needs* and keep every failing reason, in a fixed order."""
     reasons: list[str] = []

@@ -24,7 +24,11 @@ above), ``batch``, ``items_per_s``, ``latency_ms_per_batch``, ``latency_factor``
 ``pinning``.
 
 ``peak_memory`` (:data:`PEAK_MEMORY`): ``footprint_mb``, ``model_mb``,
-``process_peak_mb``, ``interpreter_mb``, ``harness_mb``, ``repeat``, ``method``.
+``process_peak_mb``, ``interpreter_mb``, ``harness_mb``, ``repeat``, ``method``;
+where the target's limits were enforced (a cgroup) also ``cgroup_peak_mb`` (the
+group's own peak) and ``enforced`` (what it enforced); an OOM-killed run carries
+``oom_killed`` true.  ``emulation`` (:data:`EMULATION`): a non-gating note that the
+target's limits were not enforced; ``mode`` and ``reason`` in ``extra``.
 
 ``cold_start`` (:data:`COLD_START`): ``runs_ms``, ``p50_ms``, ``min_ms``, ``max_ms``,
 ``n``, ``mean_phases_ms`` (process, import, session, first_inference), ``rss_p50_mb``,
@@ -58,8 +62,10 @@ for a metric callable), ``resolved``, ``resolution_note``, ``passed`` -- then
 :data:`FAILURE_CASES_KEY` (rows of :data:`FAILURE_CASE_FIELDS`; a confidence that is
 NaN is None) and ``failure_cases_total``, then ``batch`` (the batch size the figure
 is for), ``batching`` (per model: ``model``, ``batch``, ``run_batch``,
-``batched_for_speed``, ``reason``) and ``batch_note``.  failure_cases.md is rendered
-from these.
+``batched_for_speed``, ``reason``) and ``batch_note``, then ``scores_note`` (what was
+done to the scores), ``paired_test`` (``McNemar exact test``, or the sign test of an
+item_metric with fractional scores) and ``agreement_basis``.  failure_cases.md is
+rendered from these.
 
 A ``latency_under`` check under load keeps the latency metric (``latency_pNN``) and
 carries ``mode``: ``open_loop`` (``qps=``) with the open-loop run's figures --
@@ -88,6 +94,21 @@ throughput in items/s, None when no setting meets the budget): ``model``, ``qps`
 achieved rate, ``throughput_items_per_s``, ``batches``, ``mean_batch``,
 ``full_batches``, ``busy_fraction``, validity and saturation), ``best`` (the chosen
 setting's object, None when none), ``reason``, ``eligible`` and ``pinning``.
+
+``drift`` (:data:`DRIFT`, ``assert_no_drift``; value: the number of drifted features,
+budget ``alpha A, Holm``): ``on``, ``alpha``, ``correction`` (``holm``), ``n_reference``,
+``n_current``, ``features_tested``, ``drifted`` (their names), ``critical_d`` (the KS
+distance detectable at alpha for the two sample sizes), ``critical_d_first`` (at
+alpha / k, Holm's first step), ``detectable_normal_shift_sd``, ``detectable`` (one
+line) and ``top``: the most drifted features first, one object each (``name``,
+``kind``, ``test`` (``ks`` or ``chi2``), ``statistic``, ``p_value``, ``p_adjusted``,
+``effect``, ``psi``, ``drifted``, ``n_reference``, ``n_current``, ``detail``, ``reason``).
+
+``agreement`` (:data:`AGREEMENT`, ``assert_agreement``; value: the agreement rate,
+budget: ``min_agreement``): ``baseline_name``, ``optimized_name``, ``output``, ``n``,
+``agreed``, ``rate``, ``ci_low``, ``ci_high`` (Clopper-Pearson), ``confidence``,
+``min_agreement``, ``comparison`` (how two outputs were compared), ``disagreements``
+(the first item indices) and ``disagreements_total``.
 
 ``runtime_settings`` (:data:`RUNTIME_SETTINGS`): how the runtime differs from the
 target, in ``notes``; nothing in ``extra``.  ``evidence_file`` (:data:`EVIDENCE_FILE`):
@@ -159,6 +180,9 @@ HOST_CANARY = "host_canary"  # an extra key, not a metric: see the module docstr
 ROLLBACK = "rollback"
 CAPACITY = "capacity"
 BATCHING = "batching"
+DRIFT = "drift"
+AGREEMENT = "agreement"
+EMULATION = "emulation"
 TIMING_LOCK_KEY = "timing_lock"  # extra keys of timed checks: see the module docstring
 LOCK_WAIT_KEY = "lock_wait_s"
 TIMING_LOCK_NOTE_KEY = "timing_lock_note"
@@ -177,6 +201,11 @@ FAILURE_CASE_FIELDS = (
     "optimized_prediction",
     "optimized_confidence",
     "kind",
+    "label_text",
+    "baseline_output",
+    "optimized_output",
+    "baseline_score",
+    "optimized_score",
 )
 # A soak's time series: rows of TIMESERIES_COLUMNS, one per sampling interval.
 TIMESERIES_KEY = "timeseries"

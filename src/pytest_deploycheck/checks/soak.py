@@ -285,7 +285,12 @@ def _progress_callback(
             t = series.column("t_s")
             judged = t >= warmup_s
             fit = growth_fit(t[judged], series.column("rss_mb")[judged])
-            slope = "warming up" if fit is None else f"{fit.slope:+.3g} MB/h"
+            # Interim: the fit of the part run so far, not the judged figure.
+            slope = (
+                "warming up"
+                if fit is None
+                else f"growth so far {fit.slope:+.3g} MB/h (provisional)"
+            )
             return f"{calls:,} calls, {errors:,} errors, rss {rss:.1f} MB, {slope}"
 
         progress.update(elapsed_s, text)

@@ -20,6 +20,7 @@ from typing import Any
 from .errors import ConfigError as ConfigError
 from .escape import log_text
 from .files import is_inside
+from .providers import OptionValue, parse_provider_options, provider_names
 from .regression import (
     CHECKS_KEY,
     HOST_DRIFT_KEY,
@@ -61,6 +62,9 @@ class Device:
     execution_providers: tuple[str, ...] = DEFAULT_EXECUTION_PROVIDERS
     latency_factor: float | None = None
     description: str = ""
+    host: str = ""  # an execnet gateway spec (xdist --tx): the tests then run there
+    # provider -> option -> value (config/providers.py): passed to onnxruntime as strings.
+    provider_options: Mapping[str, Mapping[str, OptionValue]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,8 @@ class Device:
             "execution_providers": list(self.execution_providers),
             "latency_factor": self.latency_factor,
             "description": self.description,
+            "host": self.host,
+            "provider_options": {k: dict(v) for k, v in self.provider_options.items()},
         }
 
 
@@ -156,8 +162,12 @@ class DeployConfig:
     allow_partial: bool = False
     # How timed checks share the host: "host" (one at a time, a host-wide lock) or "off".
     timing_lock: str = "host"
+    emulate: str = "auto"
     services: Mapping[str, ServiceSpec] = field(default_factory=dict)
     default_service: str | None = None
+    # Extra copies of report.json / report.html where a CI step wants them.
+    json_report: Path | None = None
+    html_report: Path | None = None
 
     @property
     def device_names(self) -> list[str]:
@@ -214,8 +224,11 @@ class DeployConfig:
             "enforce_requires_offline": self.enforce_requires_offline,
             "allow_partial": self.allow_partial,
             "timing_lock": self.timing_lock,
+            "emulate": self.emulate,
             "services": {name: spec.as_dict() for name, spec in self.services.items()},
             "default_service": self.default_service,
+            "json_report": str(self.json_report) if self.json_report else None,
+            "html_report": str(self.html_report) if self.html_report else None,
         }
 
     def _source_name(self) -> str:
@@ -398,6 +411,18 @@ def _boolean(value: Any) -> bool:
 
 
 TIMING_LOCK_MODES = ("host", "off")
+# How the target's limits are emulated on the host; "auto" enforces where it can.
+EMULATE_MODES = ("auto", "enforce", "pin", "off")
+EMULATE_RULE = (
+    "expected 'auto' (cgroup limits where the host allows them, else pinned cores),"
+    " 'enforce' (cgroup limits or a start-up error), 'pin' (pinned cores only) or 'off'"
+)
+
+
+def _emulate(value: Any) -> str:
+    if value not in EMULATE_MODES:
+        raise _Invalid(f"{EMULATE_RULE}, got {_describe(value)}")
+    return str(value)
 
 
 def _timing_lock(value: Any) -> str:
@@ -429,6 +454,33 @@ def _device_name(value: Any) -> str:
     if not DEVICE_NAME.fullmatch(text) or text in (".", ".."):
         raise _Invalid(f"expected a device name of {DEVICE_NAME_RULE}, got {_describe(value)}")
     return text
+
+
+GATEWAY_KINDS = ("popen", "ssh", "socket", "vagrant_ssh")
+GATEWAY_KEYS = ("id", "chdir", "python", "nice", "dont_write_bytecode", "execmodel", "ssh_config")
+GATEWAY_RULE = (
+    "an execnet gateway spec as xdist's --tx takes it, e.g."
+    " 'ssh=pi@edge-c.local//python=/opt/venv/bin/python//chdir=/home/pi/project'"
+    " or 'popen//python=/usr/bin/python3'"
+)
+
+
+def gateway_spec(text: str) -> str:
+    """*text* if it has the shape of one execnet gateway spec, else a one-line error.
+
+    Checked here, without execnet: a typo in a device row is a config error at start-up,
+    not a failed connection minutes later.  ``N*`` and ``via=`` are xdist's business.
+    """
+    parts = text.strip().split("//")
+    keys = [part.partition("=")[0] for part in parts]
+    kinds = [key for key in keys if key in GATEWAY_KINDS]
+    unknown = [
+        k for k in keys if k not in (*GATEWAY_KINDS, *GATEWAY_KEYS) and not k.startswith("env:")
+    ]
+    bare = [p for p in parts if ("=" not in p and p != "popen") or p.endswith("=")]
+    if len(kinds) != 1 or unknown or bare or "*" in keys[0]:
+        raise _Invalid(f"expected {GATEWAY_RULE}, got {text!r}")
+    return text.strip()
 
 
 def _string_list(value: Any) -> tuple[str, ...]:
@@ -486,10 +538,13 @@ _TOP_KEYS: dict[str, _Key] = {
     "required_evidence": _Key(_string_list),
     "all_devices_must_fit": _Key(_boolean),
     "baseline": _Key(_string),
+    "json_report": _Key(_string),
+    "html_report": _Key(_string),
     "soak_max_minutes": _Key(_number()),
     "enforce_requires_offline": _Key(_boolean),
     "allow_partial": _Key(_boolean),
     "timing_lock": _Key(_timing_lock),
+    "emulate": _Key(_emulate),
     "budgets": _Key(lambda v: v),
     "regression": _Key(lambda v: v),
     "models": _Key(lambda v: v),
@@ -570,9 +625,11 @@ _DEVICE_KEYS: dict[str, _Key] = {
     "offline": _Key(_boolean),
     "cpus": _Key(_cpu_count),
     "price_usd": _Key(_number(allow_zero=True)),
-    "execution_providers": _Key(_string_list),
+    "execution_providers": _Key(lambda value: provider_names(_string_list(value))),
+    "provider_options": _Key(lambda value: value),  # checked against the providers below
     "latency_factor": _Key(_number()),
     "description": _Key(_string),
+    "host": _Key(lambda value: gateway_spec(_string(value))),
 }
 
 VALID_KEYS: Mapping[str, Sequence[str]] = {
@@ -665,8 +722,11 @@ def parse_config(
         enforce_requires_offline=top.get("enforce_requires_offline", False),
         allow_partial=top.get("allow_partial", False),
         timing_lock=top.get("timing_lock", "host"),
+        emulate=top.get("emulate", "auto"),
         services=services,
         default_service=top.get("default_service"),
+        json_report=_optional_path(base, top, table, "json_report", errors),
+        html_report=_optional_path(base, top, table, "html_report", errors),
     )
     _check_references(config, errors)
     errors.raise_if_any()
@@ -684,6 +744,13 @@ def expand_user(value: str) -> Path:
         return Path(value).expanduser()
     except RuntimeError:
         raise ConfigError(f"{value}: cannot expand '~': the home directory is unknown") from None
+
+
+def _optional_path(
+    base: Path, top: Mapping[str, Any], where: str, key: str, errors: _Errors
+) -> Path | None:
+    """The path *key* names, relative to the config file's directory; None if not set."""
+    return _resolve_or_report(base, top[key], where, key, errors) if key in top else None
 
 
 def _resolve_or_report(base: Path, value: str, where: str, key: str, errors: _Errors) -> Path:
@@ -805,6 +872,13 @@ def _parse_devices(raw: Any, prefix: str, errors: _Errors) -> tuple[Device, ...]
             errors.add(where, f"duplicate device name {name!r} (first defined in #{seen[name]})")
             continue
         seen[name] = index
+        if "provider_options" in values:
+            providers = values.get("execution_providers", DEFAULT_EXECUTION_PROVIDERS)
+            values["provider_options"], problems = parse_provider_options(
+                values["provider_options"], providers
+            )
+            for problem in problems:
+                errors.add(where, problem)
         devices.append(Device(**values))
     return tuple(devices)
 

@@ -7,6 +7,7 @@ One resolver for every option so that ``--deploy-target``, ``DEPLOYCHECK_TARGET`
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +16,9 @@ from .files import UnsafePathError, contained
 from .names import (
     ENV_ALLOW_PARTIAL,
     ENV_CONFIG,
+    ENV_EMULATE,
+    ENV_HTML_REPORT,
+    ENV_JSON_REPORT,
     ENV_LOCK_DIR,
     ENV_SOAK_MINUTES,
     ENV_TARGET,
@@ -22,6 +26,8 @@ from .names import (
 )
 from .regression import parse_compare_fail
 from .schema import (
+    EMULATE_MODES,
+    EMULATE_RULE,
     PYPROJECT,
     STANDALONE,
     TIMING_LOCK_MODES,
@@ -54,8 +60,13 @@ class Settings:
     allow_partial_source: str = ""
     timing_lock: str = "host"
     timing_lock_source: str = ""
+    emulate: str = "auto"
+    emulate_source: str = ""
     lock_dir: Path | None = None
     compare_fail: str = ""  # the --deploy-compare-fail text, when the tolerances came from it
+    json_report: Path | None = None  # --deploy-json: a copy of report.json for a CI step
+    html_report: Path | None = None  # --deploy-html: a copy of report.html
+    fleet: tuple[str, ...] = ()  # --deploy-target a,b: every device runs (target is the first)
 
 
 def resolve_settings(
@@ -70,13 +81,17 @@ def resolve_settings(
     cli_soak_minutes: str | None = None,
     cli_allow_partial: bool = False,
     cli_timing_lock: str | None = None,
+    cli_emulate: str | None = None,
     cli_compare_fail: str | None = None,
+    cli_json: str | None = None,
+    cli_html: str | None = None,
     ini_config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings | None:
     """The run's settings, or None when the project does not use deploycheck at all."""
     env = environ or {}
     cli_lock = _cli_timing_lock(cli_timing_lock)
+    _check_emulate("--deploy-emulate", cli_emulate)
     config_path = _config_path(rootdir, invocation_dir, cli_config, env, ini_config)
     target, target_source = _pick(
         ("--deploy-target", cli_target), (ENV_TARGET, env.get(ENV_TARGET) or None)
@@ -92,16 +107,20 @@ def resolve_settings(
     config = _with_compare_fail(load_config(config_path), cli_compare_fail)
     if target is None and config.target is not None:
         target, target_source = config.target, f"target in {config_path.name}"
+    fleet: tuple[str, ...] = ()
     if target is not None:
-        _validate_target(config, target, target_source)
+        fleet = _validate_target(config, target, target_source)
+        target = fleet[0]
     baseline, baseline_source = _baseline(config, invocation_dir, cli_baseline)
     soak_cap, soak_source = _soak_cap(config, cli_soak_minutes, env)
     allow_partial, partial_source = _allow_partial(config, cli_allow_partial, env)
     timing_lock, lock_source = _timing_lock(config, cli_lock, env)
+    emulate, emulate_source = _emulate(config, cli_emulate, env)
     return Settings(
         config=config,
         target=target,
         target_source=target_source,
+        fleet=fleet if len(fleet) > 1 else (),
         evidence_dir=_evidence_dir(config, invocation_dir, cli_evidence_dir, target),
         project_dir=config_path.parent,
         baseline=baseline,
@@ -113,9 +132,60 @@ def resolve_settings(
         allow_partial_source=partial_source,
         timing_lock=timing_lock,
         timing_lock_source=lock_source,
+        emulate=emulate,
+        emulate_source=emulate_source,
         lock_dir=_lock_dir(env),
         compare_fail=cli_compare_fail or "",
+        json_report=_report_copy(
+            ("--deploy-json", cli_json, ENV_JSON_REPORT, "json_report"), config, invocation_dir, env
+        ),
+        html_report=_report_copy(
+            ("--deploy-html", cli_html, ENV_HTML_REPORT, "html_report"), config, invocation_dir, env
+        ),
     )
+
+
+def _report_copy(
+    names: tuple[str, str | None, str, str],
+    config: DeployConfig,
+    invocation_dir: Path,
+    env: Mapping[str, str],
+) -> Path | None:
+    """Where a copy of report.json or report.html goes: option, env var, config key.
+
+    Refused at start-up where it could never be written: a directory, or a parent
+    that is a file or not writable.  A missing parent is created when writing.
+    """
+    option, cli_value, env_name, key = names
+    value, source = _pick((option, cli_value or None), (env_name, env.get(env_name) or None))
+    if value is not None:
+        path = _cli_path(value, invocation_dir, source)
+    elif getattr(config, key) is not None:
+        path, value, source = getattr(config, key), str(getattr(config, key)), key
+    else:
+        return None
+    problem = _unwritable(path)
+    if problem:
+        example = "report.json" if key == "json_report" else "report.html"
+        raise ConfigError(
+            f"{source} {value}: {problem}; name a file in a writable directory,"
+            f" e.g. {Path(value) / example if path.is_dir() else example}"
+        )
+    return path
+
+
+def _unwritable(path: Path) -> str:
+    """Why *path* can never be written as a file, or ''."""
+    if path.is_dir():
+        return "is a directory"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return ""
 
 
 def _with_compare_fail(config: DeployConfig, cli_value: str | None) -> DeployConfig:
@@ -189,6 +259,26 @@ def _timing_lock(
         return config.timing_lock, f"timing_lock in {where}"
     if value not in TIMING_LOCK_MODES:
         raise ConfigError(_lock_mode_problem(source, value))
+    return value, source
+
+
+def _check_emulate(source: str, value: str | None) -> None:
+    """A mode named on the command line or in the environment, checked before the config."""
+    if value is not None and value not in EMULATE_MODES:
+        raise ConfigError(f"{source} {value!r}: {EMULATE_RULE}")
+
+
+def _emulate(
+    config: DeployConfig, cli_value: str | None, env: Mapping[str, str]
+) -> tuple[str, str]:
+    """How the target's limits are emulated, and who said so: ``auto`` unless set."""
+    value, source = _pick(
+        ("--deploy-emulate", cli_value), (ENV_EMULATE, env.get(ENV_EMULATE) or None)
+    )
+    if value is None:
+        where = config.source.name if config.source else "config"
+        return config.emulate, f"emulate in {where}"
+    _check_emulate(source, value)
     return value, source
 
 
@@ -301,12 +391,20 @@ def _expand(value: str, source: str) -> Path:
         raise ConfigError(f"{source} {exc}") from None
 
 
-def _validate_target(config: DeployConfig, target: str, source: str) -> None:
-    if "," in target:
-        raise ConfigError(
-            f"{source} {target!r}: one target per run; run pytest once per target"
-            " (each run writes its own evidence directory)"
-        )
+def _validate_target(config: DeployConfig, target: str, source: str) -> tuple[str, ...]:
+    """The targets *target* names: one, or several devices that each have a ``host``."""
+    names = tuple(dict.fromkeys(name.strip() for name in target.split(",")))
+    if len(names) > 1:
+        for name in names:
+            _validate_target(config, name, source)
+        without = [name for name in names if not config.device(name).host]
+        if without:
+            raise ConfigError(
+                f"{source} {target!r}: one target per run, unless every target has a host"
+                f" (an execnet gateway spec); {without[0]!r} has none: add host = ... to its"
+                " row, or run pytest once per target"
+            )
+        return names
     if not config.devices:
         raise ConfigError(
             f"{source} {target!r}: {config.source} defines no devices; add a [[devices]] table"
@@ -315,6 +413,7 @@ def _validate_target(config: DeployConfig, target: str, source: str) -> None:
         config.device(target)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    return (target,)
 
 
 def _evidence_dir(

@@ -34,6 +34,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
+from pytest_deploycheck.measure.accelerator import gpu_memory_used_mb, gpu_to_read  # noqa: E402
 from pytest_deploycheck.measure.memory import (  # noqa: E402
     CHILD_ENV,
     current_rss_bytes,
@@ -70,6 +71,9 @@ class Probe:
             self.data["reason"] = "skipped: " + str(getattr(report, "longrepr", ""))
         elif report.when == "call" and report.passed and self.data["outcome"] is None:
             self.data["outcome"] = "passed"
+            gpu = gpu_to_read()  # the session is still loaded: its GPU memory is in use
+            if gpu is not None:
+                self.data["accelerator_used_mb"] = gpu_memory_used_mb(gpu)
 
 
 def main(argv: list[str]) -> int:

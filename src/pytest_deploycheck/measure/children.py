@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 KILL_WAIT_S = 5.0  # for the killed child to be reaped
@@ -50,16 +50,19 @@ def killed_on_error(process: subprocess.Popen[Any]) -> Iterator[subprocess.Popen
 
 
 def run_group(
-    command: Sequence[str], *, timeout_s: float, **options: Any
+    command: Sequence[str],
+    *,
+    timeout_s: float,
+    spawn: Callable[..., subprocess.Popen[Any]] = popen_group,
+    **options: Any,
 ) -> subprocess.CompletedProcess[str]:
     """Like ``subprocess.run(..., capture_output=True, text=True)`` in a group of its own.
 
     Raises ``subprocess.TimeoutExpired`` after killing the group when *timeout_s* passes.
     The group is also killed once the child exits, so no grandchild outlives the run.
+    *spawn* starts it (``popen_group``'s signature), e.g. inside a limited cgroup.
     """
-    process = popen_group(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options
-    )
+    process = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
     with process, killed_on_error(process):
         stdout, stderr = process.communicate(timeout=timeout_s)
     kill_group(process)

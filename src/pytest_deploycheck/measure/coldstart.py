@@ -41,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import pagecache
 from ._coldstart_child import EXIT_MODEL_ERROR, MARKER
+from .cgroups import LimitedGroup
 from .children import kill_group, popen_group
 
 if TYPE_CHECKING:
@@ -237,6 +238,7 @@ def measure_cold_start(
     *,
     name: str | None = None,
     drop_cache: bool = True,
+    group: LimitedGroup | None = None,
 ) -> ColdStartResult:
     """Start *runs* fresh processes that load *model_path* and run it once; time each.
 
@@ -245,7 +247,8 @@ def measure_cold_start(
     model file is evicted from the page cache before every run where the OS allows it;
     either way its residency is recorded per run and summarised in ``cache_note``.
     Raises :class:`ColdStartError` when a child reports a model error, fails, or
-    exceeds the timeout.
+    exceeds the timeout.  In a limited *group* every child runs under the target's
+    enforced limits, and an OOM kill there is the error.
     """
     _check_arguments(runs, timeout_s)
     model_name = name or Path(model_path).stem
@@ -259,7 +262,12 @@ def measure_cold_start(
     drops: list[pagecache.CacheDrop] = []
     for _ in range(runs):
         drop = _prepare_cache(Path(model_path), drop_cache)
-        run = _run_once(command, timeout_s, label)
+        try:
+            run = _run_once(command, timeout_s, label, group)
+        except ColdStartError:
+            if group is not None and group.oom_killed(-9):
+                raise ColdStartError(f"{label}: {group.oom_line()}") from None
+            raise
         drops.append(drop)
         measured.append(
             replace(
@@ -329,15 +337,16 @@ def _child_arguments(
     )
 
 
-def _run_once(command: list[str], timeout_s: float, label: str) -> ColdStartRun:
+def _run_once(
+    command: list[str], timeout_s: float, label: str, group: LimitedGroup | None = None
+) -> ColdStartRun:
     """Spawn one child and time it until its result line; always reap the child."""
     with tempfile.TemporaryFile() as stderr:
         lines: queue.Queue[tuple[int, bytes | None]] = queue.Queue()
         started = time.perf_counter_ns()
         # Its own process group: killed whole on the timeout or an interrupt here.
-        process = popen_group(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
-        )
+        spawn = group.popen if group is not None else popen_group
+        process = spawn(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
         assert process.stdout is not None
         reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
         reader.start()

@@ -47,6 +47,7 @@ from .stats import (
     min_samples_to_pass,
     nearest_rank,
     percentile_ci,
+    percentile_ci_ranks,
     percentile_nearest_rank,
     samples_needed_to_pass,
 )
@@ -178,9 +179,10 @@ class LatencyResult:
     def display(self) -> str:
         """One line for the summary: ``p95 61.2 ms (n=412, 95% CI 59.8-63.0)``, an en dash."""
         interval = f"{_fmt_ms(self.ci_low_ms)}{_EN_DASH}{_fmt_ms(self.ci_high_ms)}"
+        why = wide_interval_reason(self.n, self.percentile, self.value_ms, self.ci_high_ms)
         return (
             f"{self.label} {_fmt_ms(self.value_ms)} ms"
-            f" (n={self.n}, {CI_CONFIDENCE:.0%} CI {interval})"
+            f" (n={self.n}, {CI_CONFIDENCE:.0%} CI {interval}{f': {why}' if why else ''})"
         )
 
     def as_extra(self, include_samples: bool = False) -> dict[str, Any]:
@@ -707,6 +709,43 @@ def _check_budget(budget_ms: float) -> None:
         raise ValueError(
             f"budget_ms must be a finite number of milliseconds > 0, got {budget_ms!r}"
         )
+
+
+# An interval whose upper bound is this many times the figure is explained in words.
+WIDE_INTERVAL_RATIO = 10.0
+
+
+def wide_interval_reason(n: int, percentile: float, value: float, high: float) -> str:
+    """Why the shown interval is far wider than the figure, or "" when it is not.
+
+    Its upper bound is the order statistic just above the percentile; with few samples
+    above it the bound is one outlier, or none at all (infinite).
+    """
+    above = max(0, n - math.ceil(n * percentile / 100.0))
+    label = f"p{percentile:g}"
+    if math.isinf(high):
+        return (
+            f"too few samples above {label} to bound it ({above} of {n});"
+            f" about {_samples_for_finite_bound(n, percentile)} samples would"
+        )
+    if value > 0 and high > WIDE_INTERVAL_RATIO * value:
+        return f"wide: only {above} of {n} samples lie above {label}"
+    return ""
+
+
+def _samples_for_finite_bound(n: int, percentile: float) -> int:
+    """The fewest samples whose displayed interval has a finite upper bound."""
+
+    def finite(count: int) -> bool:
+        return percentile_ci_ranks(count, percentile, CI_CONFIDENCE)[1] <= count
+
+    low, high = n, max(2 * n, 2)
+    while not finite(high) and high < 10_000_000:
+        low, high = high, high * 2
+    while low + 1 < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if finite(middle) else (middle, high)
+    return high
 
 
 def _fmt_ms(value: float) -> str:

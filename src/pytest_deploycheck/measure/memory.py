@@ -20,6 +20,7 @@ MB means 10^6 bytes throughout.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -30,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .children import run_group
+from . import accelerator as accel
+from .cgroups import LimitedGroup
+from .children import popen_group, run_group
 
 CHILD_ENV = "DEPLOYCHECK_MEMORY_CHILD"
 # Started by path, not with -m: -m would import this package (and pytest) before the
@@ -44,6 +47,15 @@ class MemoryMeasurementError(RuntimeError):
     """The child process could not measure the workload; the message says why."""
 
 
+class OomKilled(MemoryMeasurementError):
+    """The kernel's OOM killer ended the child at the target's limit (a failed check)."""
+
+    def __init__(self, message: str, peak_mb: float | None, enforced: str) -> None:
+        super().__init__(message)
+        self.peak_mb = peak_mb
+        self.enforced = enforced
+
+
 @dataclass(frozen=True)
 class MemoryResult:
     """The memory figures of one workload, in MB (10^6 bytes)."""
@@ -54,12 +66,17 @@ class MemoryResult:
     interpreter_mb: float
     harness_mb: float
     repeat: int
+    cgroup_peak_mb: float | None = None  # the limited group's own peak, where enforced
+    enforced: str = ""  # what the group enforced, e.g. "cgroup v1; memory limit 512 MB"
+    # GPU memory in use while the child's session was loaded (measure/accelerator.py).
+    accelerator: accel.AcceleratorMemory | None = None
 
     def display(self) -> str:
-        return (
+        text = (
             f"peak {self.footprint_mb:.1f} MB (runtime and model {self.model_mb:.1f} MB;"
             f" {self.repeat} calls in a child process)"
         )
+        return text if self.accelerator is None else f"{text}; {self.accelerator.line()}"
 
     def as_extra(self) -> dict[str, Any]:
         return {
@@ -72,7 +89,16 @@ class MemoryResult:
             "method": (
                 "child process peak RSS (VmHWM; ru_maxrss off Linux) minus test-harness start-up"
             ),
+            **(self.accelerator.as_extra() if self.accelerator is not None else {}),
+            **self._enforced_extra(),
         }
+
+    def _enforced_extra(self) -> dict[str, Any]:
+        """The limited group's own peak beside VmHWM, where the target's limit was enforced."""
+        if not self.enforced:
+            return {}
+        peak = None if self.cgroup_peak_mb is None else round(self.cgroup_peak_mb, 3)
+        return {"cgroup_peak_mb": peak, "enforced": self.enforced}
 
 
 def result_from_probe(probe: Mapping[str, Any], repeat: int) -> MemoryResult:
@@ -98,32 +124,57 @@ def measure_in_child(
     cwd: Path,
     repeat: int,
     timeout_s: float,
+    accelerator_gpu: int | None = None,
+    group: LimitedGroup | None = None,
 ) -> MemoryResult:
     """Run the test *nodeid* alone in a fresh pytest process and return its memory.
 
     The child runs the test body *repeat* times so that arenas and caches reach their
     steady size; *timeout_s* bounds the whole child run (start-up, set-up, the body),
     after which the child's process group is killed.  A failure in the child is raised
-    with the child's own reason.
+    with the child's own reason.  *accelerator_gpu*: the GPU whose memory in use is read
+    before the child starts and, in the child, after the body ran.  In a limited
+    *group* (the target's memory enforced) the group's peak is reported too, and an OOM
+    kill raises :class:`OomKilled`.
     """
+    gpu_before = accel.gpu_memory_used_mb(accelerator_gpu) if accelerator_gpu is not None else None
     with tempfile.TemporaryDirectory(prefix="deploycheck-memory-") as tmp:
         out = Path(tmp) / "probe.json"
         env = {**os.environ, CHILD_ENV: str(out), REPEAT_ENV: str(repeat)}
+        env.update(accel.child_env(accelerator_gpu))
         command = [sys.executable, str(CHILD_SCRIPT), nodeid, *pytest_args]
         try:
             # Its own process group, killed whole on the timeout or an interrupt here.
-            completed = run_group(command, cwd=cwd, env=env, timeout_s=timeout_s)
+            spawn = group.popen if group is not None else popen_group
+            completed = run_group(command, cwd=cwd, env=env, timeout_s=timeout_s, spawn=spawn)
         except subprocess.TimeoutExpired:
             raise MemoryMeasurementError(
                 f"the child process did not finish within {timeout_s:g} s"
             ) from None
+        _raise_if_oom_killed(group, completed.returncode)
         if not out.is_file():
             raise MemoryMeasurementError(_child_failure(completed))
         probe = json.loads(out.read_text(encoding="utf-8"))
     if probe.get("outcome") != "passed":
         reason = probe.get("reason") or _child_failure(completed)
         raise MemoryMeasurementError(f"the test failed in the child process: {reason}")
-    return result_from_probe(probe, repeat)
+    gpu = accel.from_readings(accelerator_gpu, gpu_before, probe.get("accelerator_used_mb"))
+    result = dataclasses.replace(result_from_probe(probe, repeat), accelerator=gpu)
+    return result if group is None else _with_group_peak(result, group)
+
+
+def _with_group_peak(result: MemoryResult, group: LimitedGroup) -> MemoryResult:
+    peak = group.peak_bytes()
+    cgroup_peak = None if peak is None else peak / MB
+    return dataclasses.replace(result, cgroup_peak_mb=cgroup_peak, enforced=group.describe())
+
+
+def _raise_if_oom_killed(group: LimitedGroup | None, returncode: int) -> None:
+    """An OOM kill in the group is the check's answer, not a broken measurement."""
+    if group is None or not group.oom_killed(returncode):
+        return
+    peak = group.peak_bytes()
+    raise OomKilled(group.oom_line(), None if peak is None else peak / MB, group.describe())
 
 
 def _child_failure(completed: subprocess.CompletedProcess[str]) -> str:

@@ -22,6 +22,15 @@ from dataclasses import dataclass
 
 CpuSet = set[int]
 UNSUPPORTED_NOTE = "CPU affinity is not supported on this platform: not pinned"
+OFF_NOTE = "emulation is off (--deploy-emulate=off): not pinned"
+_off = False
+
+
+def set_pinning_off(off: bool) -> bool:
+    """Make every later pinned block run unpinned (``--deploy-emulate=off``); the old state."""
+    global _off
+    before, _off = _off, off
+    return before
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,9 @@ def pinned_to_cpus(count: int | None) -> Iterator[Pinning]:
         return
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"pinned_to_cpus: count must be a whole number >= 1, got {count!r}")
+    if _off:
+        yield Pinning(count, None, OFF_NOTE)
+        return
     backend = _affinity_backend()
     if backend is None:
         yield Pinning(count, None, UNSUPPORTED_NOTE)

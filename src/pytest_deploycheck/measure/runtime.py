@@ -89,6 +89,8 @@ _ORT_ERRORS: tuple[type[Exception], ...] = tuple(
     for value in vars(_ort_state).values()
     if isinstance(value, type) and issubclass(value, Exception) and value is not Exception
 )
+# What a provider that fails to initialise raises: worth one more try without it.
+_RETRY_ERRORS: tuple[type[Exception], ...] = (*_ORT_ERRORS, RuntimeError, ValueError)
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 _LOAD_PREFIX = re.compile(r"^Load model from .*? failed:\s*")
 _KERNEL_FAILURE = re.compile(
@@ -194,9 +196,12 @@ class SessionSettings:
     inter_op_threads: int = 1
     providers: tuple[str, ...] = (CPU_PROVIDER,)
     graph_optimization: str = "all"
+    # ((provider, ((option, value as a string), ...)), ...): hashable, unlike a dict.
+    provider_options: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "providers", tuple(self.providers))
+        object.__setattr__(self, "provider_options", _frozen_options(self.provider_options))
         _check_threads("intra_op_threads", self.intra_op_threads, allow_none=True)
         _check_threads("inter_op_threads", self.inter_op_threads, allow_none=False)
         if self.graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
@@ -214,10 +219,28 @@ class SessionSettings:
         if device is None:
             return cls()
         # Imported here: the cold-start child loads this file alone, without the package.
+        from ..config.providers import option_text
         from .pinning import cores_used
 
         threads = cores_used(device.cpus, host_cpus)
-        return cls(intra_op_threads=threads, providers=tuple(device.execution_providers))
+        options = tuple(
+            (provider, tuple((key, option_text(value)) for key, value in table.items()))
+            for provider, table in device.provider_options.items()
+        )
+        return cls(
+            intra_op_threads=threads,
+            providers=tuple(device.execution_providers),
+            provider_options=options,
+        )
+
+    def options_for(self, provider: str) -> dict[str, str]:
+        """The options this device gives *provider* (empty when none)."""
+        return {
+            key: value
+            for name, pairs in self.provider_options
+            if name == provider
+            for key, value in pairs
+        }
 
     def session_options(self) -> Any:
         """An ``onnxruntime.SessionOptions`` with these settings.
@@ -254,6 +277,16 @@ def _check_threads(name: str, value: int | None, *, allow_none: bool) -> None:
         raise ValueError(f"{name}: expected a whole number from 1 to {MAX_THREADS}, got {value!r}")
 
 
+def _frozen_options(options: Any) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """*options* (a mapping or pairs of provider and its options) as sorted string pairs."""
+    pairs = options.items() if isinstance(options, Mapping) else options
+    frozen = []
+    for provider, table in pairs:
+        items = table.items() if isinstance(table, Mapping) else table
+        frozen.append((str(provider), tuple(sorted((str(k), str(v)) for k, v in items))))
+    return tuple(frozen)
+
+
 def resolve_providers(
     requested: Sequence[str],
     available: Sequence[str],
@@ -261,36 +294,48 @@ def resolve_providers(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The requested providers that exist here, in order, with CPU last as fallback.
 
-    Returns ``(providers, notes)``: one note per requested provider that this host
-    lacks, naming the provider that takes its place.  *known* (all providers
-    onnxruntime knows of) turns a typo into a "did you mean" note.
+    Returns ``(providers, notes)``: one note per requested provider that this
+    onnxruntime build lacks, naming the provider that runs in its place and why.
+    *known* (all providers onnxruntime knows of) turns a typo into a "did you mean".
     """
     usable = [p for p in requested if p in available and p != CPU_PROVIDER]
     providers = (*dict.fromkeys(usable), CPU_PROVIDER)
-    notes = []
-    for index, provider in enumerate(requested):
-        if provider in available:
-            continue
-        later = [p for p in requested[index + 1 :] if p in available and p != CPU_PROVIDER]
-        fallback = later[0] if later else CPU_PROVIDER
-        notes.append(_fallback_note(provider, available, known, fallback))
-    return providers, tuple(dict.fromkeys(notes))
+    reasons = missing_providers(requested, available, known)
+    notes = [
+        fallback_note(provider, _runs_instead(requested, providers, provider), reason)
+        for provider, reason in reasons.items()
+    ]
+    return providers, tuple(notes)
 
 
-def _fallback_note(
-    provider: str, available: Sequence[str], known: Sequence[str] | None, fallback: str
-) -> str:
+def missing_providers(
+    requested: Sequence[str], available: Sequence[str], known: Sequence[str] | None
+) -> dict[str, str]:
+    """Why each requested provider that this build lacks cannot run, by provider."""
     listing = ", ".join(available) or "none"
-    if known is not None and provider not in known:
-        hint = _did_you_mean(provider, known)
-        return (
-            f"{provider!r} is not an onnxruntime execution provider{hint};"
-            f" falling back to {fallback}"
-        )
-    return (
-        f"{provider} is not available on this host (available: {listing});"
-        f" falling back to {fallback}"
-    )
+    reasons: dict[str, str] = {}
+    for provider in requested:
+        if provider in available or provider in reasons:
+            continue
+        if known is not None and provider not in known:
+            hint = _did_you_mean(provider, known)
+            reasons[provider] = f"not an onnxruntime execution provider{hint}"
+        else:
+            reasons[provider] = f"not in this onnxruntime build (available: {listing})"
+    return reasons
+
+
+def fallback_note(asked: str, ran: str, reason: str) -> str:
+    """``CUDAExecutionProvider asked for, CPUExecutionProvider ran instead: <why>``."""
+    shown = asked if asked.endswith("ExecutionProvider") else repr(asked)
+    return f"{shown} asked for, {ran} ran instead: {reason}"
+
+
+def _runs_instead(requested: Sequence[str], used: Sequence[str], provider: str) -> str:
+    """The provider that takes *provider*'s nodes: the first one used that was not
+    asked for ahead of it (those take their own nodes first)."""
+    ahead = set(requested[: list(requested).index(provider)])
+    return next((p for p in used if p not in ahead), used[0] if used else CPU_PROVIDER)
 
 
 # --------------------------------------------------------------------------- model
@@ -847,21 +892,54 @@ def load_model(
 
 
 def open_session(name: str, path: Path, settings: SessionSettings) -> tuple[Any, tuple[str, ...]]:
-    """A new ``InferenceSession`` and the notes on how it differs from *settings*."""
+    """A new ``InferenceSession`` and the notes on how it differs from *settings*.
+
+    A requested provider missing from this build, or one that fails to initialise
+    (its error's first line is kept), is left out and the next one runs in its place,
+    as onnxruntime itself would fall back, but with a note saying which and why.
+    """
     label = f"model {name!r} ({display_path(path)})"
     _check_file(label, path)
-    providers, notes = resolve_providers(
-        settings.providers, ort.get_available_providers(), ort.get_all_providers()
-    )
+    requested = settings.providers
+    missing = missing_providers(requested, ort.get_available_providers(), ort.get_all_providers())
+    usable = [p for p in requested if p not in missing and p != CPU_PROVIDER]
     try:
-        session = ort.InferenceSession(
-            os.fspath(path), sess_options=settings.session_options(), providers=list(providers)
-        )
+        session, failed = _session_with_fallback(path, settings, [*dict.fromkeys(usable)])
     except _ORT_ERRORS as exc:
         raise ModelLoadError(f"{label}: {_load_problem(exc)}") from None
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelLoadError(f"{label}: cannot be loaded: {_first_line(str(exc))}") from None
-    return session, notes + _provider_notes(providers, session.get_providers())
+    return session, _provider_notes(requested, session.get_providers(), {**missing, **failed})
+
+
+def _session_with_fallback(
+    path: Path, settings: SessionSettings, accelerators: list[str]
+) -> tuple[Any, dict[str, str]]:
+    """A session on *accelerators* (then CPU), leaving out each one that fails to start.
+
+    Only an accelerator is retried without: once CPU alone fails, the model itself is
+    at fault and that error is raised.
+    """
+    failed: dict[str, str] = {}
+    while True:
+        try:
+            return _new_session(path, settings, [*accelerators, CPU_PROVIDER]), failed
+        except _RETRY_ERRORS as exc:
+            if not accelerators:
+                raise
+            failed[accelerators.pop(0)] = f"failed to initialise: {_ort_message(exc)}"
+
+
+def _new_session(path: Path, settings: SessionSettings, providers: Sequence[str]) -> Any:
+    """One ``InferenceSession``; onnxruntime's own fallback is off (it prints to stdout
+    and retries on CPU silently): :func:`_session_with_fallback` does it with a note."""
+    with_options = [(p, settings.options_for(p)) for p in providers]
+    return ort.InferenceSession(
+        os.fspath(path),
+        sess_options=settings.session_options(),
+        providers=with_options,
+        enable_fallback=0,
+    )
 
 
 def _check_file(label: str, path: Path) -> None:
@@ -880,10 +958,21 @@ def _load_problem(exc: Exception) -> str:
     return f"onnxruntime {ort.__version__} cannot load it: {message}"
 
 
-def _provider_notes(requested: Sequence[str], used: Sequence[str]) -> tuple[str, ...]:
-    """Providers that were available but that onnxruntime still could not start."""
-    dropped = [p for p in requested if p not in used]
-    return tuple(f"{p} failed to start; onnxruntime fell back to {used[0]}" for p in dropped)
+def _provider_notes(
+    requested: Sequence[str], used: Sequence[str], reasons: Mapping[str, str]
+) -> tuple[str, ...]:
+    """One note per requested provider the session does not use: which runs instead, why.
+
+    A provider onnxruntime dropped without an error (CUDA without its libraries only
+    logs a warning, silenced here) is said to have failed to initialise all the same.
+    """
+    silent = "failed to initialise (onnxruntime dropped it without an error)"
+    notes = [
+        fallback_note(p, _runs_instead(requested, used, p), reasons.get(p, silent))
+        for p in dict.fromkeys(requested)
+        if p not in used
+    ]
+    return tuple(notes)
 
 
 def _ort_message(exc: BaseException) -> str:

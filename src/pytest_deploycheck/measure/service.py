@@ -54,6 +54,7 @@ _PORT_TAKEN = re.compile(r"address already in use|eaddrinuse|errno 98\b|errno 48
 Clock = Callable[[], float]
 PortFinder = Callable[[], int]
 Sleep = Callable[[float], None]
+Spawn = Callable[..., "subprocess.Popen[Any]"]  # popen_group's signature
 
 
 class ServiceError(Exception):
@@ -207,18 +208,21 @@ def start_service(
     clock: Clock = time.perf_counter,
     port_finder: PortFinder = free_port,
     sleep: Sleep = time.sleep,
+    spawn: Spawn | None = None,
 ) -> RunningService:
     """Start *spec* on a free loopback port and return it once ``ready`` answers 2xx.
 
     ``cold_start_ms`` is process start to the first 2xx ready answer.  Raises
     :class:`ServiceError` (one line, with the stderr tail) when it cannot be started.
+    *spawn* starts the process (``popen_group``'s signature): a limited cgroup's
+    ``popen`` runs the service under the target's enforced limits.
     """
     cwd = _working_dir(spec, project_dir)
     taken: list[str] = []
     for _ in range(PORT_ATTEMPTS):
         port = port_finder()
         try:
-            return _start_on(spec, port, cwd, clock, sleep)
+            return _start_on(spec, port, cwd, clock, sleep, spawn)
         except _PortTaken as exc:
             taken.append(str(port))
             last = str(exc)
@@ -236,9 +240,9 @@ def _working_dir(spec: ServiceSpec, project_dir: Path) -> Path:
 
 
 def _start_on(
-    spec: ServiceSpec, port: int, cwd: Path, clock: Clock, sleep: Sleep
+    spec: ServiceSpec, port: int, cwd: Path, clock: Clock, sleep: Sleep, spawn: Spawn | None
 ) -> RunningService:
-    service, started = _launch(spec, port, cwd, clock)
+    service, started = _launch(spec, port, cwd, clock, spawn)
     try:
         service.cold_start_ms = _wait_ready(service, started, clock, sleep)
         _check_loopback_only(service)
@@ -248,14 +252,16 @@ def _start_on(
     return service
 
 
-def _launch(spec: ServiceSpec, port: int, cwd: Path, clock: Clock) -> tuple[RunningService, float]:
+def _launch(
+    spec: ServiceSpec, port: int, cwd: Path, clock: Clock, spawn: Spawn | None = None
+) -> tuple[RunningService, float]:
     command = tuple(with_port(arg, port) for arg in spec.command)
     env = {**os.environ, **{key: with_port(value, port) for key, value in spec.env.items()}}
     outputs = (_Output(), _Output())
     client = HttpClient(f"http://{LOOPBACK}:{port}", timeout_s=READY_REQUEST_TIMEOUT_S)
     started = clock()
     try:
-        process = popen_group(
+        process = (spawn or popen_group)(
             command,
             stdin=subprocess.DEVNULL,
             stdout=outputs[0].file,
@@ -504,8 +510,10 @@ class ServiceSet(Mapping[str, RunningService]):
         *,
         project_dir: Path,
         fail: Callable[[str], NoReturn] | None = None,
+        spawn: Spawn | None = None,
     ) -> None:
         self.specs = dict(specs)
+        self._spawn = spawn
         self.project_dir = project_dir
         self.touched: dict[str, None] = {}
         self._fail = fail or _raise_service_error
@@ -535,7 +543,9 @@ class ServiceSet(Mapping[str, RunningService]):
 
     def _start(self, name: str) -> RunningService:
         try:
-            service = start_service(self.specs[name], project_dir=self.project_dir)
+            service = start_service(
+                self.specs[name], project_dir=self.project_dir, spawn=self._spawn
+            )
         except ServiceError as exc:
             self._failed[name] = str(exc)
             raise

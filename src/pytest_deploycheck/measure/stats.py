@@ -3,8 +3,10 @@
 Percentiles and their order-statistic intervals, the binomial early-stopping rule of a
 latency budget, the two-sample tests of the regression gates (Mann-Whitney, the tail
 test, the bootstrap of a percentile's change), the paired statistics of the accuracy
-check (McNemar, the paired bootstrap) and the soak's robust slope (Theil-Sen with Sen's
-interval).  Everything here is a pure function of a sample set or of counts, so the
+check (McNemar, the paired bootstrap), the soak's robust slope (Theil-Sen with Sen's
+interval) and the drift tests (two-sample Kolmogorov-Smirnov, chi-square on category
+counts, PSI, Holm's correction, the Clopper-Pearson interval of an agreement rate).
+Everything here is a pure function of a sample set or of counts, so the
 statistics can be tested on synthetic data without timing anything, and it imports
 nothing else of the package.  The percentile rules follow MLPerf LoadGen:
 
@@ -641,3 +643,312 @@ def block_medians(t: Samples, values: Samples, *, blocks: int) -> tuple[FloatArr
         np.array([np.median(part) for part in consecutive_blocks(ts, blocks=blocks)]),
         np.array([np.median(part) for part in consecutive_blocks(vs, blocks=blocks)]),
     )
+
+
+# --- drift: two samples of one feature, and many features at once -------------------
+
+# The exact two-sample KS distribution costs m * n steps: beyond this the limiting
+# (Kolmogorov) distribution is used, which at these sizes differs from it by < 1e-3.
+KS_EXACT_LIMIT = 10_000_000
+# A share of 0 in a PSI bin is replaced by this, or one empty bin would make PSI infinite.
+PSI_FLOOR = 1e-4
+PSI_BINS = 10
+# Pearson's chi-square is an approximation; below this expected count per cell it is rough.
+CHI_SQUARE_MIN_EXPECTED = 5.0
+_GAMMA_ITERATIONS = 10_000
+_GAMMA_EPS = 1e-15
+_CP_BISECTIONS = 100
+
+
+@dataclass(frozen=True)
+class KSResult:
+    """A two-sample Kolmogorov-Smirnov test: D, its two-sided p-value and how p was found."""
+
+    statistic: float
+    p_value: float
+    method: Literal["exact", "asymptotic"]
+    n_reference: int
+    n_current: int
+
+
+@dataclass(frozen=True)
+class ChiSquareResult:
+    """Pearson's chi-square test of homogeneity on a 2 x k table of category counts."""
+
+    statistic: float
+    df: int
+    p_value: float
+    min_expected: float  # the smallest expected cell count (the approximation's health)
+    n_reference: int
+    n_current: int
+
+    @property
+    def cramers_v(self) -> float:
+        """The effect size in [0, 1]: sqrt(chi2 / N) for a table with two rows."""
+        total = self.n_reference + self.n_current
+        return math.sqrt(self.statistic / total) if total and self.df else 0.0
+
+
+def ks_two_sample(reference: Samples, current: Samples) -> KSResult:
+    """Two-sided two-sample KS test: D is the largest gap between the two empirical CDFs.
+
+    D is computed in integer units (``|n * count_ref - m * count_cur|`` at every pooled
+    value, ties included), so the exact p-value counts lattice paths without rounding
+    trouble.  p is exact up to :data:`KS_EXACT_LIMIT` = m * n, else the limiting
+    Kolmogorov distribution.  Both assume continuous data, as scipy's ``ks_2samp``
+    does: with ties the p-value is conservative.
+    """
+    x, y = np.sort(_as_floats(reference)), np.sort(_as_floats(current))
+    m, n = x.size, y.size
+    pooled = np.concatenate([x, y])
+    below_x = np.searchsorted(x, pooled, side="right").astype(np.int64)
+    below_y = np.searchsorted(y, pooled, side="right").astype(np.int64)
+    gap = int(np.max(np.abs(below_x * n - below_y * m)))
+    d = gap / (m * n)
+    if m * n <= KS_EXACT_LIMIT:
+        return KSResult(d, ks_exact_p(gap, m, n), "exact", m, n)
+    return KSResult(d, ks_asymptotic_p(d, m, n), "asymptotic", m, n)
+
+
+def ks_exact_p(gap: int, m: int, n: int) -> float:
+    """P(D >= gap / (m n)) under "same continuous distribution", by counting paths.
+
+    A sample pair is a monotone lattice path from (0, 0) to (m, n); D < gap / (m n)
+    exactly when the path keeps ``|i n - j m| < gap``.  Each row of the count is
+    scaled by C(i + n, n) (the recurrence of R's ``psmirnov``), so it stays in [0, 1];
+    within a row the allowed j form one run, summed with one cumulative sum.
+    """
+    if gap <= 0:
+        return 1.0
+    if m > n:
+        m, n = n, m
+    limit = gap - 1  # inside: |i n - j m| <= limit
+    u = np.zeros(n + 1, dtype=np.float64)
+    u[: min(n, limit // m) + 1] = 1.0
+    for i in range(1, m + 1):
+        low = max(0, -((limit - i * n) // m))  # ceil((i n - limit) / m)
+        high = min(n, (i * n + limit) // m)
+        row = np.zeros(n + 1, dtype=np.float64)
+        if low <= high:
+            row[low : high + 1] = np.cumsum(u[low : high + 1] * (i / (i + n)))
+        u = row
+    return float(min(1.0, max(0.0, 1.0 - u[n])))
+
+
+def ks_asymptotic_p(d: float, m: int, n: int) -> float:
+    """Kolmogorov's limiting two-sided p-value at lambda = D * sqrt(m n / (m + n))."""
+    return kolmogorov_sf(d * math.sqrt(m * n / (m + n)))
+
+
+def kolmogorov_sf(lam: float) -> float:
+    """P(K > lam) for the Kolmogorov distribution, by whichever series converges fast.
+
+    ``2 sum (-1)^(k-1) exp(-2 k^2 lam^2)`` for lam >= 1; below, the theta-function
+    form ``1 - sqrt(2 pi) / lam * sum exp(-(2k-1)^2 pi^2 / (8 lam^2))``.
+    """
+    if lam <= 0:
+        return 1.0
+    if lam < 1.0:
+        terms = (math.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8 * lam * lam)) for k in range(1, 8))
+        return min(1.0, max(0.0, 1.0 - math.sqrt(2 * math.pi) / lam * sum(terms)))
+    total = math.fsum((-1.0) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
+    return min(1.0, max(0.0, 2.0 * total))
+
+
+def ks_critical_d(m: int, n: int, alpha: float) -> float:
+    """The smallest D a KS test on samples of m and n would call significant at *alpha*.
+
+    ``lambda_alpha * sqrt((m + n) / (m n))`` where the Kolmogorov tail at lambda_alpha is
+    alpha (1.358 at 0.05; about ``sqrt(-ln(alpha / 2) / 2)``): two distributions whose
+    CDFs are nowhere further apart than this (at most this share of the items on the
+    other side of any threshold) are not told apart.  Asymptotic, as a planning figure.
+    """
+    _check_count(m, minimum=1)
+    _check_count(n, minimum=1)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    low, high = 0.0, 10.0  # the tail at 10 is below 1e-86
+    for _ in range(_CP_BISECTIONS):
+        mid = (low + high) / 2.0
+        if kolmogorov_sf(mid) > alpha:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2.0 * math.sqrt((m + n) / (m * n))
+
+
+def normal_shift_for_ks(d: float) -> float:
+    """The mean shift, in standard deviations, that gives a normal feature KS gap *d*.
+
+    Two normals delta sd apart have CDFs at most ``2 Phi(delta / 2) - 1`` apart (at the
+    midpoint), so delta = 2 Phi^-1((1 + d) / 2): it turns a critical D into a shift.
+    """
+    if d >= 1.0:
+        return math.inf
+    return 2.0 * NormalDist().inv_cdf((1.0 + max(d, 0.0)) / 2.0)
+
+
+def chi_square_homogeneity(reference_counts: Samples, current_counts: Samples) -> ChiSquareResult:
+    """Pearson's chi-square test that two samples share the category shares.
+
+    The counts are per category, in the same order on both sides; categories empty on
+    both sides are left out (they hold no information).  With one category left there is
+    nothing to test: chi2 = 0, df = 0, p = 1.  No continuity correction.
+    """
+    ref = np.asarray(reference_counts, dtype=np.float64)
+    cur = np.asarray(current_counts, dtype=np.float64)
+    if ref.shape != cur.shape or ref.ndim != 1 or np.any(ref < 0) or np.any(cur < 0):
+        raise ValueError("category counts must be two non-negative 1-D arrays of one length")
+    keep = (ref + cur) > 0
+    ref, cur = ref[keep], cur[keep]
+    n_ref, n_cur = int(ref.sum()), int(cur.sum())
+    if ref.size < 2 or n_ref == 0 or n_cur == 0:
+        return ChiSquareResult(0.0, 0, 1.0, math.inf, n_ref, n_cur)
+    totals = ref + cur
+    grand = float(n_ref + n_cur)
+    expected = np.stack([totals * n_ref / grand, totals * n_cur / grand])
+    observed = np.stack([ref, cur])
+    statistic = float(np.sum((observed - expected) ** 2 / expected))
+    df = ref.size - 1
+    return ChiSquareResult(
+        statistic, df, chi2_sf(statistic, df), float(expected.min()), n_ref, n_cur
+    )
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """P(X > x) for X ~ chi-square(df): the regularized upper incomplete gamma Q(df/2, x/2)."""
+    if df <= 0:
+        return 1.0
+    if x <= 0:
+        return 1.0
+    return gamma_q(df / 2.0, x / 2.0)
+
+
+def gamma_q(a: float, x: float) -> float:
+    """Q(a, x) = Gamma(a, x) / Gamma(a): the series for P below a + 1, else Lentz's fraction."""
+    if x <= 0.0:
+        return 1.0
+    if x < a + 1.0:
+        return max(0.0, 1.0 - _gamma_p_series(a, x))
+    return min(1.0, _gamma_q_fraction(a, x))
+
+
+def _gamma_p_series(a: float, x: float) -> float:
+    term = total = 1.0 / a
+    denominator = a
+    for _ in range(_GAMMA_ITERATIONS):
+        denominator += 1.0
+        term *= x / denominator
+        total += term
+        if abs(term) < abs(total) * _GAMMA_EPS:
+            break
+    return total * math.exp(-x + a * math.log(x) - math.lgamma(a))
+
+
+def _gamma_q_fraction(a: float, x: float) -> float:
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c, d = 1.0 / tiny, 1.0 / b
+    h = d
+    for i in range(1, _GAMMA_ITERATIONS):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        step = d * c
+        h *= step
+        if abs(step - 1.0) < _GAMMA_EPS:
+            break
+    return h * math.exp(-x + a * math.log(x) - math.lgamma(a))
+
+
+def psi(reference_shares: Samples, current_shares: Samples, *, floor: float = PSI_FLOOR) -> float:
+    """Population stability index ``sum (cur - ref) ln(cur / ref)`` over bins or categories.
+
+    Shares of 0 become *floor*.  By convention below 0.1 is stable, 0.1 to 0.25 a
+    moderate shift, above 0.25 a major one; it has no p-value and depends on the bins,
+    so it is reported beside the tests, never judged.
+    """
+    ref = np.maximum(np.asarray(reference_shares, dtype=np.float64), floor)
+    cur = np.maximum(np.asarray(current_shares, dtype=np.float64), floor)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def psi_continuous(reference: Samples, current: Samples, *, bins: int = PSI_BINS) -> float:
+    """PSI over the reference's quantile bins (fewer where quantiles coincide)."""
+    ref, cur = _as_floats(reference), _as_floats(current)
+    inner = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    ref_bins = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=inner.size + 1)
+    cur_bins = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=inner.size + 1)
+    return psi(ref_bins / ref.size, cur_bins / cur.size)
+
+
+def holm(p_values: Samples) -> FloatArray:
+    """Holm's step-down adjusted p-values, in the input order.
+
+    Sorted ascending, the i-th (from 0) of k is multiplied by k - i, then made
+    non-decreasing and capped at 1; a hypothesis is rejected at family-wise level alpha
+    when its adjusted p is below alpha.  It controls the chance of any false alarm
+    under any dependence between the features, as Bonferroni does, and rejects
+    everything Bonferroni rejects and more.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p-values must be one-dimensional, got shape {p.shape}")
+    if p.size == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * np.arange(p.size, 0, -1, dtype=np.float64)
+    adjusted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    result = np.empty_like(adjusted)
+    result[order] = adjusted
+    return result
+
+
+def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) two-sided interval of a binomial proportion.
+
+    Each bound is the q at which the observed count sits in a tail of (1 - confidence)/2:
+    its coverage is at least *confidence* for every true proportion (conservative), which
+    suits a gate.  Found by bisection on this module's binomial tails.
+    """
+    _check_count(n, minimum=1)
+    _check_count(successes, minimum=0)
+    if successes > n:
+        raise ValueError(f"successes ({successes}) cannot exceed n ({n})")
+    _check_confidence(confidence)
+    tail = (1.0 - confidence) / 2.0
+    low = 0.0 if successes == 0 else _bisect(lambda q: binom_sf(successes, n, q) - tail)
+    high = 1.0 if successes == n else _bisect(lambda q: tail - binom_cdf(successes, n, q))
+    return low, high
+
+
+def _bisect(increasing: Callable[[float], float]) -> float:
+    """The root in (0, 1) of a function increasing in q."""
+    low, high = 0.0, 1.0
+    for _ in range(_CP_BISECTIONS):
+        mid = (low + high) / 2.0
+        if increasing(mid) < 0:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-15:
+            break
+    return (low + high) / 2.0
+
+
+def items_to_clear(rate: float, floor: float, confidence: float, n: int) -> int | None:
+    """About how many items put a rate's two-sided interval bound past *floor* (normal).
+
+    None when the rate is not past the floor: no sample size would clear it.  The
+    variance is kept at least 1/n, so a rate of exactly 1 still asks for a finite count.
+    """
+    gap = abs(rate - floor)
+    if gap == 0:
+        return None
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    variance = max(rate * (1.0 - rate), 1.0 / max(n, 1))
+    return math.ceil(variance * (z / gap) ** 2)

@@ -78,22 +78,31 @@ def _summary_lines(c: Mapping[str, Any]) -> list[str]:
         f" {markdown_code(c['optimized_name'])}; n = {c['n']} items",
         f"- {accuracy_metric_words(c['metric']).capitalize()}: baseline"
         f" {format_value(c['baseline'])}, optimized {format_value(c['optimized'])};"
-        f" {drop_label} {format_value(c['drop'])} (budget {format_value(c['max_drop'])}):"
+        f" {drop_label} {_drop_text(c['drop'])} (budget {format_value(c['max_drop'])}):"
         f" {status}",
         f"- {_percent(c['confidence'])} CI of the drop (paired bootstrap, {c['resamples']}"
         f" resamples): {interval}; {c['resolution_note']}",
     ]
     if c.get("batch_note"):
         lines.append(f"- Batch size: {markdown_text(c['batch_note'])}")
+    if c.get("scores_note"):
+        lines.append(f"- Scores: {markdown_text(c['scores_note'])}")
     if c["agreement"] is not None:
-        lines.append(f"- Agreement (same top-1 prediction): {format_value(c['agreement'])}")
+        basis = markdown_text(c.get("agreement_basis") or "same top-1 prediction")
+        lines.append(f"- Agreement ({basis}): {format_value(c['agreement'])}")
     if c["discordant"] is not None and c["mcnemar_p"] is not None:
         regressions, fixes = c["discordant"]
+        test = markdown_text(c.get("paired_test") or "McNemar exact test")
         lines.append(
-            f"- McNemar exact test: {regressions} regressions, {fixes} fixed,"
+            f"- {test[:1].upper()}{test[1:]}: {regressions} regressions, {fixes} fixed,"
             f" p = {format_value(c['mcnemar_p'])}"
         )
     return lines
+
+
+def _drop_text(value: float) -> str:
+    """A drop of exactly 0 reads ``0.000``, as in the summary."""
+    return "0.000" if value == 0 else format_value(value)
 
 
 def _case_lines(c: Mapping[str, Any]) -> list[str]:
@@ -101,28 +110,50 @@ def _case_lines(c: Mapping[str, Any]) -> list[str]:
     total = c["failure_cases_total"]
     if total == 0:
         return ["No failure cases: both models are right on every item."]
+    scored = bool(cases) and cases[0].get("optimized_score") is not None
+    order = "largest score loss first" if scored else "most confident first"
+    column = "output (score)" if scored else "pred (conf)"
     lines = [
         f"Failure cases ({_wrong_means(c)}): regressions first, then the items both models"
-        " get wrong, then those the optimized model fixed; most confident first.",
+        f" get wrong, then those the optimized model fixed; {order}.",
         "",
-        f"| index | label | {markdown_text(c['baseline_name'])} pred (conf)"
-        f" | {markdown_text(c['optimized_name'])} pred (conf) | kind |",
+        f"| index | label | {markdown_text(c['baseline_name'])} {column}"
+        f" | {markdown_text(c['optimized_name'])} {column} | kind |",
         "|---:|---:|---:|---:|---|",
     ]
-    lines.extend(
-        f"| {case['index']} | {case['label']}"
-        f" | {_prediction(case['baseline_prediction'], case['baseline_confidence'])}"
-        f" | {_prediction(case['optimized_prediction'], case['optimized_confidence'])}"
-        f" | {case['kind']} |"
-        for case in cases
-    )
+    lines.extend(_case_row(case) for case in cases)
     if len(cases) < total:
         lines += ["", f"Showing {len(cases)} of {total} cases."]
     return lines
 
 
+def _case_row(case: Mapping[str, Any]) -> str:
+    """One table row; every label or output text is data, escaped for a table cell."""
+    label = case.get("label_text")
+    return (
+        f"| {case['index']} | {case['label'] if label is None else markdown_text(label)}"
+        f" | {_cell(case, 'baseline')} | {_cell(case, 'optimized')} | {case['kind']} |"
+    )
+
+
+def _cell(case: Mapping[str, Any], role: str) -> str:
+    text, score = case.get(f"{role}_output"), case.get(f"{role}_score")
+    if score is not None:
+        return f"{markdown_text(text)} ({float(score):.3f})"
+    prediction, confidence = case[f"{role}_prediction"], case[f"{role}_confidence"]
+    if text is None or prediction < 0:
+        return _prediction(prediction, confidence)
+    return markdown_text(f"{text} ({_confidence(confidence)})")
+
+
+def _confidence(confidence: float | None) -> str:
+    return f"{float('nan') if confidence is None else confidence:.3f}"
+
+
 def _wrong_means(c: Mapping[str, Any]) -> str:
     metric = str(c["metric"])
+    if c.get("agreement_basis") == "same per-item score":
+        return f"wrong: a per-item score of {metric} below 1"
     if c["discordant"] is None:
         return f"wrong: the top-1 prediction is not the label, as {metric} has no per-item verdict"
     if metric == "top1":

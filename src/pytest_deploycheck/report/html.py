@@ -13,9 +13,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from ..checks.metrics import CAPACITY, THROUGHPUT
-from ..config.evidence_names import REPORT_FILE
+from ..checks.metrics import CAPACITY, DRIFT, THROUGHPUT
+from ..config.evidence_names import HTML_FILE, REPORT_FILE
 from ..config.units import format_value
 from .markdown import (
     Doc,
@@ -34,6 +35,7 @@ from .markdown import (
     run_notes,
     table_rows,
 )
+from .soak_chart import soak_section, soak_series
 
 MAX_CURVE_POINTS = 400  # points of a drawn CDF; keeps a 20 000-call run's page small
 # The x axis never reaches past these (ms): a figure beyond them (a budget of 1e-13 ms,
@@ -68,9 +70,10 @@ h3{font-size:1em;margin:20px 0 4px}
 table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}
-td.fig{white-space:nowrap}
+td{overflow-wrap:anywhere}
+td.fig{min-width:5em}
 summary{cursor:pointer}
-td.change{min-width:13em}
+td.change{min-width:8em}
 .scroll{overflow-x:auto}
 tr.target td{font-weight:600}
 .status{font-weight:700;white-space:nowrap}
@@ -458,8 +461,7 @@ def device_summary(device: Doc) -> str:
 def verdict_banner(report: Doc) -> str:
     verdict = report.get("verdict") or {}
     candidate = verdict.get("release_candidate") is True
-    counts = verdict.get("counts") or {}
-    tally = " · ".join(f"{esc(v)} {esc(k)}" for k, v in counts.items())
+    tally = esc(shown_tally(report))
     reasons = "" if candidate else "".join(_tag("li", esc(r)) for r in verdict.get("reasons") or [])
     reasons += "".join(_tag("li", "⚠ " + esc(c)) for c in verdict.get("caveats") or [])
     body = (
@@ -473,12 +475,29 @@ def verdict_banner(report: Doc) -> str:
     )
 
 
+def shown_tally(report: Doc) -> str:
+    """The rows of the checks table by status: what the banner counts is what it shows.
+
+    The verdict's own counts take every check (a regression check folded into the row
+    it compares, identical passing rows merged); metrics.csv lists those one by one.
+    """
+    rows = table_rows(checks_of(report), report)
+    if not rows:
+        return ""
+    counts: dict[str, int] = {}
+    for check, _ in rows:
+        status = str(check.get("status", ""))
+        counts[status] = counts.get(status, 0) + 1
+    by_status = " · ".join(f"{n} {status}" for status, n in counts.items())
+    return f"{len(rows)} checks shown: {by_status}"
+
+
 def checks_section(report: Doc, chart_ids: Mapping[str, str]) -> str:
     rows = table_rows(checks_of(report), report)
     if not rows:
         return _tag("h2", "Checks") + _tag("p", "No readiness check ran.")
     compared = any(regression is not None for _, regression in rows)
-    header = ["check", "budget", "measured", "provenance", "status"]
+    header = ["check", "status", "measured", "budget", "provenance"]
     header += ["baseline", "change"] if compared else []
     body = [check_row(c, r, chart_ids.get(str(c.get("name"))), compared) for c, r in rows]
     return _tag("h2", "Checks") + "\n" + table(header, body)
@@ -491,10 +510,10 @@ def check_row(check: Doc, regression: Doc | None, chart_id: str | None, compared
     provenance = str(check.get("provenance", "measured"))
     cells = [
         _tag("td", title + _nodeid(check.get("nodeid"))),
-        _tag("td", esc(budget_text(check)), "fig"),
-        _tag("td", esc(figure_text(check)) + _sub(check.get("details"))),
-        _tag("td", esc(provenance), provenance),
         status_cell(check.get("status", ""), regression_status(regression)),
+        _tag("td", esc(figure_text(check)) + _sub(check.get("details"))),
+        _tag("td", esc(budget_text(check)), "fig"),
+        _tag("td", esc(provenance), provenance),
     ]
     if compared:
         words = esc(change_text(regression, check))
@@ -593,13 +612,18 @@ def environment_section(report: Doc) -> str:
     parts = [_tag("h2", "Environment"), _tag("dl", items)]
     if report.get("command_line"):
         parts += [_tag("h3", "Command line"), _tag("pre", _tag("code", esc(command_text(report))))]
-    files = report.get("evidence_files") or []
-    if files:
-        parts += [
-            _tag("h3", "Evidence files"),
-            _tag("ul", "".join(_tag("li", esc(f)) for f in files)),
-        ]
     return "\n".join(parts)
+
+
+def evidence_links(report: Doc) -> str:
+    """Relative links to the run's other evidence files, beside this page in the directory."""
+    files = [str(f) for f in report.get("evidence_files") or [] if str(f) != HTML_FILE]
+    if not files:
+        return ""
+    items = "".join(
+        _tag("li", f'<a href="./{esc(quote(name, safe="/"))}">{esc(name)}</a>') for name in files
+    )
+    return _tag("h2", "Evidence files") + _tag("ul", items, "files")
 
 
 # -- the capacity chart -------------------------------------------------------------------
@@ -814,6 +838,51 @@ def _capacity_charts(report: Doc) -> list[tuple[str, CapacityCurve]]:
     return [(f"capacity-{i}", curve) for i, curve in enumerate(kept, start=1)]
 
 
+# -- drift ----------------------------------------------------------------------------
+
+
+def drift_section(report: Doc) -> str:
+    """The "Drift" section: per drift check, its sample sizes, what it could detect and
+    its most drifted features (the ``top`` of its extra), every name escaped."""
+    drifts = [check for check in checks_of(report) if check.get("metric") == DRIFT]
+    if not drifts:
+        return ""
+    parts = [_tag("h2", "Drift")]
+    for check in drifts:
+        extra = extra_of(check)
+        parts += [
+            _tag("h3", f"{esc(check.get('name'))} {_status_span(check.get('status'))}"),
+            _tag("p", esc(check.get("display")) + _sub(extra.get("detectable")), "muted"),
+            table(
+                ["feature", "test", "statistic", "Holm p", "PSI", "n", "drifted"],
+                [_drift_row(row) for row in extra.get("top") or [] if isinstance(row, Mapping)],
+            ),
+        ]
+    return "\n".join(parts)
+
+
+def _status_span(status: object) -> str:
+    text = esc(status or "")
+    return f'<span class="status {text}">{text}</span>'
+
+
+def _drift_row(row: Mapping[str, Any]) -> str:
+    test = "KS D" if row.get("test") == "ks" else f"chi2 ({row.get('detail')})"
+    sizes = f"{row.get('n_reference')} / {row.get('n_current')}"
+    cells = [
+        _tag("td", esc(row.get("name")) + _sub(row.get("reason"))),
+        _tag("td", esc(test)),
+        _tag("td", esc(format_value(row.get("statistic"))), "fig"),
+        _tag("td", esc(format_value(row.get("p_adjusted"))), "fig"),
+        _tag("td", esc(format_value(row.get("psi"))), "fig"),
+        _tag("td", esc(sizes), "fig"),
+        _tag(
+            "td", "yes" if row.get("drifted") else "no", "status FAIL" if row.get("drifted") else ""
+        ),
+    ]
+    return _tag("tr", "".join(cells))
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """The run's readiness as one HTML page that needs nothing but a browser.
 
@@ -831,6 +900,8 @@ def render_html(report: Mapping[str, Any]) -> str:
     chart_ids = {dist.check_name: chart_id for chart_id, dist in charts}
     capacity = _capacity_charts(report)
     chart_ids.update({curve.check_name: chart_id for chart_id, curve in capacity})
+    soaks = soak_series(report)
+    chart_ids.update({series.name: f"soak-{n}" for n, series in enumerate(soaks, start=1)})
     groups = [g for g in report.get("device_fit") or [] if isinstance(g, Mapping)]
     verdict = (
         "release candidate"
@@ -843,8 +914,11 @@ def render_html(report: Mapping[str, Any]) -> str:
         checks_section(report, chart_ids),
         charts_section(charts),
         capacity_section(capacity),
+        drift_section(report),
+        soak_section(soaks),
         fit_section(groups),
         notes_section(report),
+        evidence_links(report),
         environment_section(report),
         _tag("p", f"Generated by pytest-deploycheck from {REPORT_FILE}.", "muted"),
     ]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks.fit import fit_legend
 from ..checks.metrics import DEVICE_FIT
 from ..config.escape import markdown_code, markdown_text
 from ..config.units import format_value
@@ -260,7 +261,9 @@ def _checks_section(report: Doc) -> list[str]:
 def _fit_section(group: Doc) -> list[str]:
     models = " + ".join(str(m) for m in group.get("models") or [])
     rows = []
+    statuses: list[str] = []
     for row in fit_rows(group):
+        statuses.append(str(row.get("status") or ""))
         device = str(row["device"]) + (" (target)" if row.get("is_target") else "")
         status = str(row.get("status") or "")
         details = "; ".join(str(d) for d in row.get("details") or [])
@@ -273,6 +276,7 @@ def _fit_section(group: Doc) -> list[str]:
         "",
         *_table(("device", "status", "price"), rows),
         "",
+        *([f"{cell(legend)}.", ""] if (legend := fit_legend(statuses)) else []),
         cell(cheapest_text(group)) + ".",
     ]
 

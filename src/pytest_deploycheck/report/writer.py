@@ -38,23 +38,26 @@ if TYPE_CHECKING:
     from ..verdict.baseline import Baseline
 
 
-def write_run_files(outcome: RunOutcome) -> RunOutcome:
+def write_run_files(outcome: RunOutcome, copies: Mapping[str, Path] | None = None) -> RunOutcome:
     """The evidence and the asked-for baseline written; the outcome says what came of it.
 
     A file that cannot be written (a full disk, a renderer that fails on some figure)
     is reported on the outcome, never raised, and the other files are written all the
     same.  A run whose evidence could not be kept is no release candidate: the files
-    are then written again, so that none of them says True.
+    are then written again, so that none of them says True.  *copies* maps an evidence
+    file's name (report.json, report.html) to a path outside the directory where a CI
+    step wants it too (``--deploy-json``, ``--deploy-html``).
     """
     record = outcome.record
     files: list[str] = []
     error = step_summary_error = saved = None
     if record.evidence_dir is not None:
         files, failed, markdown = _write_evidence_dir(outcome, record.evidence_dir)
-        if failed:
-            outcome = _evidence_not_kept(outcome, _failures(record.evidence_dir, failed))
+        problem = _problems(record.evidence_dir, failed, _copy_reports(record, files, copies))
+        if problem:
+            outcome = _evidence_not_kept(outcome, problem)
             files, failed, markdown = _write_evidence_dir(outcome, record.evidence_dir)
-            error = _failures(record.evidence_dir, failed) if failed else None
+            error = _problems(record.evidence_dir, failed, _copy_reports(record, files, copies))
         step_summary_error = _append_step_summary(record, markdown)
     if record.save_baseline is not None:
         saved = _save_baseline(outcome, record.save_baseline)
@@ -143,6 +146,30 @@ def _failures(evidence_dir: Path, failed: Sequence[tuple[str, str]]) -> str:
     )
 
 
+def _copy_reports(
+    record: RunRecord, written: Sequence[str], copies: Mapping[str, Path] | None
+) -> list[str]:
+    """Copy report.json / report.html where asked; each copy that failed, as one line."""
+    failed = []
+    for name, path in (copies or {}).items():
+        if record.evidence_dir is None or name not in written:
+            failed.append(f"{path}: {name} was not written, so it was not copied")
+            continue
+        try:
+            atomic_write_bytes(path, contained(record.evidence_dir, name).read_bytes())
+        except (OSError, UnsafePathError) as exc:
+            failed.append(f"{path}: {_why(exc)}")
+    return failed
+
+
+def _problems(
+    evidence_dir: Path, failed: Sequence[tuple[str, str]], copies: Sequence[str]
+) -> str | None:
+    """Why the evidence is not all where it was asked for, as one line; None if it is."""
+    parts = ([_failures(evidence_dir, failed)] if failed else []) + list(copies)
+    return "; ".join(parts) or None
+
+
 def _evidence_not_kept(outcome: RunOutcome, why: str) -> RunOutcome:
     """The outcome of a run whose evidence could not all be written: not a candidate."""
     reason = f"evidence not written: {why}"
@@ -173,7 +200,11 @@ def _write_evidence_dir(
     writes = _Writes(evidence_dir)
     for name, check in series.items():
         writes.text(name, partial(timeseries_csv, check.extra[TIMESERIES_KEY]))
-    markdown = _write_readable(writes, report, outcome.record, listed)
+    soaks = [
+        {"name": check.name, "file": name, "rows": check.extra[TIMESERIES_KEY]}
+        for name, check in series.items()
+    ]
+    markdown = _write_readable(writes, report, outcome.record, listed, soaks)
     record = outcome.record
     writes.step(
         FAILURE_CASES_FILE,
@@ -194,16 +225,24 @@ def _write_evidence_dir(
 
 
 def _write_readable(
-    writes: _Writes, report: dict[str, Any], record: RunRecord, listed: Sequence[str]
+    writes: _Writes,
+    report: dict[str, Any],
+    record: RunRecord,
+    listed: Sequence[str],
+    soaks: Sequence[Mapping[str, Any]] = (),
 ) -> str | None:
-    """summary.md, report.html and run.log; the Markdown, for the CI step summary too."""
+    """summary.md, report.html and run.log; the Markdown, for the CI step summary too.
+
+    The page also gets the soaks' time series (*soaks*), which report.json leaves to
+    their CSV files, to draw them.
+    """
     from .html import render_html
     from .markdown import readiness_markdown
     from .runlog import run_log
 
     shown = {**report, "evidence_files": list(listed), "evidence_dir": str(writes.evidence_dir)}
     markdown = writes.text(SUMMARY_FILE, partial(readiness_markdown, shown))
-    writes.text(HTML_FILE, partial(render_html, shown))
+    writes.text(HTML_FILE, partial(render_html, {**shown, "soak_series": list(soaks)}))
     writes.text(
         RUN_LOG_FILE,
         partial(
