@@ -309,3 +309,59 @@ def test_soak_on_a_service_follows_the_service_memory(project: DeployProject) ->
     project.pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     check = project.checks(metric="soak_memory_growth")["test_service_soak"]
     assert check["extra"]["memory_of"] == "RSS of service echo's process tree"
+
+
+OFFLINE_TESTS = """
+import pytest
+
+
+@pytest.mark.offline(allow_loopback=True)
+def test_serves_offline(deploy_service):
+    assert deploy_service.client.get("/health").status_code == 200
+
+
+@pytest.mark.offline(allow_loopback=True)
+def test_phones_home(deploy_service):
+    outcome = deploy_service.client.get("/phone-home").json()["outcome"]
+    assert outcome == "refused: NetworkBlockedError"
+"""
+
+
+def test_an_offline_service_runs_blocked_and_its_attempts_fail_the_offline_test(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    extra = service_table(offline=True)
+    deploy_project.replace(files=FILES, extra=extra, target="edge-a").make(OFFLINE_TESTS)
+    result = pytester.runpytest()
+    # The service's own connect was refused inside it (the body's assert passes), and
+    # the offline check of the test that made it ask fails on the attempt it logged.
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_phones_home*", "*192.0.2.1*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_service_not_marked_offline_is_not_blocked(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    deploy_project.replace(files=FILES, extra=service_table(), target="edge-a").make(
+        """
+def test_phone_home_is_not_tried(deploy_service):
+    outcome = deploy_service.client.get("/phone-home").json()["outcome"]
+    assert outcome == "not attempted: no block in the environment"
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_offline_must_be_true_or_false(
+    pytester: pytest.Pytester, deploy_project: DeployProject
+) -> None:
+    extra = service_table(offline="yes")
+    deploy_project.replace(files=FILES, extra=extra, target="edge-a").make(
+        "def test_x():\n    pass\n"
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*[[]tool.deploycheck.services.echo[]] offline must be true or false, got 'yes'*"]
+    )

@@ -6,6 +6,7 @@ start it, and the `deploy_service` fixture starts it once, waits for `/health`, 
 stops its whole process group after the run.  Requests are held-out crops, cycled.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle
 from pathlib import Path
 
@@ -49,7 +50,20 @@ def test_has_headroom_over_the_line_rate(deploy_service, crops):
 
 @memory_under(512)  # MB: the service's whole process tree, while it serves requests
 def test_service_fits_in_memory_under_load(deploy_service, crops):
-    classify(deploy_service, next(crops))
+    """A burst of 16 requests in flight at once: the batcher's buffers at their fullest."""
+    bodies = [next(crops) for _ in range(16)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        labels = list(pool.map(lambda body: classify(deploy_service, body), bodies))
+    assert len(labels) == 16
+
+
+# The line has no network.  The service runs under the socket block (`offline = true`
+# in pyproject.toml); this test blocks its own process too, loopback excepted, and
+# fails if the service, or the test, tried to reach anything else.
+@pytest.mark.offline(allow_loopback=True)
+def test_serves_with_the_network_blocked(deploy_service, crops):
+    for _ in range(20):
+        classify(deploy_service, next(crops))
 
 
 @cold_start_under(3000, service="classifier", runs=3)  # process start to first /health

@@ -450,6 +450,7 @@ class DeploySession:
         from .measure.netguard import read_child_attempts
 
         attempts = [*run.log.attempts, *read_child_attempts(run.children_log)]
+        attempts += _service_attempts(item)
         item.stash[RECORDER_KEY].add(offline_check(run.request, attempts))
 
     def _after_body(self, item: pytest.Function) -> None:
@@ -1000,6 +1001,20 @@ def _requests_every_model(item: pytest.Item) -> bool:
         if name not in ("deploy_model", "deploy_model_loader")
         for definition in definitions
     )
+
+
+def _service_attempts(item: pytest.Item) -> list[Any]:
+    """The blocked attempts of the ``offline`` services a test talks to, since they started.
+
+    A service started under the block (``offline = true``) logs what it tried; an offline
+    test that uses services judges theirs with its own, so a service that phones home
+    fails the test that proves it serves offline.
+    """
+    services = getattr(item, "funcargs", {}).get("deploy_services")
+    running = getattr(services, "running", None)
+    if running is None:
+        return []
+    return [attempt for service in running().values() for attempt in service.network_attempts()]
 
 
 def _last_failed(config: pytest.Config) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,21 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _phone_home() -> str:
+    """Try to reach a documentation address (never routed), only under the socket block.
+
+    Without deploycheck's block in the environment nothing is attempted: the suite
+    sends no traffic beyond loopback, even when the block it tests is broken.
+    """
+    if not os.environ.get("DEPLOYCHECK_OFFLINE"):
+        return "not attempted: no block in the environment"
+    try:
+        with socket.create_connection(("192.0.2.1", 9), timeout=0.5):
+            return "connected"
+    except OSError as exc:
+        return f"refused: {type(exc).__name__}"
+
+
 class Handler(BaseHTTPRequestHandler):
     server: EchoServer
 
@@ -46,6 +62,8 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(status, {"ok": 200 <= status < 300})
         elif self.path == "/info":
             self._answer(200, {"pid": os.getpid(), "child_pid": self.server.child_pid})
+        elif self.path == "/phone-home":
+            self._answer(200, {"outcome": _phone_home()})
         else:
             self._answer(404, {"error": "not found"})
 

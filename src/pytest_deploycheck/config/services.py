@@ -56,6 +56,9 @@ class ServiceSpec:
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     cwd: PurePath | None = None
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
+    # Started under deploycheck's socket block (loopback only) when True: see
+    # measure.service, which says how a Python service picks the block up.
+    offline: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as JSON-ready data, for report.json's configuration record."""
@@ -67,6 +70,7 @@ class ServiceSpec:
             "env": dict(self.env),
             "cwd": str(self.cwd) if self.cwd is not None else None,
             "stop_timeout_s": self.stop_timeout_s,
+            "offline": self.offline,
         }
 
 
@@ -129,6 +133,12 @@ def _ready(value: Any) -> str:
     return value
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"must be true or false, got {shown(value)}")
+    return value
+
+
 def _seconds(limit: float) -> Callable[[Any], float]:
     def convert(value: Any) -> float:
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -163,6 +173,7 @@ _KEYS: dict[str, Callable[[Any], Any]] = {
     "env": _env,
     "cwd": lambda v: v,  # checked against the project directory in _cwd
     "stop_timeout_s": _seconds(MAX_STOP_TIMEOUT_S),
+    "offline": _flag,
 }
 
 

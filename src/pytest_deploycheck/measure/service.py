@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import psutil
 
@@ -39,7 +39,11 @@ from ..config.services import PORT_PLACEHOLDER, PYTHON_PLACEHOLDER, ServiceSpec,
 from .children import kill_group, popen_group
 from .http import HttpClient, HttpError
 
+if TYPE_CHECKING:
+    from .netguard import Attempt
+
 LOOPBACK = "127.0.0.1"
+OFFLINE_SITE = Path(__file__).with_name("_offline_site")
 PORT_ATTEMPTS = 3
 POLL_FIRST_S = 0.005  # short first: cold start is measured at the first 2xx answer
 POLL_MAX_S = 0.05
@@ -135,6 +139,8 @@ class RunningService:
         self._process = process
         self._stdout, self._stderr = outputs
         self._stopped = False
+        # The blocked attempts of an ``offline`` service (see _offline_environment).
+        self.network_log: Path | None = None
 
     @property
     def returncode(self) -> int | None:
@@ -160,6 +166,14 @@ class RunningService:
     def stdout_tail(self, n: int = STDERR_TAIL_LINES) -> list[str]:
         """The last *n* non-blank lines the service wrote to stdout."""
         return self._stdout.tail(n)
+
+    def network_attempts(self) -> list[Attempt]:
+        """What an ``offline`` service tried to reach beyond loopback and was refused."""
+        if self.network_log is None or not self.network_log.exists():
+            return []
+        from .netguard import read_child_attempts
+
+        return read_child_attempts(self.network_log)
 
     def stop(self) -> None:
         """SIGTERM to the group, ``stop_timeout_s`` to exit, then SIGKILL; safe to repeat."""
@@ -257,6 +271,7 @@ def _launch(
 ) -> tuple[RunningService, float]:
     command = tuple(with_port(arg, port) for arg in spec.command)
     env = {**os.environ, **{key: with_port(value, port) for key, value in spec.env.items()}}
+    env, network_log = _offline_environment(spec, env)
     outputs = (_Output(), _Output())
     client = HttpClient(f"http://{LOOPBACK}:{port}", timeout_s=READY_REQUEST_TIMEOUT_S)
     started = clock()
@@ -276,7 +291,31 @@ def _launch(
     running = RunningService(
         spec, port=port, command=command, process=process, outputs=outputs, client=client
     )
+    running.network_log = network_log
     return running, started
+
+
+def _offline_environment(
+    spec: ServiceSpec, env: dict[str, str]
+) -> tuple[dict[str, str], Path | None]:
+    """For an ``offline`` service: the socket block's variables and a log of its attempts.
+
+    A Python service picks the block up through the ``sitecustomize`` module in
+    :data:`OFFLINE_SITE`, put first on its ``PYTHONPATH``: it installs the same audit
+    hook the plugin's own children use, loopback allowed (the service must answer), and
+    appends every blocked attempt to the log, which offline tests read.  A service that
+    is not Python, or that brings its own ``sitecustomize``, is not blocked.
+    """
+    if not spec.offline:
+        return env, None
+    from .netguard import NetworkPolicy, child_environment
+
+    handle, name = tempfile.mkstemp(prefix="deploycheck-service-net-", suffix=".jsonl")
+    os.close(handle)
+    log = Path(name)
+    path = os.pathsep.join(p for p in (str(OFFLINE_SITE), env.get("PYTHONPATH", "")) if p)
+    blocked = child_environment(NetworkPolicy(allow_loopback=True), log)
+    return {**env, **blocked, "PYTHONPATH": path}, log
 
 
 def _cannot_run(command: tuple[str, ...], exc: OSError) -> str:
