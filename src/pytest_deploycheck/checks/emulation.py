@@ -1,9 +1,10 @@
-"""Checks of the target's emulation on the host: an OOM kill, and limits not enforced.
+"""Checks of the target's emulation on the host: an OOM kill in the limited group.
 
 An OOM kill at the target's enforced memory limit is the memory check's answer -- the
 device's kernel would have killed the workload there -- so it is a failed
 ``memory_under`` check, not a broken measurement.  Where the limits could not be
-enforced, one non-gating note says so and why; everything else runs as pinned.
+enforced, the memory checks carry a note saying so and why (session.py); everything
+else runs as pinned.
 """
 
 from __future__ import annotations
@@ -31,19 +32,4 @@ def oom_check(request: BudgetRequest, killed: OomKilled, models: Sequence[str] =
         extra={"oom_killed": True, "cgroup_peak_mb": killed.peak_mb, "enforced": killed.enforced},
         display=line,
         models=tuple(models),
-    )
-
-
-def not_enforced_check(mode: str, note: str) -> Check:
-    """The run's one note that the target's limits were not enforced, and why."""
-    return Check(
-        "emulation",
-        metric=metrics.EMULATION,
-        value=None,
-        passed=True,
-        gating=False,
-        details=note,
-        extra={"mode": mode, "reason": note},
-        display=note,
-        notes=(note,),
     )

@@ -27,8 +27,7 @@ above), ``batch``, ``items_per_s``, ``latency_ms_per_batch``, ``latency_factor``
 ``process_peak_mb``, ``interpreter_mb``, ``harness_mb``, ``repeat``, ``method``;
 where the target's limits were enforced (a cgroup) also ``cgroup_peak_mb`` (the
 group's own peak) and ``enforced`` (what it enforced); an OOM-killed run carries
-``oom_killed`` true.  ``emulation`` (:data:`EMULATION`): a non-gating note that the
-target's limits were not enforced; ``mode`` and ``reason`` in ``extra``.
+``oom_killed`` true; where they could not be enforced, a note says why.
 
 ``cold_start`` (:data:`COLD_START`): ``runs_ms``, ``p50_ms``, ``min_ms``, ``max_ms``,
 ``n``, ``mean_phases_ms`` (process, import, session, first_inference), ``rss_p50_mb``,
@@ -182,7 +181,6 @@ CAPACITY = "capacity"
 BATCHING = "batching"
 DRIFT = "drift"
 AGREEMENT = "agreement"
-EMULATION = "emulation"
 TIMING_LOCK_KEY = "timing_lock"  # extra keys of timed checks: see the module docstring
 LOCK_WAIT_KEY = "lock_wait_s"
 TIMING_LOCK_NOTE_KEY = "timing_lock_note"
