@@ -289,3 +289,30 @@ def test_a_fleet_makes_its_own_gateways(device_project: DeployProject) -> None:
     result = run(device_project, "--deploy-target", "edge-a,edge-c", "--tx", POPEN)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*a fleet run makes one gateway per device*drop --tx*"])
+
+
+CRASH_TESTS = """
+import os
+import pytest
+
+@pytest.mark.latency_under(ms=60000, warmup=1, max_samples=200, max_time_s=20)
+def test_fast(deploy_model):
+    deploy_model.run(deploy_model.example_inputs())
+
+def test_device_dies(deploy_target):
+    if deploy_target.name == "edge-a":
+        os._exit(3)  # the device's worker is lost mid-run
+"""
+
+
+def test_a_device_lost_mid_run_makes_its_target_false_and_the_fleet_false(
+    device_project: DeployProject,
+) -> None:
+    project = fleet(device_project)
+    project.make(CRASH_TESTS)
+    result = run(project, "--deploy-target", "edge-a,edge-c")
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["fleet release_candidate: False (edge-a: False, edge-c: True)"])
+    assert project.report("edge-a")["verdict"]["release_candidate"] is False
+    assert project.report("edge-c")["verdict"]["release_candidate"] is True
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
