@@ -125,6 +125,7 @@ def test_names_keeps_only_the_environment_variables() -> None:
         "ENV_HTML_REPORT",
         "ENV_JSON_REPORT",
         "ENV_LOCK_DIR",
+        "ENV_RELEASE_DIR",
         "ENV_SOAK_MINUTES",
         "ENV_TARGET",
         "ENV_TIMING_LOCK",

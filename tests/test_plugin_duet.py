@@ -123,3 +123,30 @@ def test_a_release_file_of_another_signature_is_not_paired(
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     extra = timed_checks(deploy_project)["latency_under_60000"]["extra"]
     assert "cannot be paired: inputs differ" in extra["duet"]["skipped"]
+
+
+def test_the_release_file_is_found_in_the_release_checkout_when_rewritten_in_place(
+    pytester: pytest.Pytester, deploy_project: DeployProject, release: Path
+) -> None:
+    # CI on a pull request: the model was rewritten in place, main is checked out beside.
+    checkout = pytester.path.parent / f"{pytester.path.name}-release"
+    (checkout / "models").mkdir(parents=True)
+    shutil.copyfile(pytester.path / "models" / "v1.onnx", checkout / "models" / "v1.onnx")
+    shutil.copyfile(MODELS / "batch_mean.onnx", pytester.path / "models" / "v1.onnx")
+    result = pytester.runpytest(
+        "--deploy-baseline=release.json", f"--deploy-release-dir={checkout}"
+    )
+    result.assert_outcomes(passed=2)
+    checks = timed_checks(deploy_project)
+    assert len(checks["latency_under_60000"]["extra"]["duet"]["rounds"]) == DUET_ROUNDS
+    assert checks["regression[latency_under_60000]"]["extra"]["paired"] is True
+
+
+def test_a_release_dir_that_is_not_a_directory_is_one_usage_line(
+    pytester: pytest.Pytester, deploy_project: DeployProject, release: Path
+) -> None:
+    result = pytester.runpytest("--deploy-baseline=release.json", "--deploy-release-dir=nowhere")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--deploy-release-dir nowhere: not a directory; name the release's checkout*"]
+    )

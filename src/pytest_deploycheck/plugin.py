@@ -62,6 +62,11 @@ TIMING_LOCK_HELP = (
     " directory (env DEPLOYCHECK_LOCK_DIR moves it); off: no lock. Env"
     " DEPLOYCHECK_TIMING_LOCK, config key timing_lock; default host"
 )
+RELEASE_DIR_HELP = (
+    "The release's checkout (env DEPLOYCHECK_RELEASE_DIR, config key release_dir): a"
+    " changed model is timed beside the release's file found there at the path the"
+    " baseline records"
+)
 JSON_HELP = (
     "Also write report.json to PATH (env DEPLOYCHECK_JSON, config key json_report); the"
     " evidence directory keeps its own copy"
@@ -125,6 +130,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="auto|enforce|pin|off",
         help=EMULATE_HELP,
     )
+    group.addoption(
+        "--deploy-release-dir", dest="deploy_release_dir", metavar="DIR", help=RELEASE_DIR_HELP
+    )
     group.addoption("--deploy-json", dest="deploy_json", metavar="PATH", help=JSON_HELP)
     group.addoption("--deploy-html", dest="deploy_html", metavar="PATH", help=HTML_HELP)
     group.addoption(
@@ -159,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
             cli_compare_fail=config.getoption("deploy_compare_fail"),
             cli_json=config.getoption("deploy_json"),
             cli_html=config.getoption("deploy_html"),
+            cli_release_dir=config.getoption("deploy_release_dir"),
             ini_config=config.getini("deploy_config"),
             environ=os.environ,
         )
@@ -201,6 +210,7 @@ def _may_be_configured(config: pytest.Config) -> bool:
             "deploy_compare_fail",
             "deploy_json",
             "deploy_html",
+            "deploy_release_dir",
         )
     )
     if asked or config.getini("deploy_config") or os.environ.get(ENV_TARGET):

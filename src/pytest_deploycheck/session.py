@@ -371,7 +371,9 @@ class DeploySession:
                 from .verdict.release_models import ReleaseModels
 
                 with contextlib.suppress(BaselineError, OSError):
-                    self._release = ReleaseModels(load_baseline(path), self.settings.project_dir)
+                    self._release = ReleaseModels(
+                        load_baseline(path), self.settings.project_dir, self.settings.release_dir
+                    )
         return self._release or None
 
     def _scheduled(self, item: pytest.Item, measure: Callable[[], Check]) -> Check:

@@ -168,6 +168,9 @@ class DeployConfig:
     # Extra copies of report.json / report.html where a CI step wants them.
     json_report: Path | None = None
     html_report: Path | None = None
+    # Where the release's checkout is (its model files at their recorded paths), for
+    # the paired A/B timing of a changed model (verdict.release_models).
+    release_dir: Path | None = None
 
     @property
     def device_names(self) -> list[str]:
@@ -229,6 +232,7 @@ class DeployConfig:
             "default_service": self.default_service,
             "json_report": str(self.json_report) if self.json_report else None,
             "html_report": str(self.html_report) if self.html_report else None,
+            "release_dir": str(self.release_dir) if self.release_dir else None,
         }
 
     def _source_name(self) -> str:
@@ -539,6 +543,7 @@ _TOP_KEYS: dict[str, _Key] = {
     "all_devices_must_fit": _Key(_boolean),
     "baseline": _Key(_string),
     "json_report": _Key(_string),
+    "release_dir": _Key(_string),
     "html_report": _Key(_string),
     "soak_max_minutes": _Key(_number()),
     "enforce_requires_offline": _Key(_boolean),
@@ -727,6 +732,7 @@ def parse_config(
         default_service=top.get("default_service"),
         json_report=_optional_path(base, top, table, "json_report", errors),
         html_report=_optional_path(base, top, table, "html_report", errors),
+        release_dir=_optional_path(base, top, table, "release_dir", errors),
     )
     _check_references(config, errors)
     errors.raise_if_any()

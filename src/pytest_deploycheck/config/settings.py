@@ -20,6 +20,7 @@ from .names import (
     ENV_HTML_REPORT,
     ENV_JSON_REPORT,
     ENV_LOCK_DIR,
+    ENV_RELEASE_DIR,
     ENV_SOAK_MINUTES,
     ENV_TARGET,
     ENV_TIMING_LOCK,
@@ -67,6 +68,7 @@ class Settings:
     json_report: Path | None = None  # --deploy-json: a copy of report.json for a CI step
     html_report: Path | None = None  # --deploy-html: a copy of report.html
     fleet: tuple[str, ...] = ()  # --deploy-target a,b: every device runs (target is the first)
+    release_dir: Path | None = None  # --deploy-release-dir: the release's checkout
 
 
 def resolve_settings(
@@ -85,6 +87,7 @@ def resolve_settings(
     cli_compare_fail: str | None = None,
     cli_json: str | None = None,
     cli_html: str | None = None,
+    cli_release_dir: str | None = None,
     ini_config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings | None:
@@ -136,6 +139,7 @@ def resolve_settings(
         emulate_source=emulate_source,
         lock_dir=_lock_dir(env),
         compare_fail=cli_compare_fail or "",
+        release_dir=_release_dir(config, invocation_dir, cli_release_dir, env),
         json_report=_report_copy(
             ("--deploy-json", cli_json, ENV_JSON_REPORT, "json_report"), config, invocation_dir, env
         ),
@@ -170,6 +174,32 @@ def _report_copy(
         raise ConfigError(
             f"{source} {value}: {problem}; name a file in a writable directory,"
             f" e.g. {Path(value) / example if path.is_dir() else example}"
+        )
+    return path
+
+
+def _release_dir(
+    config: DeployConfig, invocation_dir: Path, cli_value: str | None, env: Mapping[str, str]
+) -> Path | None:
+    """The release's checkout, for pairing a changed model with its release file.
+
+    Option, then env var, then config key (relative to the config file); it must be an
+    existing directory, since a pair looked for in a typo finds nothing silently.
+    """
+    value, source = _pick(
+        ("--deploy-release-dir", cli_value or None),
+        (ENV_RELEASE_DIR, env.get(ENV_RELEASE_DIR) or None),
+    )
+    if value is not None:
+        path = _cli_path(value, invocation_dir, source)
+    elif config.release_dir is not None:
+        path, value, source = config.release_dir, str(config.release_dir), "release_dir"
+    else:
+        return None
+    if not path.is_dir():
+        raise ConfigError(
+            f"{source} {value}: not a directory; name the release's checkout, e.g."
+            " git worktree add ../release main, then --deploy-release-dir=../release"
         )
     return path
 

@@ -26,9 +26,12 @@ RELEASE_SUFFIX = " (release)"
 class ReleaseModels:
     """The release's model files of one baseline, hashed once per file and run."""
 
-    def __init__(self, baseline: Baseline, project_dir: Path) -> None:
+    def __init__(
+        self, baseline: Baseline, project_dir: Path, release_dir: Path | None = None
+    ) -> None:
         self.baseline = baseline
         self.project_dir = project_dir
+        self.release_dir = release_dir
         self._hashes: dict[tuple[str, int, int], str | None] = {}
 
     def plan(self, models: ModelSet, names: Sequence[str]) -> DuetPlan | None:
@@ -54,11 +57,12 @@ class ReleaseModels:
         release_sha = str(record["sha256"])
         if self._sha(candidate.path) == release_sha:
             return None
-        release_path = self._resolved(str(record.get("path") or ""))
+        release_path = self._release_file(str(record.get("path") or ""), release_sha)
         short = release_sha[:SHORT_HASH]
         shown = f"{name}: the release's file {record.get('path')} (sha256 {short})"
         if release_path is None or self._sha(release_path) != release_sha:
-            return f"{shown} is not on disk: compared with the saved run only"
+            where = " or in --deploy-release-dir" if self.release_dir is not None else ""
+            return f"{shown} is not on disk{where}: compared with the saved run only"
         return self._loaded(models, name, release_path, record, shown)
 
     def _loaded(
@@ -79,11 +83,28 @@ class ReleaseModels:
             return f"{shown} cannot be paired: {problem}"
         return DuetPair(name, candidate, release, str(record.get("path")), str(record["sha256"]))
 
-    def _resolved(self, recorded: str) -> Path | None:
+    def _release_file(self, recorded: str, sha: str) -> Path | None:
+        """Where the release's file is: at its recorded path in the project, else in the
+        release's checkout (``--deploy-release-dir``), either only with the same hash."""
         if not recorded:
             return None
         path = Path(recorded)
-        return path if path.is_absolute() else self.project_dir / path
+        if path.is_absolute():
+            return path
+        places = [self.project_dir / path]
+        if self.release_dir is not None:
+            places.append(self.release_dir / self._within_project(path))
+        return next((p for p in places if self._sha(p) == sha), places[0])
+
+    def _within_project(self, path: Path) -> Path:
+        """*path* as the release's checkout holds it: the project may sit in a subfolder."""
+        root = self.release_dir
+        if root is None:
+            return path
+        for parent in [self.project_dir, *self.project_dir.parents]:
+            if (root / self.project_dir.relative_to(parent) / path).is_file():
+                return self.project_dir.relative_to(parent) / path
+        return path
 
     def _sha(self, path: Path) -> str | None:
         try:
