@@ -93,3 +93,12 @@ def test_report_html_has_the_capacity_section_and_links_the_check() -> None:
     page = render_html({"checks": [capacity_check()], "verdict": {"release_candidate": True}})
     assert "<h2>Capacity curves</h2>" in page
     assert 'href="#capacity-1"' in page and 'id="capacity-1"' in page
+
+
+def test_a_step_that_held_with_a_late_generator_is_drawn_as_holding() -> None:
+    late = {**step(60, 30.0, True, valid=False), "late": True}
+    curve = capacity_curve(capacity_check(curve=[late, step(120, 300.0, False)]))
+    assert curve is not None
+    svg = capacity_svg(curve, "capacity-1")
+    assert svg.count('<circle class="holds"') == 1
+    assert '<circle class="invalid"' not in svg

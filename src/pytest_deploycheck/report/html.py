@@ -727,13 +727,15 @@ def _y_axis(y: Scale, label: str) -> list[str]:
 
 
 def _point(px: float, py: float, step: Step) -> str:
+    # A step that holds is drawn as holding even when its generator was late: its
+    # latencies count from the schedule (measure.capacity.step_holds).
+    if step.holds:
+        return f'<circle class="holds" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{HOLDS_COLOUR}"/>'
     if not step.valid:
         return (
             f'<circle class="invalid" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="none"'
             f' stroke="{INVALID_COLOUR}" stroke-width="2"/>'
         )
-    if step.holds:
-        return f'<circle class="holds" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{HOLDS_COLOUR}"/>'
     d = 4.5
     return (
         f'<path class="fails" d="M{px - d:.1f},{py - d:.1f}L{px + d:.1f},{py + d:.1f}'
