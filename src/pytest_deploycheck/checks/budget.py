@@ -60,17 +60,17 @@ def latency_check(
     failed check when the call cannot be interrupted.
     """
     percentile = request["percentile"] or default_percentile
-    factor = _factor(device)
+    factor = target_factor(device)
     policy = _policy(request, percentile)
     name = f"latency_under_{request.budget:g}"
-    progress = _long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
+    progress = long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
     metric = metrics.latency_metric(percentile)
 
     def hung(report: HangReport) -> Check:
         return hung_check(name, metric, "ms", request.budget, report)
 
     budget_ms = request.budget / factor
-    canary_before = _canary(device)
+    canary_before = canary_now(device)
     verify = output_check(request)
     timed = _watched(name, workload, budget_ms, policy, progress, device, on_stuck, hung, verify)
     if isinstance(timed, Check):
@@ -83,7 +83,7 @@ def latency_check(
     return check
 
 
-def _long_work(sink: ProgressSink | None, label: str, max_time_s: float) -> Progress:
+def long_work(sink: ProgressSink | None, label: str, max_time_s: float) -> Progress:
     """Progress of a measurement that is still unsettled after a couple of seconds."""
     return Progress(sink or NullSink(), label, max_time_s, delay_s=LONG_MEASUREMENT_S)
 
@@ -197,7 +197,7 @@ def benchmark_check(
     from ..measure.latency import judge_samples
 
     percentile = request["percentile"] or default_percentile
-    factor = _factor(device)
+    factor = target_factor(device)
     samples_ns = [round(s * 1e9) for s in samples_s]
     result = judge_samples(
         samples_ns,
@@ -253,16 +253,16 @@ def throughput_check(
     """Throughput of batched calls, judged on the median call latency (hangs as latency)."""
     from ..measure.latency import budget_for_throughput, throughput_items_per_s
 
-    factor = _factor(device)
+    factor = target_factor(device)
     budget_ms = budget_for_throughput(request.budget, batch)
     policy = _policy(request, 50.0, default_min_samples=THROUGHPUT_MIN_SAMPLES)
     name = f"throughput_over_{request.budget:g}[batch={batch}]"
-    progress = _long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
+    progress = long_work(sink, f"{name} {label}".strip(), policy.max_time_s)
 
     def hung(report: HangReport) -> Check:
         return hung_check(name, metrics.THROUGHPUT, "items/s", request.budget, report)
 
-    canary_before = _canary(device)
+    canary_before = canary_now(device)
     verify = output_check(request)
     timed = _watched(
         name, workload, budget_ms / factor, policy, progress, device, on_stuck, hung, verify
@@ -404,7 +404,7 @@ def cold_start_check(
     )
 
 
-def _canary(device: Device | None) -> float:
+def canary_now(device: Device | None) -> float:
     """The host-speed canary's reading now, on the cores the check is pinned to.
 
     See :mod:`..measure.canary`: the same cores as the measurement, so that the canary
@@ -421,7 +421,7 @@ def _host_canary(before_ns: float | None, device: Device | None) -> dict[str, An
     """``extra["host_canary"]``: the canary read *before_ns* and now (now twice if None)."""
     from ..measure.canary import HostCanary
 
-    after = _canary(device)
+    after = canary_now(device)
     return HostCanary(after if before_ns is None else before_ns, after).as_extra()
 
 
@@ -447,7 +447,8 @@ def _policy(
     )
 
 
-def _factor(device: Device | None) -> float:
+def target_factor(device: Device | None) -> float:
+    """The device's declared latency factor (host figures times it are estimated), or 1."""
     return device.latency_factor if device and device.latency_factor else 1.0
 
 

@@ -21,7 +21,7 @@ from ..config.units import format_value
 from ..markers import BudgetRequest
 from ..measure.progress import Progress, ProgressSink
 from . import metrics
-from .budget import _canary, _long_work, with_host_canary
+from .budget import canary_now, long_work, target_factor, with_host_canary
 from .record import Check
 
 if TYPE_CHECKING:
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from ..measure.pinning import Pinning
 
 Workload = Callable[[], object]
-
-
-def _factor(device: Device | None) -> float:
-    return device.latency_factor if device and device.latency_factor else 1.0
 
 
 @contextmanager
@@ -142,7 +138,7 @@ def open_loop_check(
     from ..measure.load import LoadPlan, run_open_loop
 
     percentile = request["percentile"] or default_percentile
-    factor = _factor(device)
+    factor = target_factor(device)
     name = f"latency_under_{request.budget:g}"
     plan = LoadPlan(
         qps=request["qps"],
@@ -154,8 +150,8 @@ def open_loop_check(
         budget_ms=request.budget / factor,
         confidence=request["confidence"],
     )
-    progress = _long_work(sink, f"{name} {label}".strip(), plan.total_s)
-    canary_before = _canary(device)
+    progress = long_work(sink, f"{name} {label}".strip(), plan.total_s)
+    canary_before = canary_now(device)
     with _pinned(device) as pinning:
         result = run_open_loop(workload, plan)
     passed, reason = open_loop_verdict(result, request.budget / factor)
@@ -277,11 +273,11 @@ def clients_check(
     from ..measure.load import run_closed_loop_clients
 
     percentile = request["percentile"] or default_percentile
-    factor = _factor(device)
+    factor = target_factor(device)
     name = f"latency_under_{request.budget:g}"
     total_s = request["warmup_s"] + request["duration_s"]
-    progress = _long_work(sink, f"{name} {label}".strip(), total_s)
-    canary_before = _canary(device)
+    progress = long_work(sink, f"{name} {label}".strip(), total_s)
+    canary_before = canary_now(device)
     with _pinned(device) as pinning:
         result = run_closed_loop_clients(
             workload,
@@ -360,10 +356,10 @@ def capacity_check(
     """The highest Poisson rate within the latency bound, against the budget rate."""
     from ..measure.capacity import find_capacity, load_step
 
-    factor = _factor(device)
+    factor = target_factor(device)
     latency_ms = request["latency_ms"]
     name = f"capacity_over_{request.budget:g}"
-    progress = _long_work(sink, f"{name} {label}".strip(), request["max_time_s"])
+    progress = long_work(sink, f"{name} {label}".strip(), request["max_time_s"])
     step = load_step(
         workload,
         latency_ms=latency_ms / factor,
@@ -375,7 +371,7 @@ def capacity_check(
         confidence=request["confidence"],
         min_duration_s=request["min_step_s"],
     )
-    canary_before = _canary(device)
+    canary_before = canary_now(device)
     with _pinned(device) as pinning:
         result = find_capacity(
             timed_steps(step, request["max_time_s"]),
@@ -458,9 +454,9 @@ def batching_check(
     settings = batching_settings(request)
     name = f"batching_window[{model}]"
     total_s = (request["warmup_s"] + request["duration_s"]) * len(settings)
-    progress = _long_work(sink, f"{name} {label}".strip(), total_s)
+    progress = long_work(sink, f"{name} {label}".strip(), total_s)
     seed = request["seed"] if request["seed"] is not None else random.randrange(2**32)
-    canary_before = _canary(device)
+    canary_before = canary_now(device)
     with _pinned(device) as pinning:
         results = sweep_batching(
             run_batch,
