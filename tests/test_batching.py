@@ -20,21 +20,9 @@ from pytest_deploycheck.measure.batching import (
     run_batching_window,
     sweep_batching,
 )
+from virtual_clock import VirtualClock
 
 MS = 1_000_000  # nanoseconds
-
-
-class VirtualClock:
-    def __init__(self, oversleep_ns: int = 0) -> None:
-        self.now = 0
-        self.oversleep_ns = oversleep_ns
-
-    def __call__(self) -> int:
-        return self.now
-
-    def sleep_until(self, target_ns: int) -> None:
-        if target_ns > self.now:
-            self.now = target_ns + self.oversleep_ns
 
 
 def linear_model(clock: VirtualClock, a_ns: int, b_ns: float) -> Callable[[int], None]:

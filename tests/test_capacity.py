@@ -32,6 +32,7 @@ from pytest_deploycheck.measure.stats import (
     percentile_ci_ranks,
     percentile_nearest_rank,
 )
+from virtual_clock import VirtualClock
 
 LN100 = math.log(100)
 
@@ -234,17 +235,6 @@ def test_step_duration_is_the_requests_at_the_rate_or_forty_latency_bounds() -> 
 
 
 # --------------------------------------------------------------------------- real steps
-
-
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
-
-    def sleep_until(self, target_ns: int) -> None:
-        self.now = max(self.now, target_ns)
 
 
 def test_load_step_runs_an_early_stopped_open_loop_step() -> None:
