@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -99,8 +99,3 @@ def _timed(
 
 def _with(check: Check, duet: dict[str, Any]) -> Check:
     return replace(check, extra={**check.extra, metrics.DUET_KEY: duet})
-
-
-def pair_names(plan: DuetPlan | None) -> Sequence[str]:
-    """The models *plan* pairs (for progress lines and notes)."""
-    return () if plan is None else tuple(pair.name for pair in plan.pairs)
