@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -117,7 +117,6 @@ class DeploySession:
         self.evidence_start: EvidenceStart | None = None
         self.signals = InterruptSignals()
         self.interrupted_by: str | None = None
-        self._release: ReleaseModels | Literal[False] | None = None  # see _release_models
         self.timing = TimingLock(settings.timing_lock, lock_path(settings.lock_dir))
         # A fleet's member (FleetSession) leaves xdist to the fleet.
         self.device_note = None
@@ -348,33 +347,31 @@ class DeploySession:
         from .checks.duet import with_duet
         from .checks.models import ModelSet
 
-        release = self._release_models()
+        release = self._release_models
         models = item.funcargs.get("deploy_models")
         if release is None or not isinstance(models, ModelSet):
             return check
         plan = release.plan(models, _models_run_by(item, self.settings.config))
         return with_duet(check, workload, plan, self.target_device)
 
+    @functools.cached_property
     def _release_models(self) -> ReleaseModels | None:
         """The saved baseline's model files, loaded once; None without a readable one.
 
         A baseline that cannot be read is reported by the verdict (``baseline`` check);
         here it only means there is nothing to pair with.
         """
-        if self._release is False:
+        path = self.settings.baseline
+        if path is None or not path.is_file():
             return None
-        if self._release is None:
-            self._release = False
-            path = self.settings.baseline
-            if path is not None and path.is_file():
-                from .verdict.baseline import BaselineError, load_baseline
-                from .verdict.release_models import ReleaseModels
+        from .verdict.baseline import BaselineError, load_baseline
+        from .verdict.release_models import ReleaseModels
 
-                with contextlib.suppress(BaselineError, OSError):
-                    self._release = ReleaseModels(
-                        load_baseline(path), self.settings.project_dir, self.settings.release_dir
-                    )
-        return self._release or None
+        try:
+            baseline = load_baseline(path)
+        except (BaselineError, OSError):
+            return None
+        return ReleaseModels(baseline, self.settings.project_dir, self.settings.release_dir)
 
     def _scheduled(self, item: pytest.Item, measure: Callable[[], Check]) -> Check:
         """*measure* holding the host's timing lock: one timed check at a time per host.
