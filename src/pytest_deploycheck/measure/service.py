@@ -184,8 +184,7 @@ class RunningService:
             self.client.close()
             terminate_tree(self._process, self.spec.stop_timeout_s)
         finally:
-            self._stdout.close()
-            self._stderr.close()
+            self._close_files()
 
     def abort(self) -> None:
         """SIGKILL the group at once (a start that failed has nothing to shut down cleanly)."""
@@ -194,8 +193,14 @@ class RunningService:
         descendants = _tree(self.pid)[1:]
         kill_group(self._process)
         _signal_each(descendants, signal.SIGKILL)  # those that left the group too
+        self._close_files()
+
+    def _close_files(self) -> None:
+        """The captured output, and an offline service's attempt log (read by now)."""
         self._stdout.close()
         self._stderr.close()
+        if self.network_log is not None:
+            self.network_log.unlink(missing_ok=True)
 
     def __enter__(self) -> RunningService:
         return self
